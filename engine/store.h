@@ -1,0 +1,115 @@
+/*
+ * store: the LMDB store of one experiment (DIR/store).
+ *
+ * Owns the LMDB environment and its named databases:
+ *   meta     key string   -> JSON (experiment settings, status, ...)
+ *   trials   u64 id (BE)  -> JSON trial record (see docs/store.md)
+ *   metrics  u64 id, u64 step (BE) -> f64 value
+ *   logs     u64 id, u32 seq (BE)  -> f64 unix time, u8 stream, text
+ *   strategy key string   -> bytes (optimizer state, for resume)
+ *
+ * Writes are group-committed: the put functions only queue the write in
+ * memory; store_commit() applies everything queued since the last commit in
+ * ONE write transaction and returns once it is durable. So a caller that
+ * acknowledges a result after store_commit() returned 0 never loses it. No
+ * transaction is ever held between calls. A full map (MDB_MAP_FULL) grows the
+ * map and retries the commit; it is never an error for the caller.
+ *
+ * Reads open a short read-only transaction per call and copy values out
+ * before it ends; they see what was committed, also from another process
+ * (`maggy-engine show` while a run goes on).
+ *
+ * Threads: a store_t is used by one thread at a time (the engine's loop
+ * thread). Other processes may open the same directory read-only.
+ *
+ * Errors: functions return 0 or a negative STORE_E* code and, where they take
+ * `err`, write a one-line reason there (LMDB's codes are translated in one
+ * place, store.c).
+ */
+#pragma once
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct store store_t;
+
+enum store_err {
+	STORE_OK = 0,
+	STORE_ENOTFOUND = -1, /* no such key */
+	STORE_EIO = -2,       /* LMDB / file system failure: see err text */
+	STORE_ENOMEM = -3,
+	STORE_EREADONLY = -4, /* write on a store opened read-only */
+	STORE_ENOSTORE = -5,  /* store_open without create: no store in DIR */
+};
+
+enum store_mode {
+	STORE_READ = 0,   /* existing store, read-only */
+	STORE_WRITE = 1,  /* existing store or a new one, read-write */
+};
+
+/*
+ * Open the store in directory `dir` (the experiment directory; the LMDB files
+ * go to dir/store/, created when missing in STORE_WRITE mode).
+ * On success *out owns the environment: free it with store_close().
+ * Returns 0, STORE_ENOSTORE (read mode, nothing there) or STORE_EIO.
+ */
+int store_open(store_t **out, const char *dir, enum store_mode mode,
+	       char *err, size_t errlen);
+
+/* Close the environment. Writes queued but not committed are dropped.
+ * NULL is accepted. */
+void store_close(store_t *s);
+
+/* Ask LMDB not to fsync on commit (simulation, benchmarks): faster, but a
+ * machine crash may lose the last commits. */
+void store_set_nosync(store_t *s, int nosync);
+
+/*
+ * Queue writes for the next store_commit(). The data is copied; the caller
+ * keeps ownership of its arguments. Return 0, STORE_ENOMEM or
+ * STORE_EREADONLY. A later put of the same key in the same batch wins.
+ */
+int store_meta_put(store_t *s, const char *key, const char *json);
+int store_trial_put(store_t *s, uint64_t trial, const char *json);
+int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value);
+int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
+		  int stream, const char *text, size_t len);
+int store_strategy_put(store_t *s, const char *key, const void *data,
+		       size_t len);
+
+/* Number of writes queued since the last commit. */
+size_t store_pending(const store_t *s);
+
+/*
+ * Apply every queued write in one write transaction and commit it (durable
+ * unless nosync). With nothing queued, returns 0 at once. On failure the
+ * queued writes are kept (a later commit retries them) and `err` says why.
+ */
+int store_commit(store_t *s, char *err, size_t errlen);
+
+/*
+ * Reads. Strings returned are malloc'd and NUL-terminated; the caller frees
+ * them. Return 0, STORE_ENOTFOUND or STORE_EIO.
+ */
+int store_meta_get(store_t *s, const char *key, char **json);
+int store_trial_get(store_t *s, uint64_t trial, char **json);
+int store_strategy_get(store_t *s, const char *key, void **data, size_t *len);
+
+/*
+ * Iterate in key order. The callback returns 0 to go on, non-zero to stop
+ * (that value is then returned). Pointers passed to callbacks are valid only
+ * during the call. Return 0, the callback's value, or STORE_EIO.
+ */
+typedef int (*store_trial_cb)(uint64_t trial, const char *json, size_t len,
+			      void *arg);
+typedef int (*store_metric_cb)(uint64_t step, double value, void *arg);
+typedef int (*store_log_cb)(uint32_t seq, double unix_time, int stream,
+			    const char *text, size_t len, void *arg);
+
+int store_trials_each(store_t *s, store_trial_cb cb, void *arg);
+int store_metrics_each(store_t *s, uint64_t trial, store_metric_cb cb,
+		       void *arg);
+int store_logs_each(store_t *s, uint64_t trial, store_log_cb cb, void *arg);
+
+/* Count the metric points stored for `trial` (0 when none or on error). */
+size_t store_metric_count(store_t *s, uint64_t trial);

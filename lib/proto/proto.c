@@ -1,0 +1,228 @@
+/* proto: frame header and binary message codecs. See proto.h. */
+#include "proto.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void put_u16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)(v >> 32));
+	put_u32(p + 4, (uint32_t)v);
+}
+
+static uint16_t get_u16(const uint8_t *p)
+{
+	return (uint16_t)((p[0] << 8) | p[1]);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | p[3];
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	return ((uint64_t)get_u32(p) << 32) | get_u32(p + 4);
+}
+
+static void put_f64(uint8_t *p, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, sizeof v);
+	put_u64(p, v);
+}
+
+static double get_f64(const uint8_t *p)
+{
+	uint64_t v = get_u64(p);
+	double d;
+	memcpy(&d, &v, sizeof d);
+	return d;
+}
+
+const char *proto_strerror(int err)
+{
+	switch (err) {
+	case PROTO_OK: return "ok";
+	case PROTO_EAGAIN: return "incomplete frame";
+	case PROTO_EMAGIC: return "bad magic (not a maggy frame)";
+	case PROTO_EVERSION: return "unsupported protocol version";
+	case PROTO_ETYPE: return "unknown message type";
+	case PROTO_ETOOBIG: return "frame larger than the limit";
+	case PROTO_EBODY: return "malformed message body";
+	case PROTO_ENOSPC: return "output buffer too small";
+	}
+	return "unknown protocol error";
+}
+
+const char *proto_type_name(unsigned type)
+{
+	static const char *const names[] = {
+		"UNKNOWN", "HELLO",  "WELCOME",   "TRIAL", "HEARTBEAT", "HB_OK",
+		"HB_STOP", "LOG",    "FINAL",     "FINAL_ACK", "BYE",   "ERROR",
+	};
+	return type <= PROTO_TYPE_MAX ? names[type] : names[0];
+}
+
+void proto_header_encode(uint8_t *out, unsigned type, uint32_t id,
+			 uint32_t length)
+{
+	put_u16(out, PROTO_MAGIC);
+	out[2] = PROTO_VERSION;
+	out[3] = (uint8_t)type;
+	put_u32(out + 4, id);
+	put_u32(out + 8, length);
+	put_u32(out + 12, 0);
+}
+
+int proto_header_decode(const uint8_t *buf, size_t len, uint32_t max_body,
+			struct proto_header *h)
+{
+	if (len < PROTO_HEADER_SIZE)
+		return PROTO_EAGAIN;
+	if (get_u16(buf) != PROTO_MAGIC)
+		return PROTO_EMAGIC;
+	h->version = buf[2];
+	h->type = buf[3];
+	h->id = get_u32(buf + 4);
+	h->length = get_u32(buf + 8);
+	h->flags = get_u32(buf + 12);
+	if (h->version != PROTO_VERSION)
+		return PROTO_EVERSION;
+	if (h->type == 0 || h->type > PROTO_TYPE_MAX)
+		return PROTO_ETYPE;
+	if (h->length > max_body)
+		return PROTO_ETOOBIG;
+	return PROTO_OK;
+}
+
+void proto_trial_hex(uint64_t id, char out[PROTO_TRIAL_HEX])
+{
+	snprintf(out, PROTO_TRIAL_HEX, "%016llx", (unsigned long long)id);
+}
+
+int proto_trial_parse(const char *hex, uint64_t *id)
+{
+	uint64_t v = 0;
+	int i;
+
+	for (i = 0; i < 16; i++) {
+		char c = hex[i];
+		int d;
+		if (c >= '0' && c <= '9')
+			d = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			d = c - 'a' + 10;
+		else
+			return PROTO_EBODY;
+		v = (v << 4) | (uint64_t)d;
+	}
+	if (hex[16] != '\0')
+		return PROTO_EBODY;
+	*id = v;
+	return PROTO_OK;
+}
+
+size_t proto_heartbeat_size(uint32_t count)
+{
+	return 12 + (size_t)count * 16;
+}
+
+int proto_heartbeat_encode(uint8_t *out, size_t cap, uint64_t trial,
+			   const struct proto_point *points, uint32_t count)
+{
+	size_t need = proto_heartbeat_size(count);
+	uint32_t i;
+
+	if (count > PROTO_MAX_POINTS || need > cap)
+		return PROTO_ENOSPC;
+	put_u64(out, trial);
+	put_u32(out + 8, count);
+	for (i = 0; i < count; i++) {
+		put_u64(out + 12 + i * 16, points[i].step);
+		put_f64(out + 20 + i * 16, points[i].value);
+	}
+	return (int)need;
+}
+
+int proto_heartbeat_decode(const uint8_t *body, size_t len, uint64_t *trial,
+			   struct proto_point *points, uint32_t *count)
+{
+	uint32_t n, i;
+
+	if (len < 12)
+		return PROTO_EBODY;
+	n = get_u32(body + 8);
+	if (n > PROTO_MAX_POINTS || len != proto_heartbeat_size(n))
+		return PROTO_EBODY;
+	*trial = get_u64(body);
+	*count = n;
+	for (i = 0; points && i < n; i++) {
+		points[i].step = get_u64(body + 12 + i * 16);
+		points[i].value = get_f64(body + 20 + i * 16);
+	}
+	return PROTO_OK;
+}
+
+void proto_trial_encode(uint8_t out[PROTO_TRIAL_BODY_SIZE], uint64_t trial)
+{
+	put_u64(out, trial);
+}
+
+int proto_trial_decode(const uint8_t *body, size_t len, uint64_t *trial)
+{
+	if (len != PROTO_TRIAL_BODY_SIZE)
+		return PROTO_EBODY;
+	*trial = get_u64(body);
+	return PROTO_OK;
+}
+
+int proto_log_encode(uint8_t *out, size_t cap, uint64_t trial,
+		     enum proto_stream stream, const char *text,
+		     size_t text_len)
+{
+	if (cap < PROTO_LOG_PREFIX + text_len)
+		return PROTO_ENOSPC;
+	put_u64(out, trial);
+	out[8] = (uint8_t)stream;
+	memcpy(out + PROTO_LOG_PREFIX, text, text_len);
+	return (int)(PROTO_LOG_PREFIX + text_len);
+}
+
+int proto_log_decode(const uint8_t *body, size_t len, uint64_t *trial,
+		     enum proto_stream *stream, const char **text,
+		     size_t *text_len)
+{
+	if (len < PROTO_LOG_PREFIX || body[8] > PROTO_EXECUTOR)
+		return PROTO_EBODY;
+	*trial = get_u64(body);
+	*stream = (enum proto_stream)body[8];
+	*text = (const char *)body + PROTO_LOG_PREFIX;
+	*text_len = len - PROTO_LOG_PREFIX;
+	return PROTO_OK;
+}
+
+int proto_secret_equal(const uint8_t *a, const uint8_t *b)
+{
+	volatile uint8_t diff = 0;
+	size_t i;
+
+	for (i = 0; i < PROTO_SECRET_SIZE; i++)
+		diff |= (uint8_t)(a[i] ^ b[i]);
+	return diff == 0;
+}
