@@ -23,8 +23,13 @@
  * thread). Other processes may open the same directory read-only.
  *
  * Errors: functions return 0 or a negative STORE_E* code and, where they take
- * `err`, write a one-line reason there (LMDB's codes are translated in one
- * place, store.c).
+ * `err`, write a one-line reason there; store_last_error() gives the reason
+ * of the last failure on any call (LMDB's codes are translated in one place,
+ * store.c).
+ *
+ * Tests: the environment variable MAGGY_STORE_MAPSIZE (bytes, optional K/M/G
+ * suffix) sets the initial map size of a writer (default 256 MiB) so that
+ * map growth can be exercised with little data.
  */
 #pragma once
 
@@ -40,6 +45,8 @@ enum store_err {
 	STORE_ENOMEM = -3,
 	STORE_EREADONLY = -4, /* write on a store opened read-only */
 	STORE_ENOSTORE = -5,  /* store_open without create: no store in DIR */
+	STORE_EINVAL = -6,    /* NULL value, empty or over-long key (> 511 B),
+				 bad MAGGY_STORE_MAPSIZE */
 };
 
 enum store_mode {
@@ -51,7 +58,9 @@ enum store_mode {
  * Open the store in directory `dir` (the experiment directory; the LMDB files
  * go to dir/store/, created when missing in STORE_WRITE mode).
  * On success *out owns the environment: free it with store_close().
- * Returns 0, STORE_ENOSTORE (read mode, nothing there) or STORE_EIO.
+ * Returns 0, STORE_ENOSTORE (read mode and nothing there, or `dir` itself
+ * missing), STORE_EINVAL (bad MAGGY_STORE_MAPSIZE) or STORE_EIO. A reader
+ * never creates files. One open per process and directory (LMDB's rule).
  */
 int store_open(store_t **out, const char *dir, enum store_mode mode,
 	       char *err, size_t errlen);
@@ -66,8 +75,10 @@ void store_set_nosync(store_t *s, int nosync);
 
 /*
  * Queue writes for the next store_commit(). The data is copied; the caller
- * keeps ownership of its arguments. Return 0, STORE_ENOMEM or
- * STORE_EREADONLY. A later put of the same key in the same batch wins.
+ * keeps ownership of its arguments. Return 0, STORE_ENOMEM,
+ * STORE_EREADONLY or STORE_EINVAL (NULL value; meta/strategy key empty or
+ * longer than 511 bytes: checked here so that a bad write can never block
+ * later commits). A later put of the same key in the same batch wins.
  */
 int store_meta_put(store_t *s, const char *key, const char *json);
 int store_trial_put(store_t *s, uint64_t trial, const char *json);
@@ -84,12 +95,23 @@ size_t store_pending(const store_t *s);
  * Apply every queued write in one write transaction and commit it (durable
  * unless nosync). With nothing queued, returns 0 at once. On failure the
  * queued writes are kept (a later commit retries them) and `err` says why.
+ * Returns 0, STORE_EREADONLY, STORE_ENOMEM or STORE_EIO. Do not call it from an iteration
+ * callback: growing the map needs every read transaction closed (it then
+ * fails with STORE_EIO, the writes stay queued).
  */
 int store_commit(store_t *s, char *err, size_t errlen);
 
+/* One line saying why the last failing call on `s` failed (never NULL;
+ * valid until the next call on `s`). */
+const char *store_last_error(const store_t *s);
+
 /*
  * Reads. Strings returned are malloc'd and NUL-terminated; the caller frees
- * them. Return 0, STORE_ENOTFOUND or STORE_EIO.
+ * them (strategy data too carries a NUL after its `len` bytes). In read mode
+ * a database the writer has not created yet reads as empty. On failure the
+ * out-parameters are left untouched.
+ * Return 0, STORE_ENOTFOUND, STORE_EINVAL (bad key), STORE_ENOMEM or
+ * STORE_EIO.
  */
 int store_meta_get(store_t *s, const char *key, char **json);
 int store_trial_get(store_t *s, uint64_t trial, char **json);
@@ -98,7 +120,9 @@ int store_strategy_get(store_t *s, const char *key, void **data, size_t *len);
 /*
  * Iterate in key order. The callback returns 0 to go on, non-zero to stop
  * (that value is then returned). Pointers passed to callbacks are valid only
- * during the call. Return 0, the callback's value, or STORE_EIO.
+ * during the call; `json` and `text` are NUL-terminated (json[len] == 0).
+ * Callbacks may call the read and put functions (not store_commit).
+ * Return 0, the callback's value, or STORE_ENOMEM / STORE_EIO.
  */
 typedef int (*store_trial_cb)(uint64_t trial, const char *json, size_t len,
 			      void *arg);

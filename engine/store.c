@@ -1,0 +1,801 @@
+/* store: the LMDB store of one experiment. See store.h and docs/store.md. */
+#include "store.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define DEFAULT_MAPSIZE ((size_t)256 << 20)
+/* A batch arena larger than this is freed after its commit instead of
+ * being kept for the next batch. */
+#define ARENA_KEEP ((size_t)8 << 20)
+
+enum db { DB_META, DB_TRIALS, DB_METRICS, DB_LOGS, DB_STRATEGY, DB_COUNT };
+
+static const char *const db_names[DB_COUNT] = {
+	"meta", "trials", "metrics", "logs", "strategy",
+};
+
+/* One queued write: key and value lie back to back in the batch arena. */
+struct op {
+	enum db db;
+	size_t off;
+	size_t klen;
+	size_t vlen;
+};
+
+struct store {
+	MDB_env *env;
+	MDB_dbi dbi[DB_COUNT];
+	unsigned have;        /* bit (1 << db) set when dbi[db] is open */
+	int readonly;
+	int readers;          /* read transactions open right now */
+	size_t maxkey;
+	struct op *ops;       /* the batch */
+	size_t nops, opcap;
+	uint8_t *arena;
+	size_t used, cap;
+	char errmsg[256];
+};
+
+/* Scratch copy that gives callbacks a NUL-terminated string. */
+struct scratch {
+	char *p;
+	size_t cap;
+};
+
+/* State of one iteration: the user's callback and what it returned. */
+struct walk {
+	union {
+		store_trial_cb trial;
+		store_metric_cb metric;
+		store_log_cb log;
+	} cb;
+	void *arg;
+	int stop;
+	size_t count;
+	struct scratch sc;
+};
+
+typedef int (*visit_fn)(const MDB_val *k, const MDB_val *v, struct walk *w);
+
+/* ---- encodings: big-endian, so LMDB's byte order is numeric order ---- */
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	p[0] = (uint8_t)(v >> 24);
+	p[1] = (uint8_t)(v >> 16);
+	p[2] = (uint8_t)(v >> 8);
+	p[3] = (uint8_t)v;
+}
+
+static void put_u64(uint8_t *p, uint64_t v)
+{
+	put_u32(p, (uint32_t)(v >> 32));
+	put_u32(p + 4, (uint32_t)v);
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
+	       ((uint32_t)p[2] << 8) | p[3];
+}
+
+static uint64_t get_u64(const uint8_t *p)
+{
+	return ((uint64_t)get_u32(p) << 32) | get_u32(p + 4);
+}
+
+static void put_f64(uint8_t *p, double d)
+{
+	uint64_t v;
+	memcpy(&v, &d, sizeof v);
+	put_u64(p, v);
+}
+
+static double get_f64(const uint8_t *p)
+{
+	uint64_t v = get_u64(p);
+	double d;
+	memcpy(&d, &v, sizeof d);
+	return d;
+}
+
+/* ---- errors ---- */
+
+/*
+ * The one place where LMDB codes and errno values become STORE_E* codes.
+ * Records "<context>: <reason>" in s->errmsg and returns the code.
+ */
+static int fail(store_t *s, int rc, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (rc == 0)
+		return STORE_OK;
+	va_start(ap, fmt);
+	n = vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof s->errmsg)
+		snprintf(s->errmsg + n, sizeof s->errmsg - n, ": %s",
+			 mdb_strerror(rc));
+	switch (rc) {
+	case MDB_NOTFOUND: return STORE_ENOTFOUND;
+	case ENOMEM: return STORE_ENOMEM;
+	case EROFS: return STORE_EREADONLY;
+	case ENOENT: return STORE_ENOSTORE;
+	case EINVAL:
+	case MDB_BAD_VALSIZE: return STORE_EINVAL;
+	}
+	return STORE_EIO;
+}
+
+static void copy_err(const store_t *s, char *err, size_t errlen)
+{
+	if (err && errlen)
+		snprintf(err, errlen, "%s", s->errmsg);
+}
+
+const char *store_last_error(const store_t *s)
+{
+	return s ? s->errmsg : "no store";
+}
+
+/* ---- transactions ---- */
+
+/*
+ * Begin a transaction. When another process grew the map past ours,
+ * adopt its size and try again; remapping is only legal while this process
+ * has no transaction open, so a nested read reports the condition instead.
+ */
+static int txn_begin(store_t *s, unsigned flags, MDB_txn **txn)
+{
+	int rc = mdb_txn_begin(s->env, NULL, flags, txn);
+
+	if (rc == MDB_MAP_RESIZED && s->readers == 0) {
+		rc = mdb_env_set_mapsize(s->env, 0);
+		if (rc == 0)
+			rc = mdb_txn_begin(s->env, NULL, flags, txn);
+	}
+	if (rc == 0 && (flags & MDB_RDONLY))
+		s->readers++;
+	return rc;
+}
+
+/* End a read transaction. Committing (keep) keeps the dbi handles it
+ * opened; aborting would close them. */
+static int rtxn_end(store_t *s, MDB_txn *txn, int keep)
+{
+	int rc = 0;
+
+	s->readers--;
+	if (keep)
+		rc = mdb_txn_commit(txn);
+	else
+		mdb_txn_abort(txn);
+	return rc;
+}
+
+/* Double the map. Legal only with no transaction open in this process. */
+static int grow_map(store_t *s)
+{
+	MDB_envinfo info;
+	int rc;
+
+	if (s->readers > 0)
+		return EBUSY;
+	rc = mdb_env_info(s->env, &info);
+	if (rc)
+		return rc;
+	if (info.me_mapsize > SIZE_MAX / 2)
+		return MDB_MAP_FULL;
+	return mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
+}
+
+static int write_once(store_t *s, int (*fn)(store_t *, MDB_txn *))
+{
+	MDB_txn *txn;
+	int rc = txn_begin(s, 0, &txn);
+
+	if (rc)
+		return rc;
+	rc = fn(s, txn);
+	if (rc) {
+		mdb_txn_abort(txn);
+		return rc;
+	}
+	return mdb_txn_commit(txn);
+}
+
+/* Run fn in one write transaction and commit it. A full map is grown and
+ * the whole transaction run again, as often as needed. */
+static int write_txn(store_t *s, int (*fn)(store_t *, MDB_txn *))
+{
+	int rc;
+
+	for (;;) {
+		rc = write_once(s, fn);
+		if (rc != MDB_MAP_FULL)
+			return rc;
+		rc = grow_map(s);
+		if (rc)
+			return rc;
+	}
+}
+
+/* The handle of a named database. In read mode a database that the writer
+ * has not created yet gives MDB_NOTFOUND, which the readers treat as empty. */
+static int dbi_get(store_t *s, enum db db, MDB_dbi *dbi)
+{
+	MDB_txn *txn;
+	int rc;
+
+	if (!(s->have & (1u << db))) {
+		rc = txn_begin(s, MDB_RDONLY, &txn);
+		if (rc)
+			return rc;
+		rc = mdb_dbi_open(txn, db_names[db], 0, &s->dbi[db]);
+		if (rc) {
+			rtxn_end(s, txn, 0);
+			return rc;
+		}
+		rc = rtxn_end(s, txn, 1);
+		if (rc)
+			return rc;
+		s->have |= 1u << db;
+	}
+	*dbi = s->dbi[db];
+	return 0;
+}
+
+static int create_dbis(store_t *s, MDB_txn *txn)
+{
+	int rc = 0;
+
+	for (int i = 0; rc == 0 && i < DB_COUNT; i++)
+		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]);
+	return rc;
+}
+
+/* ---- open / close ---- */
+
+/* Initial map size: MAGGY_STORE_MAPSIZE (bytes, optional K/M/G suffix) or
+ * 256 MiB, rounded up to whole pages. 0 when the variable is malformed. */
+static size_t initial_mapsize(void)
+{
+	const char *env = getenv("MAGGY_STORE_MAPSIZE");
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	unsigned long long n;
+	char *end;
+
+	if (!env || !*env)
+		return DEFAULT_MAPSIZE;
+	errno = 0;
+	n = strtoull(env, &end, 10);
+	switch (*end) {
+	case 'k': case 'K': n <<= 10; end++; break;
+	case 'm': case 'M': n <<= 20; end++; break;
+	case 'g': case 'G': n <<= 30; end++; break;
+	}
+	if (errno || *end || n == 0 || n > SIZE_MAX / 2)
+		return 0;
+	if (n < 16 * page)
+		n = 16 * page;
+	return (n + page - 1) / page * page;
+}
+
+/* Make sure dir/store can be opened: create it for a writer, check that a
+ * reader finds a store there (a reader must not leave files behind). */
+static int prepare_dir(store_t *s, const char *dir, char *path, size_t size)
+{
+	char data[PATH_MAX];
+	struct stat st;
+
+	if (snprintf(path, size, "%s/store", dir) >= (int)size)
+		return fail(s, ENAMETOOLONG, "store in %s", dir);
+	if (s->readonly) {
+		if (snprintf(data, sizeof data, "%s/data.mdb", path) >=
+		    (int)sizeof data)
+			return fail(s, ENAMETOOLONG, "store in %s", dir);
+		if (stat(data, &st) != 0)
+			return fail(s, errno, "no store at %s", path);
+		return 0;
+	}
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
+		return fail(s, errno, "mkdir %s", path);
+	return 0;
+}
+
+static int env_open(store_t *s, const char *path)
+{
+	unsigned flags = MDB_NOTLS | (s->readonly ? MDB_RDONLY : 0);
+	size_t mapsize = initial_mapsize();
+	int rc;
+
+	if (mapsize == 0)
+		return fail(s, EINVAL, "MAGGY_STORE_MAPSIZE=%s",
+			    getenv("MAGGY_STORE_MAPSIZE"));
+	rc = mdb_env_create(&s->env);
+	if (rc == 0)
+		rc = mdb_env_set_maxdbs(s->env, DB_COUNT);
+	/* A reader takes the map size the writer recorded. */
+	if (rc == 0 && !s->readonly)
+		rc = mdb_env_set_mapsize(s->env, mapsize);
+	if (rc == 0)
+		rc = mdb_env_open(s->env, path, flags, 0600);
+	if (rc)
+		return fail(s, rc, "open %s", path);
+	s->maxkey = (size_t)mdb_env_get_maxkeysize(s->env);
+	return 0;
+}
+
+static int open_store(store_t *s, const char *dir)
+{
+	char path[PATH_MAX];
+	int dead, rc;
+
+	rc = prepare_dir(s, dir, path, sizeof path);
+	if (rc == 0)
+		rc = env_open(s, path);
+	if (rc || s->readonly)
+		return rc;
+	/* Free the reader slots of crashed processes: they pin old pages. */
+	mdb_reader_check(s->env, &dead);
+	rc = write_txn(s, create_dbis);
+	if (rc)
+		return fail(s, rc, "create databases in %s", path);
+	s->have = (1u << DB_COUNT) - 1;
+	return 0;
+}
+
+int store_open(store_t **out, const char *dir, enum store_mode mode,
+	       char *err, size_t errlen)
+{
+	store_t *s = calloc(1, sizeof *s);
+	int rc;
+
+	*out = NULL;
+	if (!s) {
+		if (err && errlen)
+			snprintf(err, errlen, "store: out of memory");
+		return STORE_ENOMEM;
+	}
+	s->readonly = mode == STORE_READ;
+	rc = open_store(s, dir);
+	if (rc) {
+		copy_err(s, err, errlen);
+		store_close(s);
+		return rc;
+	}
+	*out = s;
+	return 0;
+}
+
+void store_close(store_t *s)
+{
+	if (!s)
+		return;
+	if (s->env)
+		mdb_env_close(s->env);
+	free(s->ops);
+	free(s->arena);
+	free(s);
+}
+
+void store_set_nosync(store_t *s, int nosync)
+{
+	if (!s->readonly)
+		mdb_env_set_flags(s->env, MDB_NOSYNC, nosync ? 1 : 0);
+}
+
+/* ---- the batch ---- */
+
+static int batch_reserve(store_t *s, size_t bytes)
+{
+	size_t cap;
+	void *p;
+
+	if (s->nops == s->opcap) {
+		cap = s->opcap ? s->opcap * 2 : 64;
+		p = realloc(s->ops, cap * sizeof *s->ops);
+		if (!p)
+			return ENOMEM;
+		s->ops = p;
+		s->opcap = cap;
+	}
+	if (bytes <= s->cap - s->used)
+		return 0;
+	if (bytes > SIZE_MAX / 2 - s->used)
+		return ENOMEM;
+	cap = s->cap ? s->cap : 4096;
+	while (cap - s->used < bytes)
+		cap *= 2;
+	p = realloc(s->arena, cap);
+	if (!p)
+		return ENOMEM;
+	s->arena = p;
+	s->cap = cap;
+	return 0;
+}
+
+/* Queue one write of klen + vlen bytes; *k and *v point where the caller
+ * writes the key and the value (valid until the next put). */
+static int batch_add(store_t *s, enum db db, size_t klen, size_t vlen,
+		     uint8_t **k, uint8_t **v)
+{
+	struct op *op;
+	int rc;
+
+	if (s->readonly)
+		return fail(s, EROFS, "put %s: store opened read-only",
+			    db_names[db]);
+	if (klen == 0 || klen > s->maxkey)
+		return fail(s, EINVAL, "put %s: key of %zu bytes (1 to %zu)",
+			    db_names[db], klen, s->maxkey);
+	rc = batch_reserve(s, klen + vlen);
+	if (rc)
+		return fail(s, rc, "put %s", db_names[db]);
+	op = &s->ops[s->nops++];
+	*op = (struct op){ .db = db, .off = s->used, .klen = klen,
+			   .vlen = vlen };
+	*k = s->arena + s->used;
+	*v = *k + klen;
+	s->used += klen + vlen;
+	return 0;
+}
+
+static void batch_clear(store_t *s)
+{
+	s->nops = 0;
+	s->used = 0;
+	if (s->cap > ARENA_KEEP) {
+		free(s->arena);
+		s->arena = NULL;
+		s->cap = 0;
+	}
+}
+
+/* Apply the batch in order, so a later put of the same key wins. */
+static int apply_batch(store_t *s, MDB_txn *txn)
+{
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < s->nops; i++) {
+		const struct op *op = &s->ops[i];
+		MDB_val k = { op->klen, s->arena + op->off };
+		MDB_val v = { op->vlen, s->arena + op->off + op->klen };
+
+		rc = mdb_put(txn, s->dbi[op->db], &k, &v, 0);
+	}
+	return rc;
+}
+
+size_t store_pending(const store_t *s)
+{
+	return s->nops;
+}
+
+int store_commit(store_t *s, char *err, size_t errlen)
+{
+	int rc;
+
+	if (s->readonly) {
+		rc = fail(s, EROFS, "commit: store opened read-only");
+		goto out;
+	}
+	if (s->nops == 0)
+		return 0;
+	rc = write_txn(s, apply_batch);
+	if (rc == 0)
+		batch_clear(s);
+	rc = fail(s, rc, "commit of %zu writes", s->nops);
+out:
+	if (rc)
+		copy_err(s, err, errlen);
+	return rc;
+}
+
+/* ---- puts ---- */
+
+static int put_string(store_t *s, enum db db, const char *key,
+		      const void *val, size_t len)
+{
+	size_t klen = key ? strlen(key) : 0;
+	uint8_t *k, *v;
+	int rc;
+
+	if (!val && len)
+		return fail(s, EINVAL, "put %s: NULL value", db_names[db]);
+	rc = batch_add(s, db, klen, len, &k, &v);
+	if (rc)
+		return rc;
+	memcpy(k, key, klen);
+	if (len)
+		memcpy(v, val, len);
+	return 0;
+}
+
+int store_meta_put(store_t *s, const char *key, const char *json)
+{
+	if (!json)
+		return fail(s, EINVAL, "put meta: NULL value");
+	return put_string(s, DB_META, key, json, strlen(json));
+}
+
+int store_strategy_put(store_t *s, const char *key, const void *data,
+		       size_t len)
+{
+	return put_string(s, DB_STRATEGY, key, data, len);
+}
+
+int store_trial_put(store_t *s, uint64_t trial, const char *json)
+{
+	size_t len = json ? strlen(json) : 0;
+	uint8_t *k, *v;
+	int rc;
+
+	if (!json)
+		return fail(s, EINVAL, "put trials: NULL value");
+	rc = batch_add(s, DB_TRIALS, 8, len, &k, &v);
+	if (rc)
+		return rc;
+	put_u64(k, trial);
+	memcpy(v, json, len);
+	return 0;
+}
+
+int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value)
+{
+	uint8_t *k, *v;
+	int rc = batch_add(s, DB_METRICS, 16, 8, &k, &v);
+
+	if (rc)
+		return rc;
+	put_u64(k, trial);
+	put_u64(k + 8, step);
+	put_f64(v, value);
+	return 0;
+}
+
+int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
+		  int stream, const char *text, size_t len)
+{
+	uint8_t *k, *v;
+	int rc;
+
+	if (!text && len)
+		return fail(s, EINVAL, "put logs: NULL text");
+	rc = batch_add(s, DB_LOGS, 12, 9 + len, &k, &v);
+	if (rc)
+		return rc;
+	put_u64(k, trial);
+	put_u32(k + 8, seq);
+	put_f64(v, unix_time);
+	v[8] = (uint8_t)stream;
+	if (len)
+		memcpy(v + 9, text, len);
+	return 0;
+}
+
+/* ---- point reads ---- */
+
+/* Copy the value of key out of db into a malloc'd buffer with a NUL after
+ * its last byte. Returns an LMDB/errno code. */
+static int get_copy(store_t *s, enum db db, const void *key, size_t klen,
+		    void **out, size_t *len)
+{
+	MDB_val k = { klen, (void *)key }, v;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	char *p;
+	int rc;
+
+	rc = dbi_get(s, db, &dbi);
+	if (rc == 0)
+		rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_get(txn, dbi, &k, &v);
+	if (rc)
+		goto out;
+	p = malloc(v.mv_size + 1);
+	if (!p) {
+		rc = ENOMEM;
+		goto out;
+	}
+	memcpy(p, v.mv_data, v.mv_size);
+	p[v.mv_size] = '\0';
+	*out = p;
+	if (len)
+		*len = v.mv_size;
+out:
+	if (txn)
+		rtxn_end(s, txn, 0);
+	return rc;
+}
+
+int store_meta_get(store_t *s, const char *key, char **json)
+{
+	void *p = NULL;
+	int rc = get_copy(s, DB_META, key, key ? strlen(key) : 0, &p, NULL);
+
+	if (rc == 0)
+		*json = p;
+	return fail(s, rc, "meta %s", key ? key : "(null)");
+}
+
+int store_trial_get(store_t *s, uint64_t trial, char **json)
+{
+	uint8_t k[8];
+	void *p = NULL;
+	int rc;
+
+	put_u64(k, trial);
+	rc = get_copy(s, DB_TRIALS, k, sizeof k, &p, NULL);
+	if (rc == 0)
+		*json = p;
+	return fail(s, rc, "trial %016llx", (unsigned long long)trial);
+}
+
+int store_strategy_get(store_t *s, const char *key, void **data, size_t *len)
+{
+	int rc = get_copy(s, DB_STRATEGY, key, key ? strlen(key) : 0, data,
+			  len);
+
+	return fail(s, rc, "strategy %s", key ? key : "(null)");
+}
+
+/* ---- iteration ---- */
+
+static int scratch_set(struct scratch *sc, const void *data, size_t len)
+{
+	size_t cap = sc->cap ? sc->cap : 256;
+	char *p;
+
+	if (len >= sc->cap) {
+		while (cap <= len)
+			cap *= 2;
+		p = realloc(sc->p, cap);
+		if (!p)
+			return ENOMEM;
+		sc->p = p;
+		sc->cap = cap;
+	}
+	if (len)
+		memcpy(sc->p, data, len);
+	sc->p[len] = '\0';
+	return 0;
+}
+
+static int has_prefix(const MDB_val *k, const void *prefix, size_t plen)
+{
+	return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
+}
+
+/*
+ * Visit, in key order, the records of db whose key starts with prefix (all
+ * records when plen is 0), until a visitor fails or sets w->stop. Returns an
+ * LMDB/errno code; a missing database is empty.
+ */
+static int scan(store_t *s, enum db db, const void *prefix, size_t plen,
+		visit_fn visit, struct walk *w)
+{
+	MDB_val k = { plen, (void *)prefix }, v;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	int rc;
+
+	rc = dbi_get(s, db, &dbi);
+	if (rc == 0)
+		rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc == 0)
+		rc = mdb_cursor_get(cur, &k, &v, plen ? MDB_SET_RANGE : MDB_FIRST);
+	while (rc == 0 && has_prefix(&k, prefix, plen)) {
+		rc = visit(&k, &v, w);
+		if (rc || w->stop)
+			break;
+		rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		rtxn_end(s, txn, 0);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Run a scan for a public iterator: its result is the callback's stop
+ * value, or a STORE_E* code. */
+static int walk_run(store_t *s, enum db db, uint64_t trial, int by_trial,
+		    visit_fn visit, struct walk *w)
+{
+	uint8_t prefix[8];
+	int rc;
+
+	put_u64(prefix, trial);
+	rc = scan(s, db, prefix, by_trial ? sizeof prefix : 0, visit, w);
+	free(w->sc.p);
+	if (rc)
+		return fail(s, rc, "read %s", db_names[db]);
+	return w->stop;
+}
+
+static int visit_trial(const MDB_val *k, const MDB_val *v, struct walk *w)
+{
+	if (k->mv_size != 8)
+		return EBADMSG;
+	if (scratch_set(&w->sc, v->mv_data, v->mv_size))
+		return ENOMEM;
+	w->stop = w->cb.trial(get_u64(k->mv_data), w->sc.p, v->mv_size,
+			      w->arg);
+	return 0;
+}
+
+static int visit_metric(const MDB_val *k, const MDB_val *v, struct walk *w)
+{
+	if (k->mv_size != 16 || v->mv_size != 8)
+		return EBADMSG;
+	w->stop = w->cb.metric(get_u64((const uint8_t *)k->mv_data + 8),
+			       get_f64(v->mv_data), w->arg);
+	return 0;
+}
+
+static int visit_log(const MDB_val *k, const MDB_val *v, struct walk *w)
+{
+	const uint8_t *p = v->mv_data;
+	size_t len;
+
+	if (k->mv_size != 12 || v->mv_size < 9)
+		return EBADMSG;
+	len = v->mv_size - 9;
+	if (scratch_set(&w->sc, p + 9, len))
+		return ENOMEM;
+	w->stop = w->cb.log(get_u32((const uint8_t *)k->mv_data + 8),
+			    get_f64(p), p[8], w->sc.p, len, w->arg);
+	return 0;
+}
+
+static int visit_count(const MDB_val *k, const MDB_val *v, struct walk *w)
+{
+	w->count++;
+	return 0;
+}
+
+int store_trials_each(store_t *s, store_trial_cb cb, void *arg)
+{
+	struct walk w = { .cb.trial = cb, .arg = arg };
+
+	return walk_run(s, DB_TRIALS, 0, 0, visit_trial, &w);
+}
+
+int store_metrics_each(store_t *s, uint64_t trial, store_metric_cb cb,
+		       void *arg)
+{
+	struct walk w = { .cb.metric = cb, .arg = arg };
+
+	return walk_run(s, DB_METRICS, trial, 1, visit_metric, &w);
+}
+
+int store_logs_each(store_t *s, uint64_t trial, store_log_cb cb, void *arg)
+{
+	struct walk w = { .cb.log = cb, .arg = arg };
+
+	return walk_run(s, DB_LOGS, trial, 1, visit_log, &w);
+}
+
+size_t store_metric_count(store_t *s, uint64_t trial)
+{
+	struct walk w = { .arg = NULL };
+
+	if (walk_run(s, DB_METRICS, trial, 1, visit_count, &w) != 0)
+		return 0;
+	return w.count;
+}
