@@ -1,0 +1,126 @@
+-- The `ctx` handed to every strategy call: what a strategy may know, and
+-- nothing that does I/O.
+--
+--   ctx.space        the search space (maggy.searchspace)
+--   ctx.rng          a seeded generator (maggy.rng); the optimizer and the
+--                    early-stop rule each get their own stream
+--   ctx.direction    "max" or "min"
+--   ctx.metric       the metric key, e.g. "accuracy"
+--   ctx.num_trials   how many trials the experiment runs
+--   ctx.es_min       finished trials needed before early stopping starts
+--   ctx:trials(f)    trials in creation order: all (f nil), one state
+--                    ("PENDING", "RUNNING", ...) or "done" (the final states)
+--   ctx:trial(id)    one trial by id, or nil
+--   ctx:better(a, b) a strictly better than b (nil and NaN are never better)
+--   ctx:best()       the best FINISHED or EARLY_STOPPED trial with a value
+--   ctx:log(fmt,...) a line for the engine to print and store
+--
+-- The runtime owns one base ctx holding the trial mirror; strategies get views
+-- of it that differ only in `rng`. Functions on the module (not methods) are
+-- for the runtime only.
+
+local Trial = require "maggy.trial"
+
+local M = {}
+
+local Ctx = {}
+Ctx.__index = Ctx
+
+local MAX_LINES = 1000    -- per reply; the rest is counted and reported
+local MAX_LINE_LEN = 8192
+
+local STATES = { PENDING = true, RUNNING = true, FINISHED = true, EARLY_STOPPED = true, FAILED = true }
+
+-- fields: space, direction, metric, num_trials, es_min, rng.
+function M.new(fields)
+  local ctx = setmetatable({}, Ctx)
+  for k, v in pairs(fields) do ctx[k] = v end
+  ctx._trials, ctx._by_id = {}, {}
+  ctx._logs = { lines = {}, dropped = 0 }
+  return ctx
+end
+
+-- A view of `base` with its own random stream.
+function M.view(base, rng)
+  return setmetatable({ rng = rng }, { __index = base })
+end
+
+function M.add_trial(ctx, trial)
+  ctx._trials[#ctx._trials + 1] = trial
+  ctx._by_id[trial.id] = trial
+end
+
+-- Appends one line (split on newlines) to the log buffer.
+function M.log_line(ctx, text)
+  local logs = ctx._logs
+  for line in (text .. "\n"):gmatch("([^\n]*)\n") do
+    if #logs.lines >= MAX_LINES then
+      logs.dropped = logs.dropped + 1
+    else
+      logs.lines[#logs.lines + 1] = line:sub(1, MAX_LINE_LEN)
+    end
+  end
+end
+
+-- The lines logged since the last call, and resets the buffer.
+function M.take_logs(ctx)
+  local logs = ctx._logs
+  local lines = logs.lines
+  if logs.dropped > 0 then
+    lines[#lines + 1] = string.format("(%d more log lines dropped)", logs.dropped)
+  end
+  logs.lines, logs.dropped = {}, 0
+  return lines
+end
+
+function Ctx:trials(filter)
+  local want = filter
+  if want ~= nil and want ~= "done" and not STATES[want] then
+    error(string.format("ctx:trials: unknown filter '%s' (nil, \"done\" or a state name)", tostring(want)), 2)
+  end
+  local out = {}
+  for _, t in ipairs(self._trials) do
+    if want == nil or t.state == want or (want == "done" and Trial.FINAL[t.state]) then
+      out[#out + 1] = t
+    end
+  end
+  return out
+end
+
+function Ctx:trial(id)
+  return self._by_id[id]
+end
+
+local function usable(x)
+  return type(x) == "number" and x == x
+end
+
+function Ctx:better(a, b)
+  if not usable(a) then return false end
+  if not usable(b) then return true end
+  if self.direction == "min" then return a < b end
+  return a > b
+end
+
+function Ctx:best()
+  local best
+  for _, t in ipairs(self._trials) do
+    local final = t.state == "FINISHED" or t.state == "EARLY_STOPPED"
+    if final and usable(t.value) and (best == nil or self:better(t.value, best.value)) then
+      best = t
+    end
+  end
+  return best
+end
+
+function Ctx:log(fmt, ...)
+  local text = tostring(fmt)
+  if select("#", ...) > 0 then
+    local ok, res = pcall(string.format, fmt, ...)
+    if not ok then error("ctx:log: " .. res, 2) end
+    text = res
+  end
+  M.log_line(self, text)
+end
+
+return M

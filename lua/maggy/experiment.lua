@@ -1,0 +1,193 @@
+-- The experiment table an experiment script returns: its fields, their
+-- defaults and their checks. `maggy.experiment{...}` calls `new`, which returns
+-- the checked table with defaults filled in, or nil and a message naming the
+-- field. Turning strategy names into instances is the runtime's job (`resolve_*`).
+
+local searchspace = require "maggy.searchspace"
+
+local M = {}
+
+local Experiment = {}
+
+M.OPTIMIZERS = { random = "maggy.optimizers.random", grid = "maggy.optimizers.grid" }
+M.EARLYSTOP = { median = "maggy.earlystop.median", none = "maggy.earlystop.none" }
+
+M.DEFAULTS = {
+  optimizer = "random", earlystop = "none", direction = "max", metric = "metric",
+  hb_interval = 1.0, es_interval = 1.0, es_min = 4, max_attempts = 3, strategy_timeout = 10,
+}
+
+local function describe(v)
+  if type(v) == "string" then return string.format("string '%s'", v) end
+  if type(v) == "number" or type(v) == "boolean" then return type(v) .. " " .. tostring(v) end
+  return type(v)
+end
+
+local function sorted_keys(t)
+  local keys = {}
+  for k in pairs(t) do keys[#keys + 1] = k end
+  table.sort(keys)
+  return keys
+end
+
+local function is_integer(v)
+  return type(v) == "number" and v == math.floor(v) and math.abs(v) < 2 ^ 53
+end
+
+local function positive_number(v)
+  return type(v) == "number" and v > 0 and v < math.huge
+end
+
+local function string_list(v)
+  if type(v) == "string" then return v ~= "" end
+  if type(v) ~= "table" or #v == 0 then return false end
+  for _, s in ipairs(v) do
+    if type(s) ~= "string" or s == "" then return false end
+  end
+  return true
+end
+
+local function strategy(names, method)
+  return function(v)
+    if type(v) == "string" then return names[v] ~= nil end
+    return type(v) == "table" and type(v[method]) == "function"
+  end
+end
+
+-- Field name -> {check, what a valid value is}. A nil value is checked only
+-- for required fields; defaults are filled in after the checks.
+local FIELDS = {
+  name = { function(v) return type(v) == "string" and v ~= "" end, "a non-empty string" },
+  train = { function(v) return type(v) == "string" and v:match("^[%a_][%w_%.]*:[%a_][%w_]*$") ~= nil end,
+            "a \"module:function\" string like \"train:train\"" },
+  python_path = { string_list, "a folder or a list of folders (relative to the script)" },
+  space = { function(v) return type(v) == "table" end, "a maggy.searchspace{...} or a table of parameters" },
+  optimizer = { strategy(M.OPTIMIZERS, "suggest"),
+                "\"random\", \"grid\", a maggy.optimizers instance or a table with a suggest function" },
+  earlystop = { strategy(M.EARLYSTOP, "check"),
+                "\"median\", \"none\", a maggy.earlystop instance or a table with a check function" },
+  num_trials = { function(v) return is_integer(v) and v >= 1 end, "a positive integer" },
+  direction = { function(v) return v == "max" or v == "min" end, "\"max\" or \"min\"" },
+  metric = { function(v) return type(v) == "string" and v ~= "" end, "a non-empty string" },
+  hb_interval = { positive_number, "a number of seconds above 0" },
+  es_interval = { positive_number, "a number of seconds above 0" },
+  es_min = { function(v) return is_integer(v) and v >= 1 end, "an integer >= 1" },
+  seed = { is_integer, "an integer below 2^53" },
+  max_attempts = { function(v) return is_integer(v) and v >= 1 end, "an integer >= 1" },
+  strategy_timeout = { positive_number, "a number of seconds above 0" },
+}
+
+local REQUIRED = { "name", "train", "space" }
+
+local function check_fields(t)
+  for _, k in ipairs(sorted_keys(t)) do
+    local field = FIELDS[k]
+    if not field then
+      return nil, string.format("experiment: unknown field '%s' (valid: %s)",
+        tostring(k), table.concat(sorted_keys(FIELDS), ", "))
+    end
+    if not field[1](t[k]) then
+      return nil, string.format("experiment: field '%s' must be %s, got %s", k, field[2], describe(t[k]))
+    end
+  end
+  for _, k in ipairs(REQUIRED) do
+    if t[k] == nil then
+      return nil, string.format("experiment: field '%s' is required (%s)", k, FIELDS[k][2])
+    end
+  end
+  return true
+end
+
+-- Checks `t` and returns a new experiment table with defaults, or nil, err.
+function M.new(t)
+  if type(t) ~= "table" then
+    return nil, "experiment: expected a table of fields, got " .. type(t)
+  end
+  local ok, err = check_fields(t)
+  if not ok then return nil, err end
+  local space, serr = searchspace.new(t.space)
+  if not space then return nil, serr end
+  local e = setmetatable({}, Experiment)
+  for k, v in pairs(M.DEFAULTS) do e[k] = v end
+  for k, v in pairs(t) do e[k] = v end
+  e.space = space
+  if type(e.python_path) == "string" then e.python_path = { e.python_path } end
+  return e
+end
+
+---------------------------------------------------------------------------
+-- Blaming the right line
+---------------------------------------------------------------------------
+
+-- A script ends with `return maggy.experiment{...}`, a tail call: the script's
+-- frame is gone when the check fails, and error(msg, 2) would blame whoever
+-- ran the script. The runtime names the script it is running; the message
+-- then carries that file and the line of its `return ... experiment` statement.
+
+local script -- the script the runtime is running, or nil
+local library = debug.getinfo(1, "S").source:match("^(@.*[/\\])[^/\\]*$") or "@?"
+
+function M.set_script(path)
+  script = path
+end
+
+local function return_line(path)
+  local f = io.open(path, "r")
+  if not f then return nil end
+  local found, n = nil, 0
+  for line in f:lines() do
+    n = n + 1
+    if line:match("^%s*return%s+[%w_%.%(%)\"']*experiment%s*[{(]") then
+      if found then found = false else found = n end
+    end
+  end
+  f:close()
+  return found or nil
+end
+
+local function from_library(source)
+  return source:sub(1, 1) == "=" or source:sub(1, #library) == library
+end
+
+-- "path:line:" of the script's `return ... experiment` statement, or "path:".
+function M.where(path)
+  local line = return_line(path)
+  return path .. ":" .. (line and (line .. ":") or "")
+end
+
+-- Raises `err` at the caller of the function calling this one.
+function M.raise(err)
+  local caller = debug.getinfo(3, "S")
+  if caller and not from_library(caller.source) then error(err, 3) end
+  if not script then error(err, 0) end
+  error(M.where(script) .. " " .. err, 0)
+end
+
+function M.is_experiment(x)
+  return getmetatable(x) == Experiment
+end
+
+local function resolve(value, names)
+  if type(value) == "string" then
+    return require(names[value]).new({})
+  end
+  return value
+end
+
+-- The strategy instances of a checked experiment.
+function M.resolve_optimizer(e)
+  return resolve(e.optimizer, M.OPTIMIZERS)
+end
+
+function M.resolve_earlystop(e)
+  return resolve(e.earlystop, M.EARLYSTOP)
+end
+
+-- The name reported in the config: the instance's `name` field, else "custom".
+function M.strategy_name(value)
+  if type(value) == "string" then return value end
+  if type(value.name) == "string" then return value.name end
+  return "custom"
+end
+
+return M

@@ -1,0 +1,300 @@
+-- The contract with the C engine. On its Lua thread the engine does
+--
+--   local rt = require "maggy.runtime"
+--   config_json = rt.load(script_path, options_json)  -- once
+--   reply_json  = rt.handle(job_json)                 -- for every job
+--
+-- each call through its protected bridge (which adds the traceback). Errors
+-- are raised, never returned: user strategy errors pass through untouched so
+-- they keep the file:line of the user's code; engine mistakes (unknown event,
+-- unknown trial id, a trial finalized twice) are raised too, loudly.
+-- docs/lua.md describes the JSON shapes; this file is their reference.
+--
+-- State: one loaded experiment, in the upvalue `exp`.
+
+local json = require "maggy.json"
+local maggy = require "maggy"
+local Ctx = require "maggy.ctx"
+local Trial = require "maggy.trial"
+local experiment = require "maggy.experiment"
+local rng = require "maggy.rng"
+local sandbox = require "maggy.sandbox"
+local path = require "maggy.path"
+
+local M = {}
+
+local WAIT = maggy.WAIT
+local MAX_DUPLICATES = 100 -- consecutive duplicate suggestions before "exhausted"
+
+local exp -- {ctx, opt_ctx, rule_ctx, optimizer, rule, opt_name, rule_name, keys, exhausted}
+
+local function fail(fmt, ...)
+  error(string.format(fmt, ...), 0)
+end
+
+---------------------------------------------------------------------------
+-- load
+---------------------------------------------------------------------------
+
+local function run_script(script, dir, ctx)
+  local env = sandbox.new({
+    path = dir .. "/?.lua;" .. dir .. "/?/init.lua;" .. package.path,
+    print = function(line) Ctx.log_line(ctx, line) end,
+  })
+  local chunk, err = sandbox.loadfile(env, script)
+  if not chunk then error(err, 0) end
+  experiment.set_script(script)
+  local e = chunk()
+  experiment.set_script(nil)
+  if not experiment.is_experiment(e) then
+    fail("%s: the script must return maggy.experiment{...}, got %s", script, type(e))
+  end
+  return e
+end
+
+local function resolve_seed(options, e)
+  local seed = json.opt(options.seed)
+  if seed == nil then seed = e.seed end
+  if seed == nil then seed = json.opt(options.default_seed) end
+  if type(seed) ~= "number" or seed ~= math.floor(seed) or math.abs(seed) >= 2 ^ 53 then
+    fail("maggy.runtime: no usable seed (got %s)", tostring(seed))
+  end
+  return seed
+end
+
+-- The trial count: the experiment's, else the optimizer's count().
+local function resolve_num_trials(e, script, optimizer, opt_ctx, opt_name)
+  if e.num_trials then return e.num_trials end
+  if type(optimizer.count) ~= "function" then
+    fail("%s num_trials is required (optimizer '%s' has no count())", experiment.where(script), opt_name)
+  end
+  local n = optimizer:count(opt_ctx)
+  if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then
+    fail("optimizer '%s': count() must return a positive integer, got %s", opt_name, tostring(n))
+  end
+  return n
+end
+
+local function train_config(e, dir)
+  local module, fn = e.train:match("^(.*):(.*)$")
+  local folders = {}
+  for i, p in ipairs(e.python_path or { "." }) do
+    folders[i] = path.normalize(path.join(dir, p))
+  end
+  return { module = module, ["function"] = fn, python_path = folders }
+end
+
+local function config_of(e, dir, ctx, seed)
+  return {
+    name = e.name, train = train_config(e, dir), num_trials = ctx.num_trials,
+    direction = e.direction, metric = e.metric, hb_interval = e.hb_interval,
+    es_interval = e.es_interval, es_min = e.es_min, seed = seed,
+    max_attempts = e.max_attempts, strategy_timeout = e.strategy_timeout,
+    optimizer = experiment.strategy_name(e.optimizer),
+    earlystop = experiment.strategy_name(e.earlystop),
+    space = e.space:describe(),
+  }
+end
+
+-- ctx exists before the script runs so that its prints are kept.
+local function configure_ctx(ctx, e, seed)
+  ctx.space, ctx.direction, ctx.metric, ctx.es_min = e.space, e.direction, e.metric, e.es_min
+  ctx.rng = rng.new(seed)
+end
+
+-- Loads the experiment script; returns the engine's config as JSON.
+-- A failed load leaves the previously loaded experiment in place.
+function M.load(script_path, options_json)
+  local options = json.decode(options_json or "{}")
+  local dir = path.dirname(path.absolute(script_path))
+  local ctx = Ctx.new({})
+  local e = run_script(script_path, dir, ctx)
+  local seed = resolve_seed(options, e)
+  configure_ctx(ctx, e, seed)
+  local s = {
+    ctx = ctx, keys = {}, exhausted = false,
+    opt_ctx = Ctx.view(ctx, ctx.rng:fork("optimizer")),
+    rule_ctx = Ctx.view(ctx, ctx.rng:fork("earlystop")),
+    optimizer = experiment.resolve_optimizer(e), rule = experiment.resolve_earlystop(e),
+    opt_name = experiment.strategy_name(e.optimizer), rule_name = experiment.strategy_name(e.earlystop),
+  }
+  ctx.num_trials = resolve_num_trials(e, script_path, s.optimizer, s.opt_ctx, s.opt_name)
+  if s.optimizer.initialize then s.optimizer:initialize(s.opt_ctx) end
+  if s.rule.initialize then s.rule:initialize(s.rule_ctx) end
+  exp = s
+  local config = config_of(e, dir, ctx, seed)
+  config.logs = Ctx.take_logs(ctx)
+  return json.encode(config)
+end
+
+---------------------------------------------------------------------------
+-- events
+---------------------------------------------------------------------------
+
+local function find(ev)
+  local t = exp.ctx:trial(ev.id)
+  if not t then fail("maggy.runtime: event '%s' for unknown trial %s", ev.e, tostring(ev.id)) end
+  return t
+end
+
+local function not_final(t, ev)
+  if t:is_done() then
+    fail("maggy.runtime: event '%s' for trial %s, which is already %s", ev.e, t.id, t.state)
+  end
+  return t
+end
+
+local EVENTS = {}
+
+function EVENTS.new(ev)
+  if type(ev.id) ~= "string" or exp.ctx:trial(ev.id) then
+    fail("maggy.runtime: 'new' event with a missing or duplicate id %s", tostring(ev.id))
+  end
+  local ok, err = exp.ctx.space:validate(ev.params)
+  if not ok then fail("maggy.runtime: trial %s: %s", ev.id, err) end
+  local seq = json.opt(ev.seq) or #exp.ctx._trials + 1
+  Ctx.add_trial(exp.ctx, Trial.new(ev.id, seq, ev.params))
+  exp.keys[exp.ctx.space:key(ev.params)] = true
+end
+
+function EVENTS.run(ev)
+  local t = not_final(find(ev), ev)
+  t.state = "RUNNING"
+  t.attempt = json.opt(ev.attempt) or t.attempt + 1
+end
+
+function EVENTS.pts(ev)
+  local t = find(ev)
+  for _, p in ipairs(ev.pts or {}) do
+    if type(p[1]) ~= "number" or type(p[2]) ~= "number" then
+      fail("maggy.runtime: trial %s: a point must be [step, value]", t.id)
+    end
+    t:add_point(p[1], p[2])
+  end
+end
+
+EVENTS["end"] = function(ev)
+  local t = not_final(find(ev), ev)
+  if not Trial.FINAL[ev.state] then
+    fail("maggy.runtime: trial %s: bad final state %s", t.id, tostring(ev.state))
+  end
+  t.state, t.value = ev.state, json.opt(ev.value)
+  if exp.optimizer.observe then exp.optimizer:observe(exp.opt_ctx, t) end
+end
+
+-- A retried trial starts over: its history belongs to the failed attempt.
+function EVENTS.retry(ev)
+  local t = not_final(find(ev), ev)
+  t.state, t.value = "PENDING", nil
+  t:clear_history()
+end
+
+local function apply(ev)
+  local handler = type(ev) == "table" and EVENTS[ev.e]
+  if not handler then
+    fail("maggy.runtime: unknown event %s", type(ev) == "table" and tostring(ev.e) or type(ev))
+  end
+  handler(ev)
+end
+
+---------------------------------------------------------------------------
+-- requests
+---------------------------------------------------------------------------
+
+local function checked_suggestion(params)
+  local space = exp.ctx.space
+  local ok, err = space:validate(params)
+  if not ok then fail("optimizer '%s': suggest returned invalid params: %s", exp.opt_name, err) end
+  local copy = {}
+  for _, name in ipairs(space:names()) do copy[name] = params[name] end
+  return copy, space:key(copy)
+end
+
+-- Params as JSON-ready values: DOUBLE values stay floats in Python.
+local function wire_params(params)
+  local out = {}
+  for name, v in pairs(params) do
+    out[name] = exp.ctx.space:param(name).type == "DOUBLE" and json.float(v) or v
+  end
+  return out
+end
+
+local function distinct_count(batch_keys)
+  local n = #exp.ctx._trials
+  for _ in pairs(batch_keys) do n = n + 1 end
+  return n
+end
+
+local function suggest(n)
+  if type(n) ~= "number" or n < 0 or n ~= math.floor(n) then
+    fail("maggy.runtime: suggest needs a count n >= 0, got %s", tostring(n))
+  end
+  local out, batch, dups = {}, {}, 0
+  if exp.exhausted then return { suggestions = out, status = "done" } end
+  while #out < n do
+    local params = exp.optimizer:suggest(exp.opt_ctx)
+    if params == WAIT then return { suggestions = out, status = "wait" } end
+    if params == nil then return { suggestions = out, status = "done" } end
+    local copy, key = checked_suggestion(params)
+    if exp.keys[key] or batch[key] then
+      dups = dups + 1
+      if dups >= MAX_DUPLICATES then
+        exp.exhausted = true
+        exp.ctx:log("search space exhausted after %d distinct trials", distinct_count(batch))
+        return { suggestions = out, status = "done" }
+      end
+    else
+      dups, batch[key] = 0, true
+      out[#out + 1] = wire_params(copy)
+    end
+  end
+  return { suggestions = out, status = "ok" }
+end
+
+local function checked_stops(ids)
+  if ids == nil then return {} end
+  if type(ids) ~= "table" then
+    fail("earlystop '%s': check must return a list of trial ids, got %s", exp.rule_name, type(ids))
+  end
+  local out, seen = {}, {}
+  for _, id in ipairs(ids) do
+    local t = exp.ctx:trial(id)
+    if not t or t.state ~= "RUNNING" then
+      fail("earlystop '%s': check returned %s, which is not a running trial", exp.rule_name, tostring(id))
+    end
+    if not seen[id] then out[#out + 1], seen[id] = id, true end
+  end
+  return out
+end
+
+local function check()
+  local finished = exp.ctx:trials("FINISHED")
+  if #finished < exp.ctx.es_min then return { stop = {} } end
+  local running = exp.ctx:trials("RUNNING")
+  return { stop = checked_stops(exp.rule:check(exp.rule_ctx, running, finished)) }
+end
+
+local function finalize()
+  if exp.optimizer.finalize then exp.optimizer:finalize(exp.opt_ctx, exp.ctx:trials()) end
+  return { ok = true }
+end
+
+local function dispatch(req)
+  if req.op == "suggest" then return suggest(req.n) end
+  if req.op == "check" then return check() end
+  if req.op == "finalize" then return finalize() end
+  fail("maggy.runtime: unknown request op %s", tostring(req.op))
+end
+
+-- Applies the job's events, answers its request; returns the reply as JSON.
+function M.handle(job_json)
+  if not exp then fail("maggy.runtime: handle() called before load()") end
+  local job = json.decode(job_json)
+  for _, ev in ipairs(json.opt(job.events) or {}) do apply(ev) end
+  local req = json.opt(job.request)
+  local reply = req and dispatch(req) or {}
+  reply.logs = Ctx.take_logs(exp.ctx)
+  return json.encode(reply)
+end
+
+return M

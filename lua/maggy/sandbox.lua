@@ -1,0 +1,114 @@
+-- The environment experiment scripts and the modules they require run in.
+--
+-- Built from an allow-list (after Redis scripting): basic functions, copies of
+-- string, table and math, os.time/clock/date, a `print` that becomes log
+-- lines, and a `require` that
+--   - gives the trusted library for "maggy", "maggy.*" (except the engine's
+--     internals) and "cjson" (a private instance, so a script's settings do
+--     not change the engine's);
+--   - loads any other module from the search path as Lua source, in this same
+--     environment, once per sandbox.
+-- Nothing else: no io, no os.execute/exit/remove, no load/loadstring/loadfile/
+-- dofile, no debug, no package, no ffi, no jit, no coroutine.
+
+local M = {}
+
+local BASICS = {
+  "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select",
+  "tonumber", "tostring", "type", "unpack", "setmetatable", "rawget", "rawset", "rawequal",
+}
+
+local LIBRARIES = { "table", "math" }
+
+-- Trusted modules a script may not have: they reach the engine's state.
+local INTERNAL = { ["maggy.runtime"] = true, ["maggy.sandbox"] = true, ["maggy.experiment"] = true }
+
+local function copy(t, except)
+  local out = {}
+  for k, v in pairs(t) do
+    if not (except and except[k]) then out[k] = v end
+  end
+  return out
+end
+
+-- The string metatable is shared with the engine: hide it.
+local function safe_getmetatable(v)
+  if type(v) == "string" then return nil end
+  return getmetatable(v)
+end
+
+local function make_print(sink)
+  return function(...)
+    local parts = {}
+    for i = 1, select("#", ...) do parts[i] = tostring((select(i, ...))) end
+    sink(table.concat(parts, "\t"))
+  end
+end
+
+local function trusted(name)
+  if name == "cjson" or name == "cjson.safe" then
+    return require(name).new()
+  end
+  if INTERNAL[name] then
+    error(string.format("module '%s' is internal to the engine", name), 3)
+  end
+  return require(name)
+end
+
+local function is_trusted(name)
+  return name == "maggy" or name:sub(1, 6) == "maggy." or name == "cjson" or name == "cjson.safe"
+end
+
+-- Loads a Lua source file (never bytecode) to run in `env`.
+function M.loadfile(env, path)
+  local chunk, err = loadfile(path, "t")
+  if not chunk then return nil, err end
+  return setfenv(chunk, env)
+end
+
+local LOADING = {}
+
+local function make_require(env, search_path)
+  local loaded = {}
+  return function(name)
+    if type(name) ~= "string" then
+      error("require: the module name must be a string, got " .. type(name), 2)
+    end
+    if loaded[name] == LOADING then
+      error(string.format("require: loop or previous error loading module '%s'", name), 2)
+    end
+    if loaded[name] ~= nil then return loaded[name] end
+    if is_trusted(name) then
+      loaded[name] = trusted(name)
+      return loaded[name]
+    end
+    local file, tried = package.searchpath(name, search_path)
+    if not file then
+      error(string.format("module '%s' not found:%s", name, tried), 2)
+    end
+    local chunk, err = M.loadfile(env, file)
+    if not chunk then error(err, 0) end
+    loaded[name] = LOADING
+    local result = chunk(name, file)
+    loaded[name] = result == nil and true or result
+    return loaded[name]
+  end
+end
+
+-- opts.path: where `require` looks for user modules (package.path syntax);
+-- opts.print: function(line) receiving what the script prints.
+function M.new(opts)
+  local env = {}
+  for _, name in ipairs(BASICS) do env[name] = _G[name] end
+  for _, name in ipairs(LIBRARIES) do env[name] = copy(_G[name]) end
+  env.string = copy(string, { dump = true }) -- bytecode is not a safe currency
+  env.getmetatable = safe_getmetatable
+  env.os = { time = os.time, clock = os.clock, date = os.date }
+  env.print = make_print(opts.print)
+  env.require = make_require(env, opts.path)
+  env._G = env
+  env._VERSION = _VERSION
+  return env
+end
+
+return M

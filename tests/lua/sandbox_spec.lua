@@ -1,0 +1,99 @@
+local sandbox = require "maggy.sandbox"
+
+local FIXTURES = debug.getinfo(1, "S").source:match("^@(.*)/[^/]*$") .. "/fixtures"
+
+local function new_env(lines)
+  return sandbox.new({
+    path = FIXTURES .. "/?.lua;" .. package.path,
+    print = function(line) lines[#lines + 1] = line end,
+  })
+end
+
+local function run(source, lines)
+  local env = new_env(lines or {})
+  local chunk = assert(loadstring(source, "=probe"))
+  return setfenv(chunk, env)()
+end
+
+describe("maggy.sandbox", function()
+  it("leaves out io, os.execute, the loaders, debug, package, ffi and jit", function()
+    local lines = {}
+    local env = new_env(lines)
+    for _, name in ipairs({ "io", "load", "loadstring", "loadfile", "dofile", "debug", "package", "jit", "coroutine", "module" }) do
+      assert.is_nil(env[name], name)
+    end
+    assert.is_nil(env.os.execute)
+    assert.is_nil(env.os.exit)
+    assert.is_nil(env.os.remove)
+    assert.is_nil(env.os.getenv)
+    assert.is_function(env.os.time)
+    assert.is_nil(env.string.dump)
+    assert.is_false(pcall(env.require, "ffi"))
+  end)
+
+  it("keeps the allowed basics and private copies of the libraries", function()
+    local env = new_env({})
+    for _, name in ipairs({ "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select",
+      "tonumber", "tostring", "type", "unpack", "setmetatable", "getmetatable", "rawget", "rawset", "rawequal" }) do
+      assert.is_function(env[name], name)
+    end
+    env.math.floor = nil
+    assert.is_function(math.floor)
+    assert.is_nil(env.getmetatable(""))
+  end)
+
+  it("sends print to the log sink", function()
+    local lines = {}
+    run("print('a', 1, nil, true)", lines)
+    assert.are.same({ "a\t1\tnil\ttrue" }, lines)
+  end)
+
+  it("keeps globals the script writes inside the sandbox", function()
+    run("leaked = 1")
+    assert.is_nil(rawget(_G, "leaked"))
+  end)
+
+  it("loads user modules from the path, sandboxed, once", function()
+    local lines = {}
+    local env = new_env(lines)
+    local a = env.require("helper")
+    local b = env.require("helper")
+    assert.are.equal("made", a.suffix)
+    assert.are.equal(a, b)
+    assert.are.same({ "helper loaded; io is nil" }, lines)
+  end)
+
+  it("gives the trusted maggy library and a private cjson", function()
+    local env = new_env({})
+    assert.are.equal(require("maggy"), env.require("maggy"))
+    assert.are.equal(require("maggy.searchspace"), env.require("maggy.searchspace"))
+    local cj = env.require("cjson")
+    assert.are_not.equal(require("cjson"), cj)
+    assert.are.equal(cj, env.require("cjson"))
+    assert.are.same({ 1 }, cj.decode("[1]"))
+  end)
+
+  it("refuses the engine's internals and names missing modules", function()
+    local env = new_env({})
+    local ok, err = pcall(env.require, "maggy.runtime")
+    assert.is_false(ok)
+    assert.matches("module 'maggy.runtime' is internal to the engine", err, 1, true)
+    ok, err = pcall(env.require, "no_such_module")
+    assert.is_false(ok)
+    assert.matches("module 'no_such_module' not found", err, 1, true)
+  end)
+
+  it("loads only source files, in the sandbox", function()
+    local env = new_env({})
+    local chunk = sandbox.loadfile(env, FIXTURES .. "/helper.lua")
+    assert.are.equal(env, getfenv(chunk))
+    local bytecode = os.tmpname()
+    local f = io.open(bytecode, "wb")
+    f:write(string.dump(function() return 1 end))
+    f:close()
+    local none, err = sandbox.loadfile(env, bytecode)
+    os.remove(bytecode)
+    assert.is_nil(none)
+    assert.matches("wrong mode", err, 1, true)
+  end)
+end)
