@@ -1,0 +1,658 @@
+/* controller: scheduling, the Lua host, group commits, the end of a run.
+ * What each executor frame does is in ctl_frames.c. See controller.h. */
+#include "ctl_internal.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+
+#define FLUSH_DELAY_US 50000 /* metric points and logs wait this long */
+#define TICK_S 0.5
+
+static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error);
+
+struct trial *ctl_find(ctl_t *c, uint64_t id)
+{
+	struct trial *t = NULL;
+	HASH_FIND(hh, c->trials, &id, sizeof id, t);
+	return t;
+}
+
+static struct timeval tv_of(double s)
+{
+	struct timeval tv;
+	tv.tv_sec = (time_t)s;
+	tv.tv_usec = (suseconds_t)((s - (double)tv.tv_sec) * 1e6);
+	return tv;
+}
+
+/* ---- store ------------------------------------------------------------ */
+
+void ctl_store_trial(ctl_t *c, const struct trial *t)
+{
+	json_t *rec = trial_record(t);
+	char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+
+	if (text == NULL || store_trial_put(c->store, t->id, text) < 0)
+		fprintf(stderr, "maggy-engine: cannot queue trial record\n");
+	free(text);
+	json_decref(rec);
+}
+
+static void write_status(ctl_t *c, const char *status)
+{
+	json_t *obj = json_pack("{s:s, s:f, s:s*}", "status", status,
+				"started", c->started, "error", c->error);
+	char *text;
+
+	if (c->ending)
+		json_object_set_new(obj, "ended", json_real(trial_now()));
+	text = json_dumps(obj, JSON_COMPACT);
+	store_meta_put(c->store, "status", text);
+	free(text);
+	json_decref(obj);
+}
+
+void ctl_commit_soon(ctl_t *c, int urgent)
+{
+	struct timeval tv = { 0, FLUSH_DELAY_US };
+
+	if (urgent)
+		event_active(c->commit_ev, EV_TIMEOUT, 0);
+	else if (!evtimer_pending(c->flush_timer, NULL))
+		evtimer_add(c->flush_timer, &tv);
+}
+
+/* Acknowledge the FINALs that the last commit made durable. */
+static void send_acks(ctl_t *c)
+{
+	struct worker *w;
+	uint8_t body[PROTO_TRIAL_BODY_SIZE];
+
+	for (w = c->workers; w; w = w->next) {
+		if (!w->ack_pending)
+			continue;
+		proto_trial_encode(body, w->ack_trial);
+		server_send(w->conn, PROTO_FINAL_ACK, w->ack_req, body,
+			    sizeof body);
+		w->ack_pending = 0;
+		if (c->ending)
+			server_send(w->conn, PROTO_BYE, 0, NULL, 0);
+	}
+}
+
+static int commit(ctl_t *c)
+{
+	char err[256];
+	struct timeval retry = { 1, 0 };
+
+	if (store_commit(c->store, err, sizeof err) < 0) {
+		fprintf(stderr, "maggy-engine: store commit failed, will "
+				"retry: %s\n", err);
+		evtimer_add(c->flush_timer, &retry);
+		return -1;
+	}
+	send_acks(c);
+	return 0;
+}
+
+static void commit_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_t *c = arg;
+
+	if (commit(c) == 0)
+		ctl_schedule(c);
+}
+
+/* ---- the Lua side ----------------------------------------------------- */
+
+void ctl_event(ctl_t *c, json_t *event)
+{
+	json_array_append_new(c->events, event);
+}
+
+static void post(ctl_t *c, enum ctl_tag tag, json_t *request)
+{
+	json_t *job = json_pack("{s:O, s:o}", "events", c->events, "request",
+				request ? request : json_null());
+	char *text = json_dumps(job, JSON_COMPACT | JSON_REAL_PRECISION(17));
+
+	json_decref(job);
+	json_array_clear(c->events);
+	if (text == NULL || lhost_post(c->lhost, tag, text) < 0)
+		finish(c, CTL_FAILED, "the strategy host is no longer running");
+	free(text);
+}
+
+static void print_logs(const json_t *reply)
+{
+	size_t i;
+	json_t *line;
+
+	json_array_foreach(json_object_get(reply, "logs"), i, line)
+		printf("[strategy] %s\n", json_string_value(line));
+	fflush(stdout);
+}
+
+static void create_trial(ctl_t *c, json_t *params)
+{
+	uint64_t id;
+	struct trial *t;
+	char hex[PROTO_TRIAL_HEX];
+
+	if (trial_id_of(params, &id, NULL) < 0 || ctl_find(c, id)) {
+		fprintf(stderr, "maggy-engine: suggestion skipped (not an "
+				"object, or a trial with these params exists)\n");
+		return;
+	}
+	t = trial_new(id, (uint32_t)c->ntrials + 1, json_incref(params));
+	if (t == NULL)
+		return;
+	if (c->ntrials == c->cap) {
+		c->cap = c->cap ? c->cap * 2 : 64;
+		c->by_seq = realloc(c->by_seq, c->cap * sizeof *c->by_seq);
+	}
+	c->by_seq[c->ntrials++] = t;
+	HASH_ADD(hh, c->trials, id, sizeof t->id, t);
+	ctl_store_trial(c, t);
+	proto_trial_hex(id, hex);
+	ctl_event(c, json_pack("{s:s, s:s, s:i, s:O}", "e", "new", "id", hex,
+			       "seq", (int)t->seq, "params", params));
+	if (c->pending_tail)
+		c->pending_tail->next_pending = t;
+	else
+		c->pending = t;
+	c->pending_tail = t;
+}
+
+static void on_suggest(ctl_t *c, json_t *reply)
+{
+	const char *status = json_string_value(json_object_get(reply, "status"));
+	json_t *params;
+	size_t i;
+
+	c->suggest_outstanding = 0;
+	json_array_foreach(json_object_get(reply, "suggestions"), i, params)
+		create_trial(c, params);
+	if (status && strcmp(status, "done") == 0)
+		c->optimizer_done = 1;
+	else if (status && strcmp(status, "wait") == 0)
+		c->optimizer_waiting = 1;
+	ctl_commit_soon(c, 0);
+}
+
+static void on_check(ctl_t *c, json_t *reply)
+{
+	json_t *id;
+	size_t i;
+	uint64_t tid;
+	struct trial *t;
+
+	c->check_outstanding = 0;
+	json_array_foreach(json_object_get(reply, "stop"), i, id) {
+		const char *hex = json_string_value(id);
+		if (hex && proto_trial_parse(hex, &tid) == 0 &&
+		    (t = ctl_find(c, tid)) && t->state == TRIAL_RUNNING)
+			t->stop_requested = 1;
+	}
+}
+
+static void on_result(ctl_t *c, struct lhost_result *r)
+{
+	json_error_t jerr;
+	json_t *reply;
+	char msg[512];
+
+	if (r->error) {
+		finish(c, CTL_FAILED, r->error);
+		return;
+	}
+	reply = json_loads(r->json, 0, &jerr);
+	if (reply == NULL) {
+		snprintf(msg, sizeof msg, "the strategy host answered bad "
+					  "JSON: %s", jerr.text);
+		finish(c, CTL_FAILED, msg);
+		return;
+	}
+	print_logs(reply);
+	if (r->tag == TAG_SUGGEST)
+		on_suggest(c, reply);
+	else if (r->tag == TAG_CHECK)
+		on_check(c, reply);
+	else if (r->tag == TAG_FINALIZE)
+		finish(c, CTL_FINISHED, NULL);
+	json_decref(reply);
+}
+
+static void lua_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_t *c = arg;
+	struct lhost_result *all = lhost_take(c->lhost), *r;
+
+	for (r = all; r && !c->ending; r = r->next)
+		on_result(c, r);
+	lhost_result_free(all);
+	ctl_schedule(c);
+}
+
+/* ---- scheduling ------------------------------------------------------- */
+
+void ctl_send_json(struct worker *w, unsigned type, uint32_t id, json_t *obj)
+{
+	char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
+
+	if (text)
+		server_send(w->conn, type, id, text, strlen(text));
+	free(text);
+	json_decref(obj);
+}
+
+static struct trial *pop_pending(ctl_t *c)
+{
+	struct trial *t = c->pending;
+
+	if (t) {
+		c->pending = t->next_pending;
+		if (c->pending == NULL)
+			c->pending_tail = NULL;
+		t->next_pending = NULL;
+	}
+	return t;
+}
+
+static void assign(ctl_t *c, struct worker *w, struct trial *t)
+{
+	char hex[PROTO_TRIAL_HEX];
+
+	t->state = TRIAL_RUNNING;
+	t->attempts++;
+	t->worker = w;
+	t->slot = w->slot;
+	json_decref(t->worker_info);
+	t->worker_info = json_pack("{s:s, s:i, s:i, s:i}", "host", w->host,
+				   "pid", w->pid, "slot", w->slot, "worker",
+				   w->id);
+	t->started = trial_now();
+	t->stop_requested = 0;
+	t->lost_at = 0;
+	w->trial = t;
+	c->running++;
+	ctl_store_trial(c, t);
+	ctl_commit_soon(c, 0);
+	proto_trial_hex(t->id, hex);
+	ctl_event(c, json_pack("{s:s, s:s, s:i}", "e", "run", "id", hex,
+			       "attempt", t->attempts));
+	ctl_send_json(w, PROTO_TRIAL, 0,
+		      json_pack("{s:s, s:O, s:i}", "id", hex, "params",
+				t->params, "attempt", t->attempts));
+}
+
+static int worker_idle(const struct worker *w)
+{
+	return w->trial == NULL && !w->ack_pending;
+}
+
+static int no_more_trials(const ctl_t *c)
+{
+	return c->optimizer_done || (long)c->ntrials >= c->cfg->num_trials;
+}
+
+static void check_end(ctl_t *c)
+{
+	if (!no_more_trials(c) || c->pending || c->running > 0 ||
+	    c->suggest_outstanding || c->finalize_outstanding)
+		return;
+	c->finalize_outstanding = 1;
+	post(c, TAG_FINALIZE, json_pack("{s:s}", "op", "finalize"));
+}
+
+/* An optimizer that waits while nothing runs would wait forever. */
+static int check_stalled(ctl_t *c)
+{
+	if (!c->optimizer_waiting || c->running > 0 || c->pending ||
+	    c->suggest_outstanding)
+		return 0;
+	finish(c, CTL_FAILED, "the optimizer returned maggy.WAIT while no "
+			      "trial was running: it would wait forever");
+	return 1;
+}
+
+static void request_suggestions(ctl_t *c, int idle)
+{
+	long room = c->cfg->num_trials - (long)c->ntrials;
+	long n = idle < room ? idle : room;
+
+	if (n <= 0 || c->suggest_outstanding || no_more_trials(c) ||
+	    c->optimizer_waiting)
+		return;
+	c->suggest_outstanding = 1;
+	post(c, TAG_SUGGEST, json_pack("{s:s, s:i}", "op", "suggest", "n",
+				       (int)n));
+}
+
+void ctl_schedule(ctl_t *c)
+{
+	struct worker *w;
+	int idle = 0;
+
+	if (c->ending)
+		return;
+	for (w = c->workers; w; w = w->next) {
+		if (!worker_idle(w))
+			continue;
+		if (c->pending)
+			assign(c, w, pop_pending(c));
+		else
+			idle++;
+	}
+	if (check_stalled(c))
+		return;
+	request_suggestions(c, idle);
+	check_end(c);
+}
+
+/* ---- trial ends ------------------------------------------------------- */
+
+static int better(const ctl_t *c, double a, double b)
+{
+	if (strcmp(c->cfg->direction, "min") == 0)
+		return a < b;
+	return a > b;
+}
+
+/* The last non-empty line of a traceback: it names the exception. */
+static void last_line(const char *text, char *out, size_t len)
+{
+	const char *end = text + strlen(text), *start;
+
+	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
+		end--;
+	start = end;
+	while (start > text && start[-1] != '\n')
+		start--;
+	snprintf(out, len, "%.*s", (int)(end - start), start);
+}
+
+static void print_progress(ctl_t *c, const struct trial *t)
+{
+	char hex[PROTO_TRIAL_HEX], why[200];
+	long done = c->finished + c->stopped + c->failed;
+
+	proto_trial_hex(t->id, hex);
+	printf("[%4ld/%ld] %s %-13s", done, c->cfg->num_trials, hex,
+	       trial_state_name(t->state));
+	if (t->has_value)
+		printf(" %s=%.6g", c->cfg->metric, t->value);
+	if (c->best)
+		printf("  best=%.6g", c->best->value);
+	if (t->started > 0)
+		printf("  (%.1f s)", t->ended - t->started);
+	if (t->state == TRIAL_FAILED && t->error) {
+		last_line(t->error, why, sizeof why);
+		printf("  %s", why);
+	}
+	printf("\n");
+	fflush(stdout);
+}
+
+void ctl_trial_ended(ctl_t *c, struct trial *t)
+{
+	char hex[PROTO_TRIAL_HEX];
+
+	if (t->state == TRIAL_FINISHED)
+		c->finished++;
+	else if (t->state == TRIAL_EARLY_STOPPED)
+		c->stopped++;
+	else
+		c->failed++;
+	if (t->has_value && t->state != TRIAL_FAILED &&
+	    (c->best == NULL || better(c, t->value, c->best->value)))
+		c->best = t;
+	t->ended = trial_now();
+	ctl_store_trial(c, t);
+	proto_trial_hex(t->id, hex);
+	ctl_event(c, json_pack("{s:s, s:s, s:s, s:o}", "e", "end", "id", hex,
+			       "state", trial_state_name(t->state), "value",
+			       t->has_value ? json_real(t->value)
+					    : json_null()));
+	c->optimizer_waiting = 0;
+	print_progress(c, t);
+	ctl_commit_soon(c, 1);
+}
+
+void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why)
+{
+	char hex[PROTO_TRIAL_HEX];
+
+	if (t->state != TRIAL_RUNNING)
+		return;
+	c->running--;
+	if (t->worker)
+		t->worker->trial = NULL;
+	t->worker = NULL;
+	t->lost_at = 0;
+	proto_trial_hex(t->id, hex);
+	if (t->attempts >= c->cfg->max_attempts) {
+		t->state = TRIAL_FAILED;
+		free(t->error);
+		t->error = strdup(why);
+		ctl_trial_ended(c, t);
+		return;
+	}
+	printf("[engine] trial %s: %s; retrying (attempt %d of %d)\n", hex,
+	       why, t->attempts + 1, c->cfg->max_attempts);
+	t->state = TRIAL_PENDING;
+	t->next_pending = c->pending; /* retries go first */
+	c->pending = t;
+	if (c->pending_tail == NULL)
+		c->pending_tail = t;
+	ctl_store_trial(c, t);
+	ctl_event(c, json_pack("{s:s, s:s}", "e", "retry", "id", hex));
+	ctl_commit_soon(c, 1);
+}
+
+void ctl_slot_exited(ctl_t *c, int slot)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntrials; i++) {
+		struct trial *t = c->by_seq[i];
+		if (t->state == TRIAL_RUNNING && t->slot == slot &&
+		    (t->worker == NULL || t->worker->slot == slot))
+			ctl_lose_trial(c, t, "its executor process exited");
+	}
+	ctl_schedule(c);
+}
+
+/* Trials whose executor vanished and did not come back in time. */
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_t *c = arg;
+	double now = trial_now();
+	size_t i;
+
+	for (i = 0; i < c->ntrials; i++) {
+		struct trial *t = c->by_seq[i];
+		if (t->state == TRIAL_RUNNING && t->worker == NULL &&
+		    t->lost_at > 0 && now - t->lost_at > c->cfg->lost_timeout)
+			ctl_lose_trial(c, t, "its executor disconnected");
+	}
+	ctl_schedule(c);
+}
+
+static void es_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_t *c = arg;
+
+	if (c->ending || c->running == 0 || c->check_outstanding)
+		return;
+	c->check_outstanding = 1;
+	post(c, TAG_CHECK, json_pack("{s:s}", "op", "check"));
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+/* Trials cut short by a failure go back to PENDING: a resume reruns them. */
+static void requeue_unfinished(ctl_t *c)
+{
+	size_t i;
+
+	for (i = 0; i < c->ntrials; i++) {
+		struct trial *t = c->by_seq[i];
+		if (t->state != TRIAL_RUNNING)
+			continue;
+		t->state = TRIAL_PENDING;
+		t->worker = NULL;
+		ctl_store_trial(c, t);
+	}
+	c->running = 0;
+}
+
+static void say_bye(ctl_t *c)
+{
+	struct worker *w;
+
+	for (w = c->workers; w; w = w->next)
+		if (!w->ack_pending)
+			server_send(w->conn, PROTO_BYE, 0, NULL, 0);
+}
+
+static const char *outcome_name(enum ctl_outcome o)
+{
+	static const char *const names[] = { "running", "finished", "failed",
+					     "interrupted" };
+	return names[o];
+}
+
+static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error)
+{
+	if (c->ending)
+		return;
+	c->ending = 1;
+	c->outcome = outcome;
+	c->error = error ? strdup(error) : NULL;
+	if (outcome != CTL_FINISHED)
+		requeue_unfinished(c);
+	write_status(c, outcome_name(outcome));
+	commit(c);
+	say_bye(c);
+	evtimer_del(c->es_timer);
+	evtimer_del(c->tick_timer);
+	if (c->done_cb)
+		c->done_cb(outcome, c->done_arg);
+}
+
+void ctl_abort(ctl_t *c, enum ctl_outcome outcome, const char *reason)
+{
+	finish(c, outcome, reason);
+}
+
+enum ctl_outcome ctl_outcome(const ctl_t *c, const char **error)
+{
+	if (error)
+		*error = c->error;
+	return c->outcome;
+}
+
+void ctl_on_done(ctl_t *c, ctl_done_cb cb, void *arg)
+{
+	c->done_cb = cb;
+	c->done_arg = arg;
+}
+
+/* ---- life cycle ------------------------------------------------------- */
+
+struct server_handlers ctl_server_handlers(ctl_t *c)
+{
+	struct server_handlers h = { c, ctl_hello, ctl_frame, ctl_closed };
+	return h;
+}
+
+void ctl_set_server(ctl_t *c, server_t *s)
+{
+	c->server = s;
+}
+
+static int make_events(ctl_t *c)
+{
+	struct timeval es = tv_of(c->cfg->es_interval);
+	struct timeval tick = tv_of(TICK_S);
+
+	c->lua_ev = event_new(c->base, lhost_wake_fd(c->lhost),
+			      EV_READ | EV_PERSIST, lua_cb, c);
+	c->commit_ev = event_new(c->base, -1, 0, commit_cb, c);
+	c->flush_timer = evtimer_new(c->base, commit_cb, c);
+	c->es_timer = event_new(c->base, -1, EV_PERSIST, es_cb, c);
+	c->tick_timer = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
+	if (!c->lua_ev || !c->commit_ev || !c->flush_timer || !c->es_timer ||
+	    !c->tick_timer)
+		return -1;
+	event_add(c->lua_ev, NULL);
+	event_add(c->es_timer, &es);
+	event_add(c->tick_timer, &tick);
+	return 0;
+}
+
+ctl_t *ctl_new(struct event_base *base, store_t *store, lhost_t *lhost,
+	       const struct ctl_config *cfg, char *err, size_t errlen)
+{
+	ctl_t *c = calloc(1, sizeof *c);
+
+	if (c == NULL || (c->events = json_array()) == NULL)
+		goto fail;
+	c->base = base;
+	c->store = store;
+	c->lhost = lhost;
+	c->cfg = cfg;
+	if (make_events(c) < 0)
+		goto fail;
+	return c;
+fail:
+	snprintf(err, errlen, "cannot create the controller: out of memory");
+	ctl_free(c);
+	return NULL;
+}
+
+int ctl_start(ctl_t *c)
+{
+	c->started = trial_now();
+	write_status(c, "running");
+	ctl_commit_soon(c, 1);
+	ctl_schedule(c);
+	return 0;
+}
+
+static void free_event(struct event *ev)
+{
+	if (ev)
+		event_free(ev);
+}
+
+void ctl_free(ctl_t *c)
+{
+	struct trial *t, *tmp;
+	struct worker *w;
+
+	if (c == NULL)
+		return;
+	HASH_ITER(hh, c->trials, t, tmp) {
+		HASH_DEL(c->trials, t);
+		trial_free(t);
+	}
+	while ((w = c->workers) != NULL) {
+		c->workers = w->next;
+		free(w);
+	}
+	free(c->by_seq);
+	json_decref(c->events);
+	free_event(c->lua_ev);
+	free_event(c->commit_ev);
+	free_event(c->flush_timer);
+	free_event(c->es_timer);
+	free_event(c->tick_timer);
+	free(c->error);
+	free(c);
+}

@@ -1,0 +1,48 @@
+/*
+ * launcher: the local executor processes of a run (`--workers N`).
+ *
+ * Owns N child processes running maggy-executor, one per slot, each told
+ * the driver's address and the secret file through its environment (never
+ * its command line). A child that exits while the experiment runs is
+ * started again with a growing delay when it keeps dying quickly; after too
+ * many quick deaths in a row the launcher gives up and says why. On a
+ * machine with GPUs each slot gets its own device (CUDA_VISIBLE_DEVICES).
+ *
+ * Threads: loop thread only (SIGCHLD is handled as a libevent signal event).
+ */
+#pragma once
+
+#include <event2/event.h>
+
+typedef struct launcher launcher_t;
+
+struct launcher_hooks {
+	void *arg;
+	/* The executor of `slot` exited (before any restart). */
+	void (*exited)(void *arg, int slot);
+	/* Executors keep dying: `why` says how. The run should end. */
+	void (*gave_up)(void *arg, const char *why);
+};
+
+/*
+ * Prepare `n` slots. `executor` is the maggy-executor binary, `driver` the
+ * "HOST:PORT" to connect to, `secret_file` the path of the secret.
+ * Returns NULL with `err` on failure.
+ */
+launcher_t *launcher_new(struct event_base *base, const char *executor,
+			 int n, const char *driver, const char *secret_file,
+			 const struct launcher_hooks *hooks, char *err,
+			 size_t errlen);
+
+/* Start every slot. Returns 0 or -1 with `err`. */
+int launcher_start(launcher_t *l, char *err, size_t errlen);
+
+/* No more restarts; children that are still running are sent SIGTERM
+ * after `grace_s` seconds and SIGKILL after twice that. */
+void launcher_stop(launcher_t *l, double grace_s);
+
+/* Number of children still running. */
+int launcher_alive(const launcher_t *l);
+
+/* Kill the remaining children at once and reap them. NULL is accepted. */
+void launcher_free(launcher_t *l);

@@ -1,0 +1,443 @@
+/* lhost: the Lua host thread, its job queues and its watchdog. See lhost.h. */
+#include "lhost.h"
+
+#include <errno.h>
+#include <lauxlib.h>
+#include <libgen.h>
+#include <lua.h>
+#include <lualib.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GRACE_S 2.0	    /* after the hook is armed, before we give up */
+#define WATCH_PERIOD_MS 100 /* how often the watchdog looks */
+
+struct job {
+	int tag;
+	char *json;
+	struct job *next;
+};
+
+struct lhost {
+	lua_State *L;
+	char *script_path;
+	int runtime_ref; /* registry ref of the maggy.runtime table */
+	double timeout_s;
+
+	pthread_t thread, watchdog;
+	int started;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int quit;
+	int dead; /* a job was abandoned: no more jobs */
+	struct job *jobs, *jobs_tail;
+	struct lhost_result *results, *results_tail;
+	int wake_fd;
+
+	/* What the watchdog watches, under mu. */
+	int busy;
+	int busy_tag;
+	double deadline;
+	double hooked_at; /* 0 when the hook is not armed */
+};
+
+static double now_s(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static char *dup_printf(const char *fmt, const char *arg)
+{
+	size_t n = strlen(fmt) + strlen(arg) + 1;
+	char *s = malloc(n);
+	if (s)
+		snprintf(s, n, fmt, arg);
+	return s;
+}
+
+/* Message handler of the bridge: the error text plus a traceback. */
+static int traceback_handler(lua_State *L)
+{
+	const char *msg = lua_tostring(L, 1);
+	if (msg == NULL)
+		msg = lua_pushfstring(L, "(error object is a %s value)",
+				      luaL_typename(L, 1));
+	luaL_traceback(L, L, msg, 1);
+	return 1;
+}
+
+/*
+ * THE protected call: the function and its `nargs` arguments are on the
+ * stack. Returns 0 with `nresults` results pushed, or -1 with the stack
+ * restored and *error (malloc'd) holding the message and traceback.
+ */
+static int bridge_pcall(lua_State *L, int nargs, int nresults, char **error)
+{
+	int base = lua_gettop(L) - nargs;
+	int rc;
+
+	lua_pushcfunction(L, traceback_handler);
+	lua_insert(L, base);
+	rc = lua_pcall(L, nargs, nresults, base);
+	lua_remove(L, base);
+	if (rc == 0)
+		return 0;
+	*error = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1)
+					    : "unknown Lua error");
+	lua_pop(L, 1);
+	return -1;
+}
+
+/* Call runtime[fname](args...) expecting one string back. */
+static int call_runtime(lhost_t *h, const char *fname, const char *a1,
+			const char *a2, char **out, char **error)
+{
+	lua_State *L = h->L;
+	int nargs = a2 ? 2 : 1;
+
+	lua_rawgeti(L, LUA_REGISTRYINDEX, h->runtime_ref);
+	lua_getfield(L, -1, fname);
+	lua_remove(L, -2);
+	lua_pushstring(L, a1);
+	if (a2)
+		lua_pushstring(L, a2);
+	if (bridge_pcall(L, nargs, 1, error) < 0)
+		return -1;
+	if (lua_type(L, -1) != LUA_TSTRING) {
+		*error = dup_printf("maggy.runtime.%s returned no string",
+				    fname);
+		lua_pop(L, 1);
+		return -1;
+	}
+	*out = strdup(lua_tostring(L, -1));
+	lua_pop(L, 1);
+	return 0;
+}
+
+static void set_package_path(lua_State *L, const char *lua_dir,
+			     const char *script_path)
+{
+	char *copy = strdup(script_path);
+	const char *dir = dirname(copy);
+
+	lua_getglobal(L, "package");
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua",
+			lua_dir, lua_dir, dir, dir);
+	lua_setfield(L, -2, "path");
+	lua_pop(L, 1);
+	free(copy);
+}
+
+lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
+		   size_t errlen)
+{
+	lhost_t *h = calloc(1, sizeof *h);
+	char *error = NULL;
+
+	if (h == NULL)
+		goto fail;
+	h->wake_fd = -1;
+	h->runtime_ref = LUA_NOREF;
+	h->script_path = strdup(script_path);
+	if (h->script_path == NULL)
+		goto fail;
+	h->L = luaL_newstate();
+	if (h->L == NULL)
+		goto fail;
+	luaL_openlibs(h->L);
+	set_package_path(h->L, lua_dir, script_path);
+	lua_getglobal(h->L, "require");
+	lua_pushstring(h->L, "maggy.runtime");
+	if (bridge_pcall(h->L, 1, 1, &error) < 0)
+		goto fail;
+	h->runtime_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
+	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (h->wake_fd < 0)
+		goto fail;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->cv, NULL);
+	lua_pushlightuserdata(h->L, h);
+	lua_setfield(h->L, LUA_REGISTRYINDEX, "maggy.lhost");
+	return h;
+fail:
+	snprintf(err, errlen, "cannot start the Lua host: %s",
+		 error ? error : (errno ? strerror(errno) : "out of memory"));
+	free(error);
+	if (h && h->L)
+		lua_close(h->L);
+	if (h)
+		free(h->script_path);
+	free(h);
+	return NULL;
+}
+
+int lhost_load(lhost_t *h, const char *options_json, char **config_json,
+	       char **error)
+{
+	return call_runtime(h, "load", h->script_path, options_json,
+			    config_json, error);
+}
+
+static void wake(lhost_t *h)
+{
+	uint64_t one = 1;
+	ssize_t n = write(h->wake_fd, &one, sizeof one);
+	(void)n; /* a full counter still wakes the reader */
+}
+
+/* Queue a result and wake the loop thread. Called with mu held. */
+static void push_result(lhost_t *h, int tag, char *json, char *error)
+{
+	struct lhost_result *r = calloc(1, sizeof *r);
+
+	if (r == NULL) {
+		free(json);
+		free(error);
+		return;
+	}
+	r->tag = tag;
+	r->json = json;
+	r->error = error;
+	if (h->results_tail)
+		h->results_tail->next = r;
+	else
+		h->results = r;
+	h->results_tail = r;
+	wake(h);
+}
+
+/* Count hook armed by the watchdog: raise an error inside the strategy. */
+static void timeout_hook(lua_State *L, lua_Debug *ar)
+{
+	lhost_t *h;
+
+	lua_sethook(L, NULL, 0, 0);
+	lua_getfield(L, LUA_REGISTRYINDEX, "maggy.lhost");
+	h = lua_touserdata(L, -1);
+	lua_pop(L, 1);
+	luaL_error(L, "strategy time limit exceeded: a call took more than "
+		      "%f s (strategy_timeout)", h ? h->timeout_s : 0.0);
+}
+
+static struct job *next_job(lhost_t *h)
+{
+	struct job *j;
+
+	pthread_mutex_lock(&h->mu);
+	while (!h->quit && h->jobs == NULL)
+		pthread_cond_wait(&h->cv, &h->mu);
+	j = h->quit ? NULL : h->jobs;
+	if (j) {
+		h->jobs = j->next;
+		if (h->jobs == NULL)
+			h->jobs_tail = NULL;
+		h->busy = 1;
+		h->busy_tag = j->tag;
+		h->deadline = now_s() + h->timeout_s;
+		h->hooked_at = 0;
+	}
+	pthread_mutex_unlock(&h->mu);
+	return j;
+}
+
+/* Record the end of a job; returns 0 if the thread may go on. */
+static int job_done(lhost_t *h, struct job *j, char *out, char *error)
+{
+	int abandoned;
+
+	pthread_mutex_lock(&h->mu);
+	h->busy = 0;
+	lua_sethook(h->L, NULL, 0, 0);
+	abandoned = h->dead;
+	if (abandoned) {
+		free(out);
+		free(error);
+	} else {
+		push_result(h, j->tag, out, error);
+	}
+	pthread_mutex_unlock(&h->mu);
+	free(j->json);
+	free(j);
+	return abandoned ? -1 : 0;
+}
+
+static void *lua_thread(void *arg)
+{
+	lhost_t *h = arg;
+	struct job *j;
+
+	while ((j = next_job(h)) != NULL) {
+		char *out = NULL, *error = NULL;
+		call_runtime(h, "handle", j->json, NULL, &out, &error);
+		if (job_done(h, j, out, error) < 0)
+			break;
+	}
+	return NULL;
+}
+
+/* One look of the watchdog at the running job. Called with mu held. */
+static void watch_once(lhost_t *h)
+{
+	double now = now_s();
+	char msg[256];
+
+	if (!h->busy || h->dead || now < h->deadline)
+		return;
+	if (h->hooked_at == 0) {
+		h->hooked_at = now;
+		lua_sethook(h->L, timeout_hook, LUA_MASKCOUNT, 1000);
+		return;
+	}
+	if (now < h->hooked_at + GRACE_S)
+		return;
+	h->dead = 1;
+	snprintf(msg, sizeof msg,
+		 "strategy time limit exceeded: a call has not returned after "
+		 "%.1f s (strategy_timeout) and cannot be interrupted "
+		 "(a loop in JIT-compiled code); the strategy was abandoned",
+		 h->timeout_s + GRACE_S);
+	push_result(h, h->busy_tag, NULL, strdup(msg));
+}
+
+static void *watchdog_thread(void *arg)
+{
+	lhost_t *h = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&h->mu);
+	while (!h->quit) {
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WATCH_PERIOD_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+		watch_once(h);
+	}
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen)
+{
+	h->timeout_s = timeout_s > 0 ? timeout_s : 10.0;
+	if (pthread_create(&h->thread, NULL, lua_thread, h) != 0) {
+		snprintf(err, errlen, "cannot start the Lua thread");
+		return -1;
+	}
+	if (pthread_create(&h->watchdog, NULL, watchdog_thread, h) != 0) {
+		snprintf(err, errlen, "cannot start the Lua watchdog");
+		pthread_mutex_lock(&h->mu);
+		h->quit = 1;
+		pthread_cond_broadcast(&h->cv);
+		pthread_mutex_unlock(&h->mu);
+		pthread_join(h->thread, NULL);
+		return -1;
+	}
+	h->started = 1;
+	return 0;
+}
+
+int lhost_post(lhost_t *h, int tag, const char *json)
+{
+	struct job *j = calloc(1, sizeof *j);
+	int rc = 0;
+
+	if (j == NULL || (j->json = strdup(json)) == NULL) {
+		free(j);
+		return -1;
+	}
+	j->tag = tag;
+	pthread_mutex_lock(&h->mu);
+	if (h->dead) {
+		rc = -1;
+	} else {
+		if (h->jobs_tail)
+			h->jobs_tail->next = j;
+		else
+			h->jobs = j;
+		h->jobs_tail = j;
+		pthread_cond_broadcast(&h->cv);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (rc < 0) {
+		free(j->json);
+		free(j);
+	}
+	return rc;
+}
+
+int lhost_wake_fd(const lhost_t *h)
+{
+	return h->wake_fd;
+}
+
+struct lhost_result *lhost_take(lhost_t *h)
+{
+	struct lhost_result *r;
+	uint64_t count;
+	ssize_t n = read(h->wake_fd, &count, sizeof count);
+
+	(void)n; /* EAGAIN just means nothing was signalled */
+	pthread_mutex_lock(&h->mu);
+	r = h->results;
+	h->results = h->results_tail = NULL;
+	pthread_mutex_unlock(&h->mu);
+	return r;
+}
+
+void lhost_result_free(struct lhost_result *r)
+{
+	while (r) {
+		struct lhost_result *next = r->next;
+		free(r->json);
+		free(r->error);
+		free(r);
+		r = next;
+	}
+}
+
+static void free_jobs(struct job *j)
+{
+	while (j) {
+		struct job *next = j->next;
+		free(j->json);
+		free(j);
+		j = next;
+	}
+}
+
+void lhost_free(lhost_t *h)
+{
+	int abandoned;
+
+	if (h == NULL)
+		return;
+	if (h->started) {
+		pthread_mutex_lock(&h->mu);
+		h->quit = 1;
+		abandoned = h->dead && h->busy;
+		pthread_cond_broadcast(&h->cv);
+		pthread_mutex_unlock(&h->mu);
+		pthread_join(h->watchdog, NULL);
+		if (abandoned)
+			return; /* the thread still runs in L: leave it all */
+		pthread_join(h->thread, NULL);
+	}
+	free_jobs(h->jobs);
+	lhost_result_free(h->results);
+	if (h->wake_fd >= 0)
+		close(h->wake_fd);
+	lua_close(h->L);
+	free(h->script_path);
+	free(h);
+}

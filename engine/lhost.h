@@ -1,0 +1,70 @@
+/*
+ * lhost: the Lua host. Owns the experiment's lua_State and the thread that
+ * runs it, so the network loop never waits on a strategy.
+ *
+ * The loop thread talks to the Lua thread only through this interface:
+ * lhost_post() queues a job (a JSON string handed to maggy.runtime.handle)
+ * and returns at once; when the job is done its result is queued back and
+ * `wake_fd` becomes readable, and the loop thread collects results with
+ * lhost_take(). The lua_State is touched by the Lua thread only (and by
+ * lhost_load() before that thread starts).
+ *
+ * Every call into Lua goes through one protected bridge that adds a
+ * traceback (file:line). A call that runs longer than the experiment's
+ * strategy time limit is interrupted by a watchdog thread; because LuaJIT's
+ * count hook does not fire inside compiled traces, a call that ignores the
+ * interruption is abandoned after a grace period: its result is reported as
+ * an error and the host refuses further jobs (the thread dies with the
+ * process).
+ */
+#pragma once
+
+#include <stddef.h>
+
+typedef struct lhost lhost_t;
+
+/* What the Lua side returned for one job. Free with lhost_result_free(). */
+struct lhost_result {
+	int tag;     /* the caller's tag given to lhost_post() */
+	char *json;  /* the reply JSON, NULL on error */
+	char *error; /* error text with traceback, NULL on success */
+	struct lhost_result *next;
+};
+
+/*
+ * Create a host: a fresh lua_State with the standard libraries, package.path
+ * set to `lua_dir` (the maggy library) and the script's folder.
+ * Returns NULL with `err` filled when the state cannot be made.
+ */
+lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
+		   size_t errlen);
+
+/*
+ * Load the experiment (maggy.runtime.load) on the calling thread, before
+ * lhost_start(). `options_json` is passed through. On success returns 0 and
+ * *config_json (malloc'd, caller frees) is the experiment's settings; on
+ * failure returns -1 and *error (malloc'd) says why, with file:line.
+ */
+int lhost_load(lhost_t *h, const char *options_json, char **config_json,
+	       char **error);
+
+/* Start the Lua thread and the watchdog. `timeout_s` bounds every job.
+ * Returns 0 or -1 (err filled). */
+int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen);
+
+/* Queue a job; `json` is copied. Returns 0, or -1 when the host is dead
+ * (a previous job was abandoned) or out of memory. */
+int lhost_post(lhost_t *h, int tag, const char *json);
+
+/* The descriptor that becomes readable when results are waiting. */
+int lhost_wake_fd(const lhost_t *h);
+
+/* Take every finished result, oldest first (a list linked by `next`), and
+ * clear the wake-up. NULL when none. */
+struct lhost_result *lhost_take(lhost_t *h);
+
+void lhost_result_free(struct lhost_result *r);
+
+/* Stop the thread (after the job at hand, unless it was abandoned) and free
+ * everything. NULL is accepted. */
+void lhost_free(lhost_t *h);

@@ -1,0 +1,143 @@
+/* maggy-engine: command line. Parses arguments and hands over to the
+ * subcommand (run.c, show.c). */
+#include <getopt.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "run.h"
+#include "show.h"
+
+#define VERSION "0.1.0"
+
+static const char usage[] =
+	"usage: maggy-engine <command> [options]\n"
+	"\n"
+	"commands:\n"
+	"  run EXPERIMENT.lua   run an experiment to its end\n"
+	"      -w, --workers N    local executor processes (default: the number\n"
+	"                         of CPUs); 0 waits for executors started\n"
+	"                         elsewhere (e.g. Spark)\n"
+	"      -d, --dir DIR      where the store, secret and summary.json go\n"
+	"                         (default: maggy-runs/NAME-YYYYmmdd-HHMMSS)\n"
+	"      -s, --seed S       seed of the strategies (overrides the script)\n"
+	"      -l, --listen H:P   address executors connect to\n"
+	"                         (default: 127.0.0.1:0, a free loopback port)\n"
+	"      -q, --quiet        do not echo the trials' output lines\n"
+	"  show DIR [--json]    print the summary of a stored experiment\n"
+	"                         (also while it runs)\n"
+	"  help                 this text\n"
+	"\n"
+	"exit codes: 0 finished, 1 the experiment failed, 2 bad arguments or a\n"
+	"broken experiment script, 130 interrupted.\n"
+	"environment: MAGGY_LUA_DIR (the maggy Lua library), MAGGY_EXECUTOR\n"
+	"(the maggy-executor binary).\n";
+
+static int bad_usage(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "maggy-engine: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, "\n(see maggy-engine help)\n");
+	return EXIT_USAGE;
+}
+
+static int parse_int(const char *s, long long lo, long long hi, long long *out)
+{
+	char *end;
+	long long v = strtoll(s, &end, 10);
+
+	if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int default_workers(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "workers", required_argument, NULL, 'w' },
+		{ "dir", required_argument, NULL, 'd' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "listen", required_argument, NULL, 'l' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run_options o = { .workers = default_workers(),
+				 .listen = "127.0.0.1:0" };
+	long long v;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "w:d:s:l:qh", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'w':
+			if (parse_int(optarg, 0, 4096, &v) < 0)
+				return bad_usage("--workers wants a number from "
+						 "0 to 4096, not '%s'", optarg);
+			o.workers = (int)v;
+			break;
+		case 'd': o.dir = optarg; break;
+		case 's':
+			if (parse_int(optarg, 0, LLONG_MAX, &v) < 0)
+				return bad_usage("--seed wants a non-negative "
+						 "integer, not '%s'", optarg);
+			o.seed = v;
+			o.has_seed = 1;
+			break;
+		case 'l': o.listen = optarg; break;
+		case 'q': o.quiet = 1; break;
+		case 'h': fputs(usage, stdout); return EXIT_OK;
+		default: return bad_usage("%s", "bad option for run");
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("%s", "run needs exactly one EXPERIMENT.lua");
+	o.script = argv[optind];
+	return run_experiment(&o);
+}
+
+static int cmd_show(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int as_json = 0, ch;
+
+	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
+		if (ch == 'j')
+			as_json = 1;
+		else if (ch == 'h')
+			return fputs(usage, stdout), EXIT_OK;
+		else
+			return bad_usage("%s", "bad option for show");
+	}
+	if (optind != argc - 1)
+		return bad_usage("%s", "show needs exactly one DIR");
+	return show_experiment(argv[optind], as_json);
+}
+
+int main(int argc, char **argv)
+{
+	const char *cmd = argc > 1 ? argv[1] : "help";
+
+	if (strcmp(cmd, "run") == 0)
+		return cmd_run(argc - 1, argv + 1);
+	if (strcmp(cmd, "show") == 0)
+		return cmd_show(argc - 1, argv + 1);
+	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
+		return printf("maggy-engine %s\n", VERSION), EXIT_OK;
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||
+	    strcmp(cmd, "-h") == 0)
+		return fputs(usage, stdout), argc > 1 ? EXIT_OK : EXIT_USAGE;
+	return bad_usage("unknown command '%s'", cmd);
+}

@@ -1,0 +1,405 @@
+/* run: the `run` subcommand, wiring everything together. See run.h. */
+#include "run.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <libgen.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "controller.h"
+#include "launcher.h"
+#include "lhost.h"
+#include "paths.h"
+#include "secret.h"
+#include "server.h"
+#include "store.h"
+#include "summary.h"
+
+#define DRAIN_TIMEOUT_S 10.0 /* executors get this long to leave at the end */
+
+struct run {
+	const struct run_options *opts;
+	char script[PATH_MAX];
+	char dir[PATH_MAX];
+	json_t *config;
+	struct ctl_config cc;
+	lhost_t *lhost;
+	store_t *store;
+	struct event_base *base;
+	server_t *server;
+	ctl_t *ctl;
+	launcher_t *launcher;
+	struct event *sigint, *sigterm, *drain;
+	double drain_started;
+	int interrupts;
+	uint8_t secret[PROTO_SECRET_SIZE];
+};
+
+static void fail(const char *what, const char *why)
+{
+	fprintf(stderr, "maggy-engine: %s: %s\n", what, why);
+}
+
+/* ---- loading the experiment ------------------------------------------- */
+
+static char *options_json(const struct run_options *o)
+{
+	uint32_t fallback = 0;
+	json_t *obj;
+	char *text;
+
+	secret_random(&fallback, sizeof fallback);
+	obj = json_pack("{s:o, s:I}", "seed",
+			o->has_seed ? json_integer(o->seed) : json_null(),
+			"default_seed", (json_int_t)(fallback & 0x7fffffff));
+	text = json_dumps(obj, JSON_COMPACT);
+	json_decref(obj);
+	return text;
+}
+
+static int read_config(struct run *r)
+{
+	json_t *c = r->config;
+
+	r->cc.experiment = c;
+	r->cc.name = json_string_value(json_object_get(c, "name"));
+	r->cc.direction = json_string_value(json_object_get(c, "direction"));
+	r->cc.metric = json_string_value(json_object_get(c, "metric"));
+	r->cc.num_trials = (long)json_integer_value(json_object_get(c, "num_trials"));
+	r->cc.hb_interval = json_number_value(json_object_get(c, "hb_interval"));
+	r->cc.es_interval = json_number_value(json_object_get(c, "es_interval"));
+	r->cc.max_attempts = (int)json_integer_value(json_object_get(c, "max_attempts"));
+	r->cc.lost_timeout = 5.0 + 3 * r->cc.hb_interval;
+	r->cc.quiet = r->opts->quiet;
+	if (!r->cc.name || !r->cc.direction || !r->cc.metric ||
+	    r->cc.num_trials <= 0 || r->cc.hb_interval <= 0 ||
+	    r->cc.es_interval <= 0 || r->cc.max_attempts <= 0) {
+		fail("experiment settings", "maggy.runtime returned an "
+					    "incomplete configuration");
+		return -1;
+	}
+	return 0;
+}
+
+static int load_experiment(struct run *r)
+{
+	char err[512], *opts = NULL, *config = NULL, *error = NULL;
+	int rc = -1;
+
+	if (realpath(r->opts->script, r->script) == NULL) {
+		fail(r->opts->script, strerror(errno));
+		return -1;
+	}
+	r->lhost = lhost_new(paths_lua_dir(), r->script, err, sizeof err);
+	if (r->lhost == NULL) {
+		fail("Lua", err);
+		return -1;
+	}
+	opts = options_json(r->opts);
+	if (lhost_load(r->lhost, opts, &config, &error) < 0) {
+		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
+			error);
+		goto out;
+	}
+	r->config = json_loads(config, 0, NULL);
+	if (r->config == NULL) {
+		fail("experiment settings", "not JSON");
+		goto out;
+	}
+	rc = read_config(r);
+out:
+	free(opts);
+	free(config);
+	free(error);
+	return rc;
+}
+
+/* ---- the experiment directory ----------------------------------------- */
+
+static int make_dirs(const char *path)
+{
+	char tmp[PATH_MAX], *p;
+
+	snprintf(tmp, sizeof tmp, "%s", path);
+	for (p = tmp + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void default_dir(struct run *r, char *out, size_t len)
+{
+	char stamp[32];
+	time_t now = time(NULL);
+
+	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
+	snprintf(out, len, "maggy-runs/%s-%s", r->cc.name, stamp);
+}
+
+static int lock_dir(const char *dir)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	snprintf(path, sizeof path, "%s/engine.lock", dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		fail(dir, "another maggy-engine is running in this directory");
+		return -1;
+	}
+	return 0; /* the lock is held until the process exits */
+}
+
+static int prepare_dir(struct run *r)
+{
+	char want[PATH_MAX], path[PATH_MAX], err[512];
+	struct stat st;
+
+	if (r->opts->dir)
+		snprintf(want, sizeof want, "%s", r->opts->dir);
+	else
+		default_dir(r, want, sizeof want);
+	if (make_dirs(want) < 0 || realpath(want, r->dir) == NULL) {
+		fail(want, strerror(errno));
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/store", r->dir);
+	if (stat(path, &st) == 0) {
+		fail(r->dir, "already holds an experiment (choose another "
+			     "--dir; `maggy-engine show` reads it)");
+		return -1;
+	}
+	if (lock_dir(r->dir) < 0)
+		return -1;
+	snprintf(path, sizeof path, "%s/secret", r->dir);
+	if (secret_create(path, r->secret, err, sizeof err) < 0) {
+		fail("secret", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int open_store(struct run *r)
+{
+	char err[512], *text;
+	json_t *exp = json_deep_copy(r->config);
+
+	if (store_open(&r->store, r->dir, STORE_WRITE, err, sizeof err) < 0) {
+		fail("store", err);
+		json_decref(exp);
+		return -1;
+	}
+	json_object_set_new(exp, "script", json_string(r->script));
+	json_object_set_new(exp, "dir", json_string(r->dir));
+	json_object_set_new(exp, "workers", json_integer(r->opts->workers));
+	text = json_dumps(exp, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	store_meta_put(r->store, "experiment", text);
+	free(text);
+	json_decref(exp);
+	if (store_commit(r->store, err, sizeof err) < 0) {
+		fail("store", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- the loop --------------------------------------------------------- */
+
+static void drain_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct run *r = arg;
+	int children = r->launcher ? launcher_alive(r->launcher) : 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	if ((children == 0 && server_connections(r->server) == 0) ||
+	    ts.tv_sec - r->drain_started > DRAIN_TIMEOUT_S)
+		event_base_loopbreak(r->base);
+}
+
+static void done_cb(enum ctl_outcome outcome, void *arg)
+{
+	struct run *r = arg;
+	struct timeval tv = { 0, 20000 };
+	struct timespec ts;
+
+	if (r->launcher)
+		launcher_stop(r->launcher, 3.0);
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	r->drain_started = (double)ts.tv_sec;
+	r->drain = event_new(r->base, -1, EV_PERSIST, drain_cb, r);
+	event_add(r->drain, &tv);
+}
+
+static void signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct run *r = arg;
+
+	if (++r->interrupts > 1) {
+		fprintf(stderr, "maggy-engine: interrupted again, leaving now\n");
+		event_base_loopbreak(r->base);
+		return;
+	}
+	fprintf(stderr, "\nmaggy-engine: %s received, ending the experiment "
+			"(finished trials are kept)\n", strsignal((int)sig));
+	ctl_abort(r->ctl, CTL_INTERRUPTED, "interrupted by a signal");
+}
+
+static void launcher_exited(void *arg, int slot)
+{
+	struct run *r = arg;
+	ctl_slot_exited(r->ctl, slot);
+}
+
+static void launcher_gave_up(void *arg, const char *why)
+{
+	struct run *r = arg;
+	ctl_abort(r->ctl, CTL_FAILED, why);
+}
+
+static int start_launcher(struct run *r, char *secret_path)
+{
+	struct launcher_hooks hooks = { r, launcher_exited, launcher_gave_up };
+	char err[512];
+
+	r->launcher = launcher_new(r->base, paths_executor(), r->opts->workers,
+				   server_address(r->server), secret_path,
+				   &hooks, err, sizeof err);
+	if (r->launcher == NULL || launcher_start(r->launcher, err, sizeof err) < 0) {
+		fail("executors", err);
+		return -1;
+	}
+	return 0;
+}
+
+static int start_services(struct run *r)
+{
+	struct server_handlers h;
+	char err[512], secret_path[PATH_MAX];
+	double timeout = json_number_value(
+		json_object_get(r->config, "strategy_timeout"));
+
+	r->base = event_base_new();
+	r->ctl = ctl_new(r->base, r->store, r->lhost, &r->cc, err, sizeof err);
+	if (r->base == NULL || r->ctl == NULL) {
+		fail("engine", err);
+		return -1;
+	}
+	h = ctl_server_handlers(r->ctl);
+	r->server = server_new(r->base, r->opts->listen, r->secret,
+			       PROTO_DEFAULT_MAX_BODY, &h, err, sizeof err);
+	if (r->server == NULL) {
+		fail("server", err);
+		return -1;
+	}
+	ctl_set_server(r->ctl, r->server);
+	ctl_on_done(r->ctl, done_cb, r);
+	if (lhost_start(r->lhost, timeout, err, sizeof err) < 0) {
+		fail("Lua", err);
+		return -1;
+	}
+	r->sigint = evsignal_new(r->base, SIGINT, signal_cb, r);
+	r->sigterm = evsignal_new(r->base, SIGTERM, signal_cb, r);
+	event_add(r->sigint, NULL);
+	event_add(r->sigterm, NULL);
+	snprintf(secret_path, sizeof secret_path, "%s/secret", r->dir);
+	return r->opts->workers > 0 ? start_launcher(r, secret_path) : 0;
+}
+
+static void banner(const struct run *r)
+{
+	printf("maggy-engine: experiment '%s': %ld trials, optimizer %s, "
+	       "early stop %s, %s %s\n",
+	       r->cc.name, r->cc.num_trials,
+	       json_string_value(json_object_get(r->config, "optimizer")),
+	       json_string_value(json_object_get(r->config, "earlystop")),
+	       r->cc.direction, r->cc.metric);
+	if (r->opts->workers > 0)
+		printf("maggy-engine: %d local executors; listening on %s; "
+		       "results in %s\n", r->opts->workers,
+		       server_address(r->server), r->dir);
+	else
+		printf("maggy-engine: waiting for executors on %s (secret in "
+		       "%s/secret); results in %s\n", server_address(r->server),
+		       r->dir, r->dir);
+	fflush(stdout);
+}
+
+/* ---- the end ---------------------------------------------------------- */
+
+static int report(struct run *r)
+{
+	char err[512], path[PATH_MAX];
+	const char *error;
+	enum ctl_outcome outcome = ctl_outcome(r->ctl, &error);
+	json_t *sum = summary_build(r->store, r->dir, err, sizeof err);
+
+	if (sum == NULL) {
+		fail("summary", err);
+		return EXIT_FAILED;
+	}
+	summary_print(sum, stdout);
+	snprintf(path, sizeof path, "%s/summary.json", r->dir);
+	if (summary_write(sum, path, err, sizeof err) < 0)
+		fail("summary", err);
+	json_decref(sum);
+	if (outcome == CTL_FINISHED)
+		return EXIT_OK;
+	return outcome == CTL_INTERRUPTED ? EXIT_INTERRUPTED : EXIT_FAILED;
+}
+
+static void cleanup(struct run *r)
+{
+	launcher_free(r->launcher);
+	server_free(r->server);
+	ctl_free(r->ctl);
+	if (r->drain)
+		event_free(r->drain);
+	if (r->sigint)
+		event_free(r->sigint);
+	if (r->sigterm)
+		event_free(r->sigterm);
+	if (r->base)
+		event_base_free(r->base);
+	lhost_free(r->lhost);
+	store_close(r->store);
+	json_decref(r->config);
+}
+
+int run_experiment(const struct run_options *opts)
+{
+	struct run r = { .opts = opts };
+	int rc = EXIT_USAGE;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (load_experiment(&r) < 0 || prepare_dir(&r) < 0)
+		goto out;
+	rc = EXIT_FAILED;
+	if (open_store(&r) < 0 || start_services(&r) < 0)
+		goto out;
+	banner(&r);
+	ctl_start(r.ctl);
+	event_base_dispatch(r.base);
+	if (ctl_outcome(r.ctl, NULL) == CTL_RUNNING)
+		ctl_abort(r.ctl, CTL_INTERRUPTED, "the engine loop stopped");
+	rc = report(&r);
+out:
+	cleanup(&r);
+	return rc;
+}

@@ -1,0 +1,31 @@
+/*
+ * run: the `run` subcommand. Loads the experiment script, creates the
+ * experiment directory (store, secret), starts the server, the controller,
+ * the Lua host and the local executors, runs the loop to the end and prints
+ * and writes the summary.
+ *
+ * Called once, from main(), on the main thread (which becomes the loop
+ * thread).
+ */
+#pragma once
+
+struct run_options {
+	const char *script;  /* the experiment's Lua file */
+	int workers;	     /* local executors; 0 = external (e.g. Spark) */
+	const char *dir;     /* NULL: maggy-runs/<name>-<time> */
+	long long seed;
+	int has_seed;
+	const char *listen;  /* HOST:PORT, default 127.0.0.1:0 */
+	int quiet;	     /* no trial output lines on the console */
+};
+
+/* Exit codes of `run` (and of main). */
+enum run_exit {
+	EXIT_OK = 0,
+	EXIT_FAILED = 1,      /* the experiment ended in a failure */
+	EXIT_USAGE = 2,	      /* bad arguments or a broken experiment script */
+	EXIT_INTERRUPTED = 130,
+};
+
+/* Run an experiment to its end. Returns an enum run_exit value. */
+int run_experiment(const struct run_options *opts);

@@ -1,0 +1,248 @@
+/* summary: an experiment's results from its store. See summary.h. */
+#include "summary.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "proto/proto.h"
+
+struct gather {
+	store_t *store;
+	json_t *trials;
+	const char *direction;
+	json_t *best;
+	long counts[5]; /* by state, in the order of trial.h */
+};
+
+static const char *const states[] = { "PENDING", "RUNNING", "FINISHED",
+				      "EARLY_STOPPED", "FAILED" };
+
+static int state_index(const char *name)
+{
+	int i;
+
+	for (i = 0; name && i < 5; i++)
+		if (strcmp(name, states[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int is_better(const char *direction, double a, double b)
+{
+	return strcmp(direction, "min") == 0 ? a < b : a > b;
+}
+
+static void consider_best(struct gather *g, json_t *entry, int state)
+{
+	json_t *value = json_object_get(entry, "value");
+
+	if ((state != 2 && state != 3) || !json_is_number(value))
+		return;
+	if (g->best == NULL ||
+	    is_better(g->direction, json_number_value(value),
+		      json_number_value(json_object_get(g->best, "value"))))
+		g->best = entry;
+}
+
+static json_t *copy_field(const json_t *rec, const char *key)
+{
+	json_t *v = json_object_get(rec, key);
+	return v ? json_incref(v) : json_null();
+}
+
+static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
+{
+	struct gather *g = arg;
+	json_t *rec = json_loadb(json, len, 0, NULL);
+	json_t *entry;
+	int state;
+
+	if (rec == NULL)
+		return 0; /* an unreadable record is skipped, not fatal */
+	state = state_index(json_string_value(json_object_get(rec, "state")));
+	entry = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+		"id", copy_field(rec, "id"), "seq", copy_field(rec, "seq"),
+		"params", copy_field(rec, "params"), "state",
+		copy_field(rec, "state"), "steps",
+		(json_int_t)store_metric_count(g->store, id), "value",
+		copy_field(rec, "value"), "attempts",
+		copy_field(rec, "attempts"), "error", copy_field(rec, "error"),
+		"outputs", copy_field(rec, "outputs"), "started",
+		copy_field(rec, "started"), "ended", copy_field(rec, "ended"));
+	json_decref(rec);
+	if (entry == NULL)
+		return 0;
+	if (state >= 0)
+		g->counts[state]++;
+	json_array_append_new(g->trials, entry);
+	consider_best(g, entry, state);
+	return 0;
+}
+
+static int by_seq(const void *a, const void *b)
+{
+	json_int_t x = json_integer_value(
+		json_object_get(*(json_t *const *)a, "seq"));
+	json_int_t y = json_integer_value(
+		json_object_get(*(json_t *const *)b, "seq"));
+	return (x > y) - (x < y);
+}
+
+/* Trials are stored by id; people read them in creation order. */
+static json_t *sorted_trials(json_t *trials)
+{
+	size_t n = json_array_size(trials), i;
+	json_t **items = malloc((n ? n : 1) * sizeof *items);
+	json_t *out = json_array();
+
+	for (i = 0; i < n; i++)
+		items[i] = json_array_get(trials, i);
+	qsort(items, n, sizeof *items, by_seq);
+	for (i = 0; i < n; i++) {
+		json_array_append(out, items[i]);
+		json_object_del(items[i], "seq");
+	}
+	free(items);
+	return out;
+}
+
+static json_t *load_meta(store_t *store, const char *key)
+{
+	char *text = NULL;
+	json_t *obj = NULL;
+
+	if (store_meta_get(store, key, &text) == 0)
+		obj = json_loads(text, 0, NULL);
+	free(text);
+	return obj;
+}
+
+static json_t *best_of(const struct gather *g)
+{
+	if (g->best == NULL)
+		return json_null();
+	return json_pack("{s:O, s:O, s:O}", "trial_id",
+			 json_object_get(g->best, "id"), "value",
+			 json_object_get(g->best, "value"), "params",
+			 json_object_get(g->best, "params"));
+}
+
+static double duration_of(const json_t *status)
+{
+	double started = json_number_value(json_object_get(status, "started"));
+	json_t *ended = json_object_get(status, "ended");
+
+	if (started <= 0)
+		return 0;
+	return (json_is_number(ended) ? json_number_value(ended)
+				      : (double)time(NULL)) - started;
+}
+
+json_t *summary_build(store_t *store, const char *dir, char *err,
+		      size_t errlen)
+{
+	json_t *exp = load_meta(store, "experiment");
+	json_t *status = load_meta(store, "status");
+	struct gather g = { store, json_array(), NULL, NULL, { 0 } };
+	json_t *sum = NULL;
+
+	if (exp == NULL) {
+		snprintf(err, errlen, "%s holds no experiment", dir);
+		goto out;
+	}
+	g.direction = json_string_value(json_object_get(exp, "direction"));
+	if (g.direction == NULL)
+		g.direction = "max";
+	store_trials_each(store, gather_trial, &g);
+	sum = json_pack(
+		"{s:O, s:s, s:O*, s:s, s:O, s:O, s:I, s:I, s:I, s:I, s:I,"
+		" s:o, s:f, s:s, s:o}",
+		"name", json_object_get(exp, "name"), "status",
+		json_string_value(json_object_get(status, "status"))
+			? json_string_value(json_object_get(status, "status"))
+			: "unknown",
+		"error", json_object_get(status, "error"), "direction",
+		g.direction, "metric", json_object_get(exp, "metric"),
+		"num_trials", json_object_get(exp, "num_trials"), "finished",
+		(json_int_t)g.counts[2], "early_stopped",
+		(json_int_t)g.counts[3], "failed", (json_int_t)g.counts[4],
+		"pending", (json_int_t)g.counts[0], "running",
+		(json_int_t)g.counts[1], "best", best_of(&g), "duration_s",
+		duration_of(status), "dir", dir, "trials",
+		sorted_trials(g.trials));
+	if (sum && json_object_get(sum, "error") == NULL)
+		json_object_set_new(sum, "error", json_null());
+out:
+	json_decref(g.trials);
+	json_decref(exp);
+	json_decref(status);
+	return sum;
+}
+
+static void print_params(const json_t *params, FILE *out)
+{
+	const char *key;
+	json_t *v;
+	int first = 1;
+
+	json_object_foreach((json_t *)params, key, v) {
+		char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		fprintf(out, "%s%s=%s", first ? "" : ", ", key, text ? text : "?");
+		free(text);
+		first = 0;
+	}
+}
+
+void summary_print(const json_t *s, FILE *out)
+{
+	const json_t *best = json_object_get(s, "best");
+	const char *error = json_string_value(json_object_get(s, "error"));
+
+	fprintf(out, "\nexperiment %s: %s in %.1f s\n",
+		json_string_value(json_object_get(s, "name")),
+		json_string_value(json_object_get(s, "status")),
+		json_number_value(json_object_get(s, "duration_s")));
+	if (error)
+		fprintf(out, "error: %s\n", error);
+	fprintf(out, "trials: %lld finished, %lld early-stopped, %lld failed",
+		(long long)json_integer_value(json_object_get(s, "finished")),
+		(long long)json_integer_value(json_object_get(s, "early_stopped")),
+		(long long)json_integer_value(json_object_get(s, "failed")));
+	if (json_integer_value(json_object_get(s, "pending")) +
+	    json_integer_value(json_object_get(s, "running")))
+		fprintf(out, ", %lld pending, %lld running",
+			(long long)json_integer_value(json_object_get(s, "pending")),
+			(long long)json_integer_value(json_object_get(s, "running")));
+	fprintf(out, " (of %lld)\n",
+		(long long)json_integer_value(json_object_get(s, "num_trials")));
+	if (json_is_object(best)) {
+		fprintf(out, "best: trial %s, %s %s = %.6g\n      ",
+			json_string_value(json_object_get(best, "trial_id")),
+			json_string_value(json_object_get(s, "direction")),
+			json_string_value(json_object_get(s, "metric")),
+			json_number_value(json_object_get(best, "value")));
+		print_params(json_object_get(best, "params"), out);
+		fprintf(out, "\n");
+	} else {
+		fprintf(out, "best: none (no trial produced a value)\n");
+	}
+	fprintf(out, "results: %s\n", json_string_value(json_object_get(s, "dir")));
+}
+
+int summary_write(const json_t *summary, const char *path, char *err,
+		  size_t errlen)
+{
+	char tmp[4096];
+
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	if (json_dump_file(summary, tmp, JSON_INDENT(2) |
+				      JSON_REAL_PRECISION(17)) < 0 ||
+	    rename(tmp, path) < 0) {
+		snprintf(err, errlen, "cannot write %s: %s", path,
+			 strerror(errno));
+		return -1;
+	}
+	return 0;
+}

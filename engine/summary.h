@@ -1,0 +1,32 @@
+/*
+ * summary: what an experiment came to, read from its store alone, so that
+ * the end of `run` and `show DIR` (even while a run goes on) print the same.
+ *
+ * The summary object has: name, status, error, direction, metric,
+ * num_trials, finished, early_stopped, failed, pending, running, best
+ * ({trial_id, value, params} or null), duration_s, dir, and trials: a list
+ * in creation order of {id, params, state, value, steps, attempts, error,
+ * outputs, started, ended}.
+ *
+ * Threads: any; it opens its own read transactions.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdio.h>
+
+#include "store.h"
+
+/* Build the summary of the experiment in `store` (directory `dir`).
+ * Returns a new object, or NULL with `err` when the store holds no
+ * experiment. */
+json_t *summary_build(store_t *store, const char *dir, char *err,
+		      size_t errlen);
+
+/* Print the human-readable summary. */
+void summary_print(const json_t *summary, FILE *out);
+
+/* Write the summary as JSON to `path` (atomically: temp file + rename).
+ * Returns 0 or -1 with `err`. */
+int summary_write(const json_t *summary, const char *path, char *err,
+		  size_t errlen);

@@ -1,0 +1,146 @@
+/* trial: trial records, ids and states. See trial.h. */
+#include "trial.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/time.h>
+#include <xxhash.h>
+
+#include "proto/proto.h"
+
+static const char *const state_names[] = {
+	"PENDING", "RUNNING", "FINISHED", "EARLY_STOPPED", "FAILED",
+};
+
+const char *trial_state_name(enum trial_state s)
+{
+	return (unsigned)s <= TRIAL_FAILED ? state_names[s] : "UNKNOWN";
+}
+
+int trial_state_parse(const char *name)
+{
+	int i;
+
+	for (i = 0; name && i <= TRIAL_FAILED; i++)
+		if (strcmp(name, state_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+int trial_is_final(const struct trial *t)
+{
+	return t->state >= TRIAL_FINISHED;
+}
+
+int trial_id_of(const json_t *params, uint64_t *id, char **canonical)
+{
+	char *text;
+
+	if (!json_is_object(params))
+		return -1;
+	text = json_dumps(params, JSON_COMPACT | JSON_SORT_KEYS |
+					  JSON_REAL_PRECISION(17));
+	if (text == NULL)
+		return -1;
+	*id = XXH3_64bits(text, strlen(text));
+	if (*id == 0) /* 0 means "no trial" on the wire */
+		*id = 1;
+	if (canonical)
+		*canonical = text;
+	else
+		free(text);
+	return 0;
+}
+
+double trial_now(void)
+{
+	struct timeval tv;
+	gettimeofday(&tv, NULL);
+	return (double)tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+struct trial *trial_new(uint64_t id, uint32_t seq, json_t *params)
+{
+	struct trial *t = calloc(1, sizeof *t);
+
+	if (t == NULL) {
+		json_decref(params);
+		return NULL;
+	}
+	t->id = id;
+	t->seq = seq;
+	t->params = params;
+	t->state = TRIAL_PENDING;
+	t->slot = -1;
+	t->created = trial_now();
+	return t;
+}
+
+void trial_free(struct trial *t)
+{
+	if (t == NULL)
+		return;
+	json_decref(t->params);
+	json_decref(t->worker_info);
+	json_decref(t->outputs);
+	free(t->error);
+	free(t);
+}
+
+static json_t *time_or_null(double t)
+{
+	return t > 0 ? json_real(t) : json_null();
+}
+
+json_t *trial_record(const struct trial *t)
+{
+	char hex[PROTO_TRIAL_HEX];
+
+	proto_trial_hex(t->id, hex);
+	return json_pack(
+		"{s:s, s:i, s:O, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I}",
+		"id", hex, "seq", (json_int_t)t->seq, "params", t->params,
+		"state", trial_state_name(t->state), "attempts", t->attempts,
+		"worker", t->worker_info, "created", time_or_null(t->created),
+		"started", time_or_null(t->started), "ended",
+		time_or_null(t->ended), "value",
+		t->has_value ? json_real(t->value) : json_null(), "outputs",
+		t->outputs, "error", t->error, "points", (json_int_t)t->points);
+}
+
+static double number_or_zero(const json_t *v)
+{
+	return json_is_number(v) ? json_number_value(v) : 0;
+}
+
+struct trial *trial_from_record(const json_t *rec)
+{
+	const char *hex = json_string_value(json_object_get(rec, "id"));
+	int state = trial_state_parse(
+		json_string_value(json_object_get(rec, "state")));
+	json_t *params = json_object_get(rec, "params");
+	json_t *value = json_object_get(rec, "value");
+	const char *error = json_string_value(json_object_get(rec, "error"));
+	uint64_t id;
+	struct trial *t;
+
+	if (!hex || proto_trial_parse(hex, &id) < 0 || state < 0 ||
+	    !json_is_object(params))
+		return NULL;
+	t = trial_new(id, (uint32_t)number_or_zero(json_object_get(rec, "seq")),
+		      json_incref(params));
+	if (t == NULL)
+		return NULL;
+	t->state = state;
+	t->attempts = (int)number_or_zero(json_object_get(rec, "attempts"));
+	t->created = number_or_zero(json_object_get(rec, "created"));
+	t->started = number_or_zero(json_object_get(rec, "started"));
+	t->ended = number_or_zero(json_object_get(rec, "ended"));
+	t->has_value = json_is_number(value);
+	t->value = number_or_zero(value);
+	t->outputs = json_incref(json_object_get(rec, "outputs"));
+	t->worker_info = json_incref(json_object_get(rec, "worker"));
+	t->error = error ? strdup(error) : NULL;
+	t->points = (uint64_t)number_or_zero(json_object_get(rec, "points"));
+	return t;
+}

@@ -1,0 +1,72 @@
+/*
+ * trial: one trial of an experiment as the controller keeps it in memory,
+ * the table of all trials, and the trial record stored in LMDB.
+ *
+ * A trial id is the 64-bit XXH3 hash of the canonical JSON of its
+ * parameters (keys sorted, compact, doubles with 17 digits), so the same
+ * parameters always get the same id, in any run and after a resume.
+ *
+ * Threads: loop thread only.
+ */
+#pragma once
+
+#include <jansson.h>
+#include <stdint.h>
+#include <uthash.h>
+
+enum trial_state {
+	TRIAL_PENDING = 0,
+	TRIAL_RUNNING,
+	TRIAL_FINISHED,
+	TRIAL_EARLY_STOPPED,
+	TRIAL_FAILED,
+};
+
+struct worker;
+
+struct trial {
+	uint64_t id;
+	uint32_t seq;	  /* creation order, from 1 */
+	json_t *params;	  /* owned */
+	enum trial_state state;
+	int attempts;	  /* times it was handed to an executor */
+	struct worker *worker; /* executor running it, NULL if none */
+	json_t *worker_info;   /* identity of the last executor, owned */
+	int slot;	  /* slot of the last executor, -1 if none */
+	double created, started, ended; /* unix times, 0 = not yet */
+	int has_value;
+	double value;	  /* final metric when has_value */
+	json_t *outputs;  /* owned, may be NULL */
+	char *error;	  /* owned, may be NULL */
+	uint64_t points;  /* metric points received */
+	uint32_t log_seq; /* next log line number */
+	int stop_requested;
+	double lost_at;	  /* when its executor vanished, 0 if not lost */
+	struct trial *next_pending;
+	UT_hash_handle hh;
+};
+
+/* "PENDING", "RUNNING", ...; trial_state_parse returns -1 if unknown. */
+const char *trial_state_name(enum trial_state s);
+int trial_state_parse(const char *name);
+int trial_is_final(const struct trial *t);
+
+/*
+ * The id of a parameter object (see above). `canonical` (optional) receives
+ * the canonical JSON, malloc'd. Returns 0, or -1 when params is not a JSON
+ * object.
+ */
+int trial_id_of(const json_t *params, uint64_t *id, char **canonical);
+
+/* A new PENDING trial owning `params` (a reference is stolen). */
+struct trial *trial_new(uint64_t id, uint32_t seq, json_t *params);
+void trial_free(struct trial *t);
+
+/* The stored record of a trial as a new JSON object (see docs/store.md). */
+json_t *trial_record(const struct trial *t);
+
+/* Rebuild a trial from its stored record; NULL if the record is malformed. */
+struct trial *trial_from_record(const json_t *rec);
+
+/* Seconds since the epoch, with sub-second resolution. */
+double trial_now(void);
