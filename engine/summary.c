@@ -62,7 +62,7 @@ static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
 	if (rec == NULL)
 		return 0; /* an unreadable record is skipped, not fatal */
 	state = state_index(json_string_value(json_object_get(rec, "state")));
-	entry = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o}",
+	entry = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"id", copy_field(rec, "id"), "seq", copy_field(rec, "seq"),
 		"params", copy_field(rec, "params"), "state",
 		copy_field(rec, "state"), "steps",
@@ -70,7 +70,8 @@ static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
 		copy_field(rec, "value"), "attempts",
 		copy_field(rec, "attempts"), "error", copy_field(rec, "error"),
 		"outputs", copy_field(rec, "outputs"), "started",
-		copy_field(rec, "started"), "ended", copy_field(rec, "ended"));
+		copy_field(rec, "started"), "ended", copy_field(rec, "ended"),
+		"worker", copy_field(rec, "worker"));
 	json_decref(rec);
 	if (entry == NULL)
 		return 0;

@@ -6,7 +6,7 @@
  * num_trials, finished, early_stopped, failed, pending, running, best
  * ({trial_id, value, params} or null), duration_s, dir, and trials: a list
  * in creation order of {id, params, state, value, steps, attempts, error,
- * outputs, started, ended}.
+ * outputs, started, ended, worker}.
  *
  * Threads: any; it opens its own read transactions.
  */

@@ -1,0 +1,225 @@
+"""End-to-end tests of maggy-engine: the real engine, the real executors, the
+real store, on fixture experiments and on the quickstart example."""
+import json
+import os
+import signal
+import socket
+import struct
+import subprocess
+import time
+
+import pytest
+
+from conftest import FIXTURES, ROOT
+
+FINAL_STATES = {"FINISHED", "EARLY_STOPPED", "FAILED"}
+
+
+def frame(msg_type, body=b"", req_id=0):
+    return struct.pack(">HBBIII", 0x4D47, 1, msg_type, req_id, len(body), 0) + body
+
+
+def read_frames(sock):
+    """Every frame the server sends until it closes the connection."""
+    data = b""
+    sock.settimeout(20)
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    frames = []
+    while len(data) >= 16:
+        _, _, msg_type, _, length, _ = struct.unpack(">HBBIII", data[:16])
+        frames.append((msg_type, data[16:16 + length]))
+        data = data[16 + length:]
+    return frames
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def stored(engine, run_dir):
+    try:
+        return engine.show(run_dir)
+    except subprocess.CalledProcessError:
+        return None
+
+
+def check_complete(summary, num_trials):
+    ids = [t["id"] for t in summary["trials"]]
+    assert len(ids) == num_trials
+    assert len(set(ids)) == num_trials, "a trial ran twice"
+    assert all(t["state"] in FINAL_STATES for t in summary["trials"])
+    assert (summary["finished"] + summary["early_stopped"] + summary["failed"]
+            == num_trials)
+
+
+def test_quickstart_runs_every_trial_once(engine, tmp_path):
+    run_dir = tmp_path / "qs"
+    out = engine.run(ROOT / "examples/quickstart/experiment.lua",
+                     "--workers", 2, "--dir", run_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(run_dir)
+    assert summary["status"] == "finished"
+    check_complete(summary, 24)
+    assert summary["early_stopped"] > 0, "the median rule stopped nothing"
+
+    # summary.json says what the store says
+    assert engine.show(run_dir) == summary
+
+    # the best is the best of the stored finals
+    finals = [t for t in summary["trials"]
+              if t["state"] in ("FINISHED", "EARLY_STOPPED") and t["value"] is not None]
+    best = max(finals, key=lambda t: t["value"])
+    assert summary["best"]["trial_id"] == best["id"]
+    assert summary["best"]["value"] == best["value"]
+    assert summary["best"]["params"] == best["params"]
+
+    # metric histories were stored; stopped trials stopped early
+    assert all(t["steps"] > 0 for t in summary["trials"])
+    full = max(t["steps"] for t in summary["trials"])
+    assert all(t["steps"] < full for t in summary["trials"]
+               if t["state"] == "EARLY_STOPPED")
+
+    # the training function's prints reach the console with the trial id
+    finished = [t["id"] for t in summary["trials"] if t["state"] == "FINISHED"]
+    assert any(f"[{tid}] done: lr=" in out.stdout for tid in finished)
+
+
+def test_failing_trials_keep_their_tracebacks(engine, tmp_path):
+    out = engine.run(FIXTURES / "exp_failing.lua", "--workers", 2, "--dir", tmp_path / "r")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "r")
+    check_complete(summary, 15)
+    failed = [t for t in summary["trials"] if t["state"] == "FAILED"]
+    others = [t for t in summary["trials"] if t["state"] != "FAILED"]
+    assert failed and others
+    for t in failed:
+        assert t["params"]["mode"] == "boom"
+        assert "Traceback" in t["error"]
+        assert "ValueError: cannot train with mode='boom'" in t["error"]
+        assert t["value"] is None
+    assert all(t["params"]["mode"] != "boom" for t in others)
+    assert all(t["outputs"]["mode"] == t["params"]["mode"] for t in others
+               if t["state"] == "FINISHED")
+    assert "ValueError: cannot train with mode='boom'" in out.stdout
+
+
+def test_grid_runs_each_point_once(engine, tmp_path):
+    out = engine.run(FIXTURES / "exp_grid.lua", "--workers", 2, "--dir", tmp_path / "g")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "g")
+    check_complete(summary, 6)
+    points = {(t["params"]["x"], t["params"]["mode"]) for t in summary["trials"]}
+    assert points == {(x, m) for x in (0.2, 0.5, 0.8) for m in ("a", "b")}
+
+
+def test_wrong_secret_is_refused_and_the_run_goes_on(engine, tmp_path):
+    proc, addr = engine.start(FIXTURES / "exp_fast.lua", "--workers", 2,
+                              "--dir", tmp_path / "r")
+    with socket.create_connection(addr) as sock:
+        sock.sendall(frame(1, b"\x00" * 32 + b'{"slot": 9}'))
+        frames = read_frames(sock)
+    assert [t for t, _ in frames] == [11], "expected one ERROR frame, then close"
+    assert "secret" in json.loads(frames[0][1])["error"]
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, rest
+    assert "wrong experiment secret" in rest
+    check_complete(engine.summary(tmp_path / "r"), 12)
+
+
+def test_garbage_closes_only_that_connection(engine, tmp_path):
+    proc, addr = engine.start(FIXTURES / "exp_fast.lua", "--workers", 2,
+                              "--dir", tmp_path / "r")
+    bad_inputs = [
+        b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+        os.urandom(64),
+        struct.pack(">HBBIII", 0x4D47, 1, 1, 0, 1 << 30, 0),  # over the limit
+        struct.pack(">HBBIII", 0x4D47, 9, 1, 0, 0, 0),  # another version
+        frame(4, b"x" * 12),  # a heartbeat before HELLO
+    ]
+    for data in bad_inputs:
+        with socket.create_connection(addr) as sock:
+            sock.sendall(data)
+            frames = read_frames(sock)
+        assert frames and frames[-1][0] == 11, f"no ERROR frame for {data[:20]!r}"
+    rest, _ = proc.communicate(timeout=120)
+    assert proc.returncode == 0, rest
+    check_complete(engine.summary(tmp_path / "r"), 12)
+
+
+def test_lua_syntax_error_names_file_and_line(engine, tmp_path):
+    out = engine.run(FIXTURES / "exp_syntax_error.lua", "--dir", tmp_path / "r")
+    assert out.returncode == 2
+    assert "exp_syntax_error.lua:6:" in out.stderr
+    assert not (tmp_path / "r" / "store").exists()
+
+
+def test_error_in_suggest_names_file_and_line(engine, tmp_path):
+    out = engine.run(FIXTURES / "exp_suggest_error.lua", "--workers", 1,
+                     "--dir", tmp_path / "r")
+    assert out.returncode == 1, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "r")
+    assert summary["status"] == "failed"
+    assert "exp_suggest_error.lua:11:" in summary["error"]
+    assert "exp_suggest_error.lua:11:" in out.stdout + out.stderr
+    # what ran before the error is kept, and nothing is left RUNNING
+    assert len(summary["trials"]) == 2
+    assert all(t["state"] != "RUNNING" for t in summary["trials"])
+    assert engine.show(tmp_path / "r") == summary
+
+
+def test_endless_strategy_hits_the_time_limit(engine, tmp_path):
+    out = engine.run(FIXTURES / "exp_endless.lua", "--workers", 1,
+                     "--dir", tmp_path / "r", timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "r")
+    assert summary["status"] == "failed"
+    assert "time limit" in summary["error"]
+
+
+def running_trial(engine, run_dir):
+    s = stored(engine, run_dir)
+    if s is None:
+        return None
+    running = [t for t in s["trials"] if t["state"] == "RUNNING"]
+    return running[0] if running else None
+
+
+def test_executor_killed_mid_trial_is_retried(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    proc, _ = engine.start(FIXTURES / "exp_slow.lua", "--workers", 2, "--dir", run_dir)
+    victim = wait_for(lambda: running_trial(engine, run_dir), what="a running trial")
+    pid = victim["worker"]["pid"]
+    os.kill(pid, signal.SIGKILL)
+    rest, _ = proc.communicate(timeout=180)
+    assert proc.returncode == 0, rest
+    summary = engine.summary(run_dir)
+    check_complete(summary, 4)
+    again = next(t for t in summary["trials"] if t["id"] == victim["id"])
+    assert again["state"] == "FINISHED"
+    assert again["attempts"] == 2
+    assert "retrying" in rest
+
+
+def test_driver_killed_loses_no_acknowledged_result(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    proc, _ = engine.start(FIXTURES / "exp_slow.lua", "--workers", 2, "--dir", run_dir)
+    first = wait_for(lambda: [t for t in (stored(engine, run_dir) or {"trials": []})["trials"]
+                              if t["state"] == "FINISHED"], what="a finished trial")
+    proc.kill()
+    proc.wait(timeout=30)
+    after = engine.show(run_dir)
+    kept = {t["id"]: t for t in after["trials"]}
+    for t in first:
+        assert kept[t["id"]]["state"] == "FINISHED"
+        assert kept[t["id"]]["value"] == t["value"]
+    assert after["status"] == "running"  # it never got to say otherwise
