@@ -223,3 +223,18 @@ def test_driver_killed_loses_no_acknowledged_result(engine, tmp_path):
         assert kept[t["id"]]["state"] == "FINISHED"
         assert kept[t["id"]]["value"] == t["value"]
     assert after["status"] == "running"  # it never got to say otherwise
+
+
+def test_fashion_mnist_example_trains_a_cnn(engine, tmp_path, monkeypatch):
+    monkeypatch.setenv("FMNIST_SUBSET", "512")
+    monkeypatch.setenv("FMNIST_EPOCHS", "2")
+    out = engine.run(FIXTURES / "exp_fashion.lua", "--workers", 2, "--dir", tmp_path / "f")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "f")
+    check_complete(summary, 3)
+    assert summary["finished"] == 3
+    for t in summary["trials"]:
+        assert t["steps"] == 2
+        assert 0.0 <= t["value"] <= 1.0
+        assert "loss" in t["outputs"]
+    assert summary["best"]["value"] > 0.3, "no trial learned anything"
