@@ -1,0 +1,435 @@
+/* io_thread: socket reads, capture pipes, heartbeats, reconnects.
+ * See io_thread.h. */
+#include "io_thread.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "diag.h"
+#include "reporter.h"
+
+#define DEFAULT_HB_INTERVAL 1.0
+#define MIN_HB_INTERVAL 0.001
+#define BACKOFF_FIRST 0.1
+#define BACKOFF_MAX 5.0
+#define HANDSHAKE_TIMEOUT 10.0
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static double hb_from_welcome(const json_t *welcome)
+{
+	json_t *v = json_object_get(welcome, "hb_interval");
+	double hb = json_is_number(v) ? json_number_value(v) : 0;
+
+	if (!isfinite(hb) || hb <= 0)
+		return DEFAULT_HB_INTERVAL;
+	return hb < MIN_HB_INTERVAL ? MIN_HB_INTERVAL : hb;
+}
+
+/* ---- output to the driver ---------------------------------------------- */
+
+static void send_line(void *ud, enum proto_stream stream, const char *text,
+		      size_t len)
+{
+	struct io_thread *io = ud;
+
+	conn_send_log(io->conn, reporter_trial(), stream, text, len);
+}
+
+static void drain_pipes(struct io_thread *io, int flush_partial)
+{
+	capture_drain(&io->cap->out, send_line, io);
+	capture_drain(&io->cap->err, send_line, io);
+	if (flush_partial) {
+		capture_flush(&io->cap->out, send_line, io);
+		capture_flush(&io->cap->err, send_line, io);
+	}
+}
+
+/*
+ * Send the buffered points of the current trial, PROTO_MAX_POINTS per
+ * HEARTBEAT. With `empty_ok` a HEARTBEAT goes out even with no point (the
+ * periodic one, which is also the liveness signal), unless we are down.
+ */
+static void send_points(struct io_thread *io, int empty_ok)
+{
+	uint64_t trial;
+	uint32_t n;
+	int len;
+
+	do {
+		n = reporter_take(&trial, io->points, PROTO_MAX_POINTS);
+		if (!trial || (n == 0 && (!empty_ok || !io->connected)))
+			return;
+		len = proto_heartbeat_encode(io->hb_buf,
+					     proto_heartbeat_size(PROTO_MAX_POINTS),
+					     trial, io->points, n);
+		if (len > 0)
+			conn_send(io->conn, PROTO_HEARTBEAT, io->hb_buf,
+				  (size_t)len, CONN_QUEUE);
+		empty_ok = 0;
+	} while (n == PROTO_MAX_POINTS);
+}
+
+/* Heartbeat schedule: starts hb_interval after a trial begins. */
+static void heartbeat_tick(struct io_thread *io, double now)
+{
+	uint64_t trial = reporter_trial();
+
+	if (trial != io->hb_trial) {
+		io->hb_trial = trial;
+		io->next_hb = now + io->hb_interval;
+	}
+	if (!trial || now < io->next_hb)
+		return;
+	send_points(io, 1);
+	io->next_hb += io->hb_interval;
+	if (io->next_hb <= now) /* we fell behind: do not send a burst */
+		io->next_hb = now + io->hb_interval;
+}
+
+/* ---- connection ---------------------------------------------------------- */
+
+static void connection_lost(struct io_thread *io, const char *why)
+{
+	conn_close(io->conn);
+	io->connected = 0;
+	if (io->bye) {
+		inbox_post(io->inbox, INBOX_CLOSED, 0, NULL);
+		return;
+	}
+	diag("lost the driver at %s:%s (%s); reconnecting", io->cfg->host,
+	     io->cfg->port, why);
+	io->down_since = now_s();
+	io->backoff = BACKOFF_FIRST;
+	io->next_try = io->down_since + io->backoff;
+}
+
+/* The driver broke the protocol: tell it, then treat it as a lost link. */
+static void protocol_error(struct io_thread *io, const char *msg)
+{
+	diag("%s", msg);
+	conn_send_error(io->conn, msg, 0);
+	connection_lost(io, "protocol error");
+}
+
+static void try_reconnect(struct io_thread *io, double now)
+{
+	double left = io->down_since + io->cfg->reconnect_timeout - now;
+	json_t *welcome = NULL;
+	char err[512];
+	int rc;
+
+	rc = conn_open(io->conn, left < HANDSHAKE_TIMEOUT ?
+		       (left > 1 ? left : 1) : HANDSHAKE_TIMEOUT,
+		       &welcome, err, sizeof err);
+	if (rc == 0) {
+		io->hb_interval = hb_from_welcome(welcome);
+		io->connected = 1;
+		if (io->ever_connected)
+			diag("reconnected to the driver at %s:%s",
+			     io->cfg->host, io->cfg->port);
+		io->ever_connected = 1;
+		inbox_post(io->inbox, INBOX_CONNECTED, 0, welcome);
+		return;
+	}
+	if (rc == CONN_EREJECTED)
+		diag_fatal(EXEC_EXIT_CONFIG, "driver at %s:%s refused us: %s",
+			   io->cfg->host, io->cfg->port, err);
+	if (!io->ever_connected && io->backoff == BACKOFF_FIRST)
+		diag("waiting for the driver at %s:%s (%s)", io->cfg->host,
+		     io->cfg->port, err);
+	now = now_s();
+	if (now - io->down_since >= io->cfg->reconnect_timeout)
+		diag_fatal(EXEC_EXIT_UNREACHABLE, "driver at %s:%s unreachable "
+			   "for %g s, giving up (last error: %s)",
+			   io->cfg->host, io->cfg->port,
+			   io->cfg->reconnect_timeout, err);
+	io->next_try = now + io->backoff;
+	if (io->next_try > io->down_since + io->cfg->reconnect_timeout)
+		io->next_try = io->down_since + io->cfg->reconnect_timeout;
+	io->backoff = io->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX
+						     : io->backoff * 2;
+}
+
+/* ---- frames from the driver --------------------------------------------- */
+
+static int on_trial_frame(struct io_thread *io, const uint8_t *body,
+			  size_t len)
+{
+	json_t *o = json_loadb((const char *)body, len, 0, NULL);
+	const char *id = json_string_value(json_object_get(o, "id"));
+	uint64_t trial;
+
+	if (!id || proto_trial_parse(id, &trial) || trial == 0 ||
+	    !json_is_object(json_object_get(o, "params"))) {
+		json_decref(o);
+		return -1;
+	}
+	inbox_post(io->inbox, INBOX_TRIAL, trial, o);
+	return 0;
+}
+
+static void on_error_frame(struct io_thread *io, const uint8_t *body,
+			   size_t len)
+{
+	json_t *o = json_loadb((const char *)body, len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(o, "error"));
+
+	diag_fatal(EXEC_EXIT_CONFIG, "driver at %s:%s sent an error: %s",
+		   io->cfg->host, io->cfg->port, msg ? msg : "(no message)");
+}
+
+/* Returns 0, or -1 when the frame breaks the protocol. */
+static int dispatch(struct io_thread *io, const struct proto_header *h,
+		    const uint8_t *body)
+{
+	uint64_t trial;
+
+	switch (h->type) {
+	case PROTO_HB_OK:
+		return proto_trial_decode(body, h->length, &trial) ? -1 : 0;
+	case PROTO_HB_STOP:
+		if (proto_trial_decode(body, h->length, &trial))
+			return -1;
+		reporter_stop(trial);
+		return 0;
+	case PROTO_TRIAL:
+		return on_trial_frame(io, body, h->length);
+	case PROTO_FINAL_ACK:
+		if (proto_trial_decode(body, h->length, &trial))
+			return -1;
+		inbox_post(io->inbox, INBOX_FINAL_ACK, trial, NULL);
+		return 0;
+	case PROTO_BYE:
+		io->bye = 1;
+		/* The experiment is over: a running trial stops at its next
+		 * broadcast instead of running to its end for nothing. */
+		reporter_stop(reporter_trial());
+		inbox_post(io->inbox, INBOX_BYE, 0, NULL);
+		return 0;
+	case PROTO_ERROR:
+		on_error_frame(io, body, h->length);
+		return 0;
+	}
+	return -1;
+}
+
+/* Handle every complete frame in the read buffer. */
+static void handle_frames(struct io_thread *io)
+{
+	struct proto_header h;
+	const uint8_t *body;
+	char err[256];
+	int rc;
+
+	while (io->connected &&
+	       (rc = conn_frame(io->conn, &h, &body, err, sizeof err)) != 0) {
+		if (rc < 0) {
+			protocol_error(io, err);
+			return;
+		}
+		if (dispatch(io, &h, body) < 0) {
+			snprintf(err, sizeof err, "driver sent a malformed or "
+				 "unexpected %s frame", proto_type_name(h.type));
+			protocol_error(io, err);
+			return;
+		}
+	}
+}
+
+/* ---- the loop ------------------------------------------------------------ */
+
+static void serve_sync(struct io_thread *io)
+{
+	unsigned req;
+	int end_trial;
+
+	pthread_mutex_lock(&io->lock);
+	req = io->sync_req;
+	end_trial = io->end_req;
+	io->end_req = 0;
+	pthread_mutex_unlock(&io->lock);
+	if (req == io->sync_done)
+		return;
+	drain_pipes(io, 1);
+	send_points(io, 0);
+	/* Here, not in the main thread: no HEARTBEAT of the trial can then
+	 * follow its FINAL. */
+	if (end_trial)
+		reporter_end();
+	pthread_mutex_lock(&io->lock);
+	io->sync_done = req;
+	pthread_cond_broadcast(&io->cond);
+	pthread_mutex_unlock(&io->lock);
+}
+
+/* Milliseconds until the next timed job (heartbeat, reconnect), -1: none. */
+static int poll_timeout(struct io_thread *io, double now)
+{
+	double until = INFINITY;
+
+	if (io->connected && reporter_trial())
+		until = io->next_hb - now;
+	if (!io->connected && !io->bye)
+		until = fmin(until, io->next_try - now);
+	if (isinf(until))
+		return -1;
+	return until <= 0 ? 0 : (int)ceil(until * 1000);
+}
+
+static int stop_requested(struct io_thread *io)
+{
+	int stop;
+
+	pthread_mutex_lock(&io->lock);
+	stop = io->stop_req;
+	pthread_mutex_unlock(&io->lock);
+	return stop;
+}
+
+static void clear_wake(struct io_thread *io)
+{
+	char buf[64];
+
+	while (read(io->wake[0], buf, sizeof buf) > 0)
+		;
+}
+
+static void *io_main(void *arg)
+{
+	struct io_thread *io = arg;
+	struct pollfd p[4];
+	double now;
+
+	while (!stop_requested(io)) {
+		handle_frames(io);
+		now = now_s();
+		heartbeat_tick(io, now);
+		if (!io->connected && !io->bye && now >= io->next_try) {
+			try_reconnect(io, now);
+			continue;
+		}
+		p[0] = (struct pollfd){.fd = io->wake[0], .events = POLLIN};
+		p[1] = (struct pollfd){.fd = io->cap->out.rfd, .events = POLLIN};
+		p[2] = (struct pollfd){.fd = io->cap->err.rfd, .events = POLLIN};
+		p[3] = (struct pollfd){.fd = io->connected ? conn_fd(io->conn)
+							   : -1,
+				       .events = POLLIN};
+		if (poll(p, 4, poll_timeout(io, now)) < 0 && errno != EINTR)
+			diag_fatal(EXEC_EXIT_INTERNAL, "poll: %s",
+				   strerror(errno));
+		if (p[0].revents)
+			clear_wake(io);
+		if (p[1].revents || p[2].revents)
+			drain_pipes(io, 0);
+		if (p[3].revents && conn_read(io->conn) < 0)
+			connection_lost(io, "connection closed");
+		serve_sync(io);
+	}
+	serve_sync(io);
+	return NULL;
+}
+
+/* ---- main-thread side ---------------------------------------------------- */
+
+static void wake(struct io_thread *io)
+{
+	/* A full pipe already wakes the thread: ignore EAGAIN. */
+	if (write(io->wake[1], "", 1) < 0)
+		return;
+}
+
+int io_start(struct io_thread *io, const struct exec_config *cfg,
+	     struct conn *conn, struct capture *cap, struct inbox *inbox,
+	     char *err, size_t errlen)
+{
+	int rc;
+
+	memset(io, 0, sizeof *io);
+	io->cfg = cfg;
+	io->conn = conn;
+	io->cap = cap;
+	io->inbox = inbox;
+	io->hb_interval = DEFAULT_HB_INTERVAL;
+	io->down_since = io->next_try = now_s();
+	io->backoff = BACKOFF_FIRST;
+	io->points = malloc(PROTO_MAX_POINTS * sizeof *io->points);
+	io->hb_buf = malloc(proto_heartbeat_size(PROTO_MAX_POINTS));
+	if (!io->points || !io->hb_buf) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (pipe2(io->wake, O_CLOEXEC | O_NONBLOCK) < 0) {
+		snprintf(err, errlen, "pipe: %s", strerror(errno));
+		return -1;
+	}
+	pthread_mutex_init(&io->lock, NULL);
+	pthread_cond_init(&io->cond, NULL);
+	rc = pthread_create(&io->thread, NULL, io_main, io);
+	if (rc) {
+		snprintf(err, errlen, "cannot start the I/O thread: %s",
+			 strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+void io_wake(struct io_thread *io)
+{
+	wake(io);
+}
+
+static void sync_with(struct io_thread *io, int end_trial)
+{
+	unsigned mine;
+
+	pthread_mutex_lock(&io->lock);
+	mine = ++io->sync_req;
+	io->end_req |= end_trial;
+	pthread_mutex_unlock(&io->lock);
+	wake(io);
+	pthread_mutex_lock(&io->lock);
+	while ((int)(io->sync_done - mine) < 0)
+		pthread_cond_wait(&io->cond, &io->lock);
+	pthread_mutex_unlock(&io->lock);
+}
+
+void io_sync(struct io_thread *io)
+{
+	sync_with(io, 0);
+}
+
+void io_end_trial(struct io_thread *io)
+{
+	sync_with(io, 1);
+}
+
+void io_stop(struct io_thread *io)
+{
+	pthread_mutex_lock(&io->lock);
+	io->stop_req = 1;
+	io->sync_req++;
+	pthread_mutex_unlock(&io->lock);
+	wake(io);
+	pthread_join(io->thread, NULL);
+	close(io->wake[0]);
+	close(io->wake[1]);
+	free(io->points);
+	free(io->hb_buf);
+	pthread_mutex_destroy(&io->lock);
+	pthread_cond_destroy(&io->cond);
+}

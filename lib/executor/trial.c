@@ -1,0 +1,102 @@
+/* trial: run one trial and deliver its result. See trial.h. */
+#include <Python.h>
+
+#include "trial.h"
+
+#include <math.h>
+
+#include "pyrun.h"
+#include "reporter.h"
+
+/* Room left in a FINAL frame for the rest: id, state, error (<= 64 KiB). */
+#define OUTPUTS_MAX (PROTO_DEFAULT_MAX_BODY / 2)
+
+static json_t *final_body(uint64_t trial, const struct pyrun_result *res,
+			  uint64_t steps)
+{
+	char hex[PROTO_TRIAL_HEX];
+	json_t *final;
+
+	proto_trial_hex(trial, hex);
+	final = json_pack("{s:s, s:s, s:o, s:O, s:o, s:I}",
+			 "id", hex,
+			 "state", pyrun_state_name(res->state),
+			 "value", res->has_value && isfinite(res->value)
+				  ? json_real(res->value) : json_null(),
+			 "outputs", res->outputs,
+			 "error", res->error ? json_string(res->error)
+					     : json_null(),
+			 "steps", (json_int_t)steps);
+	if (final)
+		return final;
+	/* Only when jansson refuses a piece (out of memory, bad UTF-8): the
+	 * driver must still hear about the trial. */
+	return json_pack("{s:s, s:s, s:n, s:{}, s:s, s:I}", "id", hex,
+			 "state", "FAILED", "value", "outputs", "error",
+			 "maggy-executor could not encode this trial's result",
+			 "steps", (json_int_t)steps);
+}
+
+/* Outputs whose JSON would not fit in a frame are replaced by a note (the
+ * driver refuses frames over PROTO_DEFAULT_MAX_BODY; a FINAL it refuses
+ * would be resent forever). */
+static void limit_outputs(struct pyrun_result *res)
+{
+	size_t n = json_dumpb(res->outputs, NULL, 0, JSON_COMPACT);
+	char note[160];
+
+	if (n <= OUTPUTS_MAX)
+		return;
+	snprintf(note, sizeof note, "outputs dropped: %zu bytes of JSON, over "
+		 "the limit of %d", n, OUTPUTS_MAX);
+	json_decref(res->outputs);
+	res->outputs = json_pack("{s:s}", "maggy_outputs_dropped", note);
+}
+
+/* Send the FINAL until acknowledged. The GIL is released. */
+static int deliver(const struct trial_env *env, uint64_t trial,
+		   const json_t *final)
+{
+	struct inbox_event *ev;
+	int outcome = -1;
+
+	conn_send_json(env->conn, PROTO_FINAL, final, 0);
+	while (outcome < 0) {
+		ev = inbox_wait(env->inbox, INBOX_FINAL_ACK | INBOX_CONNECTED |
+					    INBOX_CLOSED);
+		if (ev->kind == INBOX_FINAL_ACK && ev->trial == trial)
+			outcome = TRIAL_ACKED;
+		else if (ev->kind == INBOX_CONNECTED)
+			conn_send_json(env->conn, PROTO_FINAL, final, 0);
+		else if (ev->kind == INBOX_CLOSED)
+			outcome = TRIAL_CLOSED;
+		inbox_event_free(ev);
+	}
+	return outcome;
+}
+
+int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
+{
+	struct reporter_summary sum;
+	struct pyrun_result res;
+	json_t *final;
+	int outcome;
+
+	atomic_store(&env->conn->hello_trial, trial);
+	reporter_begin(trial);
+	io_wake(env->io);
+	pyrun_call(json_object_get(msg, "params"), env->metric, &res);
+	limit_outputs(&res);
+	pyrun_flush_stdio();
+	pyrun_release();
+	/* Lines and points of this trial go out before its FINAL. */
+	io_end_trial(env->io);
+	reporter_summary(&sum);
+	final = final_body(trial, &res, sum.steps);
+	outcome = final ? deliver(env, trial, final) : TRIAL_ACKED;
+	atomic_store(&env->conn->hello_trial, 0);
+	json_decref(final);
+	pyrun_acquire();
+	pyrun_result_free(&res);
+	return outcome;
+}

@@ -1,0 +1,35 @@
+/*
+ * trial: one trial from TRIAL to FINAL_ACK.
+ *
+ * Runs the training function on the trial's params (pyrun), then makes sure
+ * the driver sees, in this order, every line the trial printed (LOG), its
+ * last metric points (HEARTBEAT) and its result (FINAL), and waits for the
+ * FINAL_ACK, sending the FINAL again on each new connection until then.
+ *
+ * Threads: the main thread, holding the GIL (released while it waits).
+ */
+#pragma once
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "conn.h"
+#include "inbox.h"
+#include "io_thread.h"
+
+struct trial_env {
+	struct conn *conn;
+	struct io_thread *io;
+	struct inbox *inbox;
+	const char *metric;   /* key of the metric in a dict result */
+};
+
+enum trial_outcome {
+	TRIAL_ACKED = 0,      /* the driver has the result */
+	TRIAL_CLOSED = 1,     /* the driver said BYE and closed first: exit */
+};
+
+/* Run the trial `msg` (a TRIAL body whose id the I/O thread checked, id
+ * `trial`). Returns an enum trial_outcome. */
+int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg);
