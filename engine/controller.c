@@ -419,7 +419,8 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 			       t->has_value ? json_real(t->value)
 					    : json_null()));
 	c->optimizer_waiting = 0;
-	print_progress(c, t);
+	if (!c->cfg->quiet)
+		print_progress(c, t);
 	ctl_commit_soon(c, 1);
 }
 

@@ -33,7 +33,7 @@ struct ctl_config {
 	double hb_interval, es_interval;
 	int max_attempts;
 	double lost_timeout;   /* how long a vanished executor may come back */
-	int quiet;	       /* no per-trial log lines on the console */
+	int quiet;	       /* no per-trial lines on the console */
 };
 
 /* How an experiment ended. */

@@ -25,7 +25,11 @@ static const char usage[] =
 	"      -s, --seed S       seed of the strategies (overrides the script)\n"
 	"      -l, --listen H:P   address executors connect to\n"
 	"                         (default: 127.0.0.1:0, a free loopback port)\n"
-	"      -q, --quiet        do not echo the trials' output lines\n"
+	"      -q, --quiet        print only the summary (no progress lines,\n"
+	"                         no echo of the trials' output)\n"
+	"      --no-fsync         do not wait for the disk on each commit: a\n"
+	"                         result survives a crash of the engine, but not\n"
+	"                         of the machine (faster with many tiny trials)\n"
 	"  show DIR [--json]    print the summary of a stored experiment\n"
 	"                         (also while it runs)\n"
 	"  help                 this text\n"
@@ -68,6 +72,7 @@ static int cmd_run(int argc, char **argv)
 		{ "seed", required_argument, NULL, 's' },
 		{ "listen", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
+		{ "no-fsync", no_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -94,6 +99,7 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case 'l': o.listen = optarg; break;
 		case 'q': o.quiet = 1; break;
+		case 'F': o.no_fsync = 1; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return bad_usage("%s", "bad option for run");
 		}

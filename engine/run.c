@@ -205,6 +205,7 @@ static int open_store(struct run *r)
 		json_decref(exp);
 		return -1;
 	}
+	store_set_nosync(r->store, r->opts->no_fsync);
 	json_object_set_new(exp, "script", json_string(r->script));
 	json_object_set_new(exp, "dir", json_string(r->dir));
 	json_object_set_new(exp, "workers", json_integer(r->opts->workers));

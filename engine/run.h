@@ -16,7 +16,8 @@ struct run_options {
 	long long seed;
 	int has_seed;
 	const char *listen;  /* HOST:PORT, default 127.0.0.1:0 */
-	int quiet;	     /* no trial output lines on the console */
+	int quiet;	     /* no per-trial lines on the console */
+	int no_fsync;	     /* commits survive an engine crash, not an OS crash */
 };
 
 /* Exit codes of `run` (and of main). */

@@ -1,0 +1,314 @@
+/*
+ * loadgen: fake executors that load maggy-engine over loopback, for the
+ * benchmarks (tests/bench/run_bench.py drives it). Speaks the real protocol
+ * through lib/proto.
+ *
+ *   loadgen trials     HOST:PORT SECRET_FILE CLIENTS SECONDS
+ *       each client answers every TRIAL with a FINAL at once; prints the
+ *       FINAL_ACKs per second (zero-work trials the engine completes).
+ *   loadgen heartbeats HOST:PORT SECRET_FILE CLIENTS SECONDS WINDOW
+ *       each client keeps WINDOW heartbeats in flight; prints answers per
+ *       second and the p50/p99 answer latency.
+ *   loadgen echo       HOST:PORT
+ *       a bare server that answers HELLO with WELCOME and every HEARTBEAT
+ *       with HB_OK, nothing else: the baseline for the heartbeat figure.
+ *
+ * Output: one JSON object on stdout.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto/proto.h"
+
+#define MAX_LAT 2000000
+
+static double now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, (char *)buf + got, len - got);
+		if (n <= 0)
+			return -1;
+		got += (size_t)n;
+	}
+	return 0;
+}
+
+static int write_full(int fd, const void *buf, size_t len)
+{
+	size_t put = 0;
+	while (put < len) {
+		ssize_t n = write(fd, (const char *)buf + put, len - put);
+		if (n <= 0)
+			return -1;
+		put += (size_t)n;
+	}
+	return 0;
+}
+
+static int send_frame(int fd, unsigned type, uint32_t id, const void *body,
+		      size_t len)
+{
+	uint8_t buf[PROTO_HEADER_SIZE + 4096];
+	proto_header_encode(buf, type, id, (uint32_t)len);
+	memcpy(buf + PROTO_HEADER_SIZE, body, len);
+	return write_full(fd, buf, PROTO_HEADER_SIZE + len);
+}
+
+/* Read one frame; the body goes to `body` (cap bytes, NUL-terminated). */
+static int recv_frame(int fd, struct proto_header *h, char *body, size_t cap)
+{
+	uint8_t hb[PROTO_HEADER_SIZE];
+	if (read_full(fd, hb, sizeof hb) < 0 ||
+	    proto_header_decode(hb, sizeof hb, PROTO_DEFAULT_MAX_BODY, h) < 0 ||
+	    h->length >= cap || read_full(fd, body, h->length) < 0)
+		return -1;
+	body[h->length] = '\0';
+	return 0;
+}
+
+static int connect_to(const char *addr)
+{
+	char host[64];
+	const char *colon = strrchr(addr, ':');
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+
+	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0) {
+		perror("connect");
+		exit(1);
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	return fd;
+}
+
+static uint8_t secret[PROTO_SECRET_SIZE];
+
+static void load_secret(const char *path)
+{
+	char hex[80] = "";
+	FILE *f = fopen(path, "r");
+	int i;
+
+	if (f == NULL || fgets(hex, sizeof hex, f) == NULL) {
+		perror(path);
+		exit(1);
+	}
+	fclose(f);
+	for (i = 0; i < PROTO_SECRET_SIZE; i++)
+		sscanf(hex + 2 * i, "%2hhx", &secret[i]);
+}
+
+static int hello(const char *addr, int slot)
+{
+	char body[256], reply[4096];
+	struct proto_header h;
+	int fd = connect_to(addr);
+	int n = snprintf(body + PROTO_SECRET_SIZE, sizeof body - PROTO_SECRET_SIZE,
+			 "{\"host\":\"loadgen\",\"pid\":%d,\"slot\":%d,\"attempt\":1}",
+			 (int)getpid(), slot);
+
+	memcpy(body, secret, PROTO_SECRET_SIZE);
+	send_frame(fd, PROTO_HELLO, 0, body, PROTO_SECRET_SIZE + (size_t)n);
+	if (recv_frame(fd, &h, reply, sizeof reply) < 0 || h.type != PROTO_WELCOME) {
+		fprintf(stderr, "loadgen: no WELCOME\n");
+		exit(1);
+	}
+	return fd;
+}
+
+struct client {
+	const char *addr;
+	int slot, window;
+	double until;
+	long done;
+	double *lat;
+	long nlat;
+	pthread_t thread;
+};
+
+/* ---- trials ----------------------------------------------------------- */
+
+static void *trials_client(void *arg)
+{
+	struct client *c = arg;
+	int fd = hello(c->addr, c->slot);
+	char body[8192], final[256];
+	struct proto_header h;
+
+	while (now() < c->until && recv_frame(fd, &h, body, sizeof body) == 0) {
+		if (h.type == PROTO_TRIAL) {
+			char *id = strstr(body, "\"id\":\"");
+			int n = snprintf(final, sizeof final,
+				"{\"id\":\"%.16s\",\"state\":\"FINISHED\","
+				"\"value\":1.0,\"steps\":0}", id + 6);
+			send_frame(fd, PROTO_FINAL, 0, final, (size_t)n);
+		} else if (h.type == PROTO_FINAL_ACK) {
+			c->done++;
+		} else if (h.type == PROTO_BYE) {
+			break;
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+/* ---- heartbeats ------------------------------------------------------- */
+
+static void *heartbeat_client(void *arg)
+{
+	struct client *c = arg;
+	int fd = hello(c->addr, c->slot);
+	uint8_t body[64];
+	char reply[8192];
+	struct proto_header h;
+	uint32_t id = 0;
+	double *sent = calloc(1u << 16, sizeof *sent);
+	int len = proto_heartbeat_encode(body, sizeof body, 0, NULL, 0);
+	int i;
+
+	for (i = 0; i < c->window; i++, id++) {
+		sent[id & 0xffff] = now();
+		send_frame(fd, PROTO_HEARTBEAT, id, body, (size_t)len);
+	}
+	while (now() < c->until && recv_frame(fd, &h, reply, sizeof reply) == 0) {
+		if (h.type != PROTO_HB_OK && h.type != PROTO_HB_STOP)
+			continue; /* a TRIAL pushed to us: ignored */
+		if (c->nlat < MAX_LAT)
+			c->lat[c->nlat++] = now() - sent[h.id & 0xffff];
+		c->done++;
+		sent[id & 0xffff] = now();
+		send_frame(fd, PROTO_HEARTBEAT, id++, body, (size_t)len);
+	}
+	close(fd);
+	free(sent);
+	return NULL;
+}
+
+static int by_value(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return (x > y) - (x < y);
+}
+
+static int run_clients(int argc, char **argv, void *(*fn)(void *), int heart)
+{
+	int n = atoi(argv[4]), window = heart ? atoi(argv[6]) : 1, i;
+	double seconds = atof(argv[5]), start, elapsed;
+	struct client *cs = calloc((size_t)n, sizeof *cs);
+	long total = 0, nlat = 0;
+	double *all = heart ? malloc(sizeof(double) * MAX_LAT * (size_t)n) : NULL;
+
+	load_secret(argv[3]);
+	start = now();
+	for (i = 0; i < n; i++) {
+		cs[i] = (struct client){ argv[2], i, window, start + seconds, 0,
+					 heart ? malloc(sizeof(double) * MAX_LAT) : NULL,
+					 0, 0 };
+		pthread_create(&cs[i].thread, NULL, fn, &cs[i]);
+	}
+	for (i = 0; i < n; i++) {
+		pthread_join(cs[i].thread, NULL);
+		total += cs[i].done;
+		if (heart) {
+			memcpy(all + nlat, cs[i].lat, sizeof(double) * (size_t)cs[i].nlat);
+			nlat += cs[i].nlat;
+		}
+	}
+	elapsed = now() - start;
+	if (heart) {
+		qsort(all, (size_t)nlat, sizeof *all, by_value);
+		printf("{\"answers\": %ld, \"seconds\": %.3f, \"per_second\": %.0f, "
+		       "\"p50_ms\": %.3f, \"p99_ms\": %.3f}\n", total, elapsed,
+		       total / elapsed, nlat ? all[nlat / 2] * 1e3 : 0,
+		       nlat ? all[(long)(nlat * 0.99)] * 1e3 : 0);
+	} else {
+		printf("{\"trials\": %ld, \"seconds\": %.3f, \"per_second\": %.0f}\n",
+		       total, elapsed, total / elapsed);
+	}
+	return 0;
+}
+
+/* ---- echo baseline ---------------------------------------------------- */
+
+static void *echo_conn(void *arg)
+{
+	int fd = (int)(intptr_t)arg;
+	char body[8192];
+	uint8_t out[PROTO_HEADER_SIZE + 8];
+	struct proto_header h;
+
+	while (recv_frame(fd, &h, body, sizeof body) == 0) {
+		if (h.type == PROTO_HELLO) {
+			send_frame(fd, PROTO_WELCOME, 0, "{}", 2);
+		} else if (h.type == PROTO_HEARTBEAT) {
+			proto_header_encode(out, PROTO_HB_OK, h.id, 8);
+			memcpy(out + PROTO_HEADER_SIZE, body, 8);
+			write_full(fd, out, sizeof out);
+		}
+	}
+	close(fd);
+	return NULL;
+}
+
+static int echo_server(const char *addr)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET };
+	socklen_t len = sizeof sa;
+	int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+	const char *colon = strrchr(addr, ':');
+	char host[64];
+
+	snprintf(host, sizeof host, "%.*s", (int)(colon - addr), addr);
+	inet_pton(AF_INET, host, &sa.sin_addr);
+	sa.sin_port = htons((uint16_t)atoi(colon + 1));
+	setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 64) < 0) {
+		perror("echo");
+		return 1;
+	}
+	getsockname(lfd, (struct sockaddr *)&sa, &len);
+	printf("listening on %s:%d\n", host, ntohs(sa.sin_port));
+	fflush(stdout);
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+		pthread_t t;
+		if (fd < 0)
+			continue;
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		pthread_create(&t, NULL, echo_conn, (void *)(intptr_t)fd);
+		pthread_detach(t);
+	}
+}
+
+int main(int argc, char **argv)
+{
+	signal(SIGPIPE, SIG_IGN); /* peers hang up mid-write at the end */
+	if (argc == 6 && strcmp(argv[1], "trials") == 0)
+		return run_clients(argc, argv, trials_client, 0);
+	if (argc == 7 && strcmp(argv[1], "heartbeats") == 0)
+		return run_clients(argc, argv, heartbeat_client, 1);
+	if (argc == 3 && strcmp(argv[1], "echo") == 0)
+		return echo_server(argv[2]);
+	fprintf(stderr, "usage: see the comment at the top of loadgen.c\n");
+	return 2;
+}

@@ -1,0 +1,160 @@
+#!/usr/bin/env python3
+"""Dispatch and heartbeat benchmarks of maggy-engine. Prints its figures.
+
+    tests/bench/run_bench.py [--seconds S]
+
+1. Local executors, no-op training function: trials per second end to end
+   (real engine, real maggy-executor with CPython, real store) and the
+   engine+shim overhead per trial (= workers x wall time / trials).
+2. Zero-work trials from fake executors (loadgen): what the engine alone
+   sustains, with every FINAL committed to LMDB before it is acknowledged,
+   with an fsync per commit (the default) and with --no-fsync.
+3. Heartbeats over loopback: answers per second and answer latency, against a
+   bare C echo server (same framing, no logic) measured in the same run, and
+   again while the strategy keeps the Lua thread busy.
+
+Figures depend on the machine; compare the ratios printed side by side.
+"""
+import argparse
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("MAGGY_BUILD_DIR", ROOT / "build"))
+ENGINE = BUILD / "maggy-engine"
+LOADGEN = BUILD / "tests/bench/loadgen"
+EXPERIMENTS = pathlib.Path(__file__).resolve().parent / "experiments"
+
+
+def start_engine(script, run_dir, *extra):
+    proc = subprocess.Popen([str(ENGINE), "run", str(script), "--workers", "0",
+                             "--dir", str(run_dir), "--quiet", *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    for line in proc.stdout:
+        m = re.search(r"(?:listening on|waiting for executors on) (\S+?)[; ]", line)
+        if m:  # keep reading so the engine never blocks on a full pipe
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
+            return proc, m.group(1)
+    raise SystemExit("engine did not start")
+
+
+def stop(proc):
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def loadgen(*args):
+    out = subprocess.run([str(LOADGEN), *map(str, args)], capture_output=True,
+                         text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def bench_local(tmp, workers, *extra):
+    run_dir = tmp / f"local{workers}{''.join(extra)}"
+    start = time.monotonic()
+    out = subprocess.run([str(ENGINE), "run", str(EXPERIMENTS / "noop_local.lua"),
+                          "--workers", str(workers), "--dir", str(run_dir), "--quiet",
+                          *extra],
+                         capture_output=True, text=True)
+    wall = time.monotonic() - start
+    if out.returncode != 0:
+        raise SystemExit(out.stdout + out.stderr)
+    summary = json.loads((run_dir / "summary.json").read_text())
+    trials = summary["finished"]
+    run = summary["duration_s"]
+    return {"workers": workers, "fsync": not extra, "trials": trials, "run_s": round(run, 3),
+            "wall_s": round(wall, 3), "trials_per_s": round(trials / run),
+            "overhead_ms_per_trial": round(workers * run / trials * 1e3, 3)}
+
+
+def bench_fake_trials(tmp, clients, seconds, *extra):
+    run_dir = tmp / f"load{clients}{''.join(extra)}"
+    proc, addr = start_engine(EXPERIMENTS / "noop_load.lua", run_dir, *extra)
+    try:
+        return dict(clients=clients, fsync=not extra,
+                    **loadgen("trials", addr, run_dir / "secret", clients, seconds))
+    finally:
+        stop(proc)
+
+
+def bench_heartbeats(addr, secret, seconds, clients, window):
+    return dict(clients=clients, window=window,
+                **loadgen("heartbeats", addr, secret, clients, seconds, window))
+
+
+def heartbeat_set(addr, secret, seconds):
+    return {"throughput": bench_heartbeats(addr, secret, seconds, 4, 64),
+            "latency": bench_heartbeats(addr, secret, seconds, 4, 1)}
+
+
+def bench_engine_heartbeats(tmp, script, seconds, with_trials=False):
+    run_dir = tmp / script.stem
+    proc, addr = start_engine(script, run_dir)
+    side = None
+    try:
+        if with_trials:  # one fake executor completing trials keeps suggest() busy
+            side = subprocess.Popen([str(LOADGEN), "trials", addr, str(run_dir / "secret"),
+                                     "1", str(2 * seconds + 2)], stdout=subprocess.DEVNULL)
+            time.sleep(0.5)
+        return heartbeat_set(addr, run_dir / "secret", seconds)
+    finally:
+        if side:
+            side.kill()
+            side.wait()
+        stop(proc)
+
+
+def bench_echo(tmp, seconds):
+    # The echo server accepts any secret; give it a file anyway.
+    secret = tmp / "echo-secret"
+    secret.write_text("00" * 32 + "\n")
+    proc = subprocess.Popen([str(LOADGEN), "echo", "127.0.0.1:0"],
+                            stdout=subprocess.PIPE, text=True)
+    addr = proc.stdout.readline().split()[-1]
+    try:
+        return heartbeat_set(addr, secret, seconds)
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--seconds", type=float, default=5, help="length of each load run")
+    args = ap.parse_args()
+    for binary in (ENGINE, LOADGEN):
+        if not binary.exists():
+            raise SystemExit(f"{binary} is missing: run scripts/setup first")
+    results = {}
+    with tempfile.TemporaryDirectory() as t:
+        tmp = pathlib.Path(t)
+        results["local_noop"] = [bench_local(tmp, w, *extra) for extra in ((), ("--no-fsync",))
+                                 for w in (1, 2)]
+        results["fake_executor_trials"] = [bench_fake_trials(tmp, c, args.seconds, *extra)
+                                           for extra in ((), ("--no-fsync",))
+                                           for c in (1, 8, 32)]
+        results["heartbeats_engine"] = bench_engine_heartbeats(
+            tmp, EXPERIMENTS / "noop_load.lua", args.seconds)
+        results["heartbeats_engine_busy_strategy"] = bench_engine_heartbeats(
+            tmp, EXPERIMENTS / "busy_optimizer.lua", args.seconds, with_trials=True)
+        results["heartbeats_bare_echo"] = bench_echo(tmp, args.seconds)
+    eng = results["heartbeats_engine"]["throughput"]["per_second"]
+    echo = results["heartbeats_bare_echo"]["throughput"]["per_second"]
+    results["heartbeat_ratio_engine_to_echo"] = round(eng / echo, 3)
+    json.dump(results, sys.stdout, indent=2)
+    print()
+
+
+if __name__ == "__main__":
+    main()
