@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "proto/bytes.h"
+
 #define DEFAULT_MAPSIZE ((size_t)256 << 20)
 /* A batch arena larger than this is freed after its commit instead of
  * being kept for the next batch. */
@@ -66,46 +68,6 @@ struct walk {
 typedef int (*visit_fn)(const MDB_val *k, const MDB_val *v, struct walk *w);
 
 /* ---- encodings: big-endian, so LMDB's byte order is numeric order ---- */
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) |
-	       ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	return ((uint64_t)get_u32(p) << 32) | get_u32(p + 4);
-}
-
-static void put_f64(uint8_t *p, double d)
-{
-	uint64_t v;
-	memcpy(&v, &d, sizeof v);
-	put_u64(p, v);
-}
-
-static double get_f64(const uint8_t *p)
-{
-	uint64_t v = get_u64(p);
-	double d;
-	memcpy(&d, &v, sizeof d);
-	return d;
-}
 
 /* ---- errors ---- */
 
