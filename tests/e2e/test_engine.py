@@ -186,6 +186,16 @@ def test_endless_strategy_hits_the_time_limit(engine, tmp_path):
     assert "time limit" in summary["error"]
 
 
+def test_training_module_that_cannot_be_imported_fails_the_run(engine, tmp_path):
+    out = engine.run(FIXTURES / "exp_bad_module.lua", "--workers", 2,
+                     "--dir", tmp_path / "r", timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "r")
+    assert summary["status"] == "failed"
+    assert "No module named 'no_such_module'" in summary["error"]
+    assert summary["finished"] == 0
+
+
 def running_trial(engine, run_dir):
     s = stored(engine, run_dir)
     if s is None:
@@ -208,6 +218,7 @@ def test_executor_killed_mid_trial_is_retried(engine, tmp_path):
     assert again["state"] == "FINISHED"
     assert again["attempts"] == 2
     assert "retrying" in rest
+    assert "restarting it" in rest
 
 
 def test_driver_killed_loses_no_acknowledged_result(engine, tmp_path):
