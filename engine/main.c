@@ -32,6 +32,8 @@ static const char usage[] =
 	"                         of the machine (faster with many tiny trials)\n"
 	"  show DIR [--json]    print the summary of a stored experiment\n"
 	"                         (also while it runs)\n"
+	"  logs DIR [TRIAL]     print the stored output lines of one trial, or\n"
+	"                         of all trials\n"
 	"  help                 this text\n"
 	"\n"
 	"exit codes: 0 finished, 1 the experiment failed, 2 bad arguments or a\n"
@@ -140,6 +142,10 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (strcmp(cmd, "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
+	if (strcmp(cmd, "logs") == 0 && (argc == 3 || argc == 4))
+		return show_logs(argv[2], argc == 4 ? argv[3] : NULL);
+	if (strcmp(cmd, "logs") == 0)
+		return bad_usage("%s", "logs needs DIR and at most one TRIAL");
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
 		return printf("maggy-engine %s\n", VERSION), EXIT_OK;
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "proto/proto.h"
 #include "run.h"
 #include "store.h"
 #include "summary.h"
@@ -33,4 +34,52 @@ int show_experiment(const char *dir, int as_json)
 		printf("\n");
 	json_decref(sum);
 	return EXIT_OK;
+}
+
+static const char *stream_name(int stream)
+{
+	static const char *const names[] = { "stdout", "stderr", "log",
+					     "executor" };
+	return stream >= 0 && stream <= 3 ? names[stream] : "?";
+}
+
+static int print_line(uint32_t seq, double unix_time, int stream,
+		      const char *text, size_t len, void *arg)
+{
+	printf("[%s %s] %.*s\n", (const char *)arg, stream_name(stream),
+	       (int)len, text);
+	return 0;
+}
+
+static int print_trial_logs(uint64_t id, const char *json, size_t len,
+			    void *arg)
+{
+	char hex[PROTO_TRIAL_HEX];
+
+	proto_trial_hex(id, hex);
+	return store_logs_each(arg, id, print_line, hex);
+}
+
+int show_logs(const char *dir, const char *trial)
+{
+	char err[512];
+	store_t *store = NULL;
+	uint64_t id;
+	int rc;
+
+	if (trial && proto_trial_parse(trial, &id) < 0) {
+		fprintf(stderr, "maggy-engine: '%s' is not a trial id (16 hex "
+				"digits, as `show` prints them)\n", trial);
+		return EXIT_USAGE;
+	}
+	if (store_open(&store, dir, STORE_READ, err, sizeof err) < 0) {
+		fprintf(stderr, "maggy-engine: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (trial)
+		rc = store_logs_each(store, id, print_line, (void *)trial);
+	else
+		rc = store_trials_each(store, print_trial_logs, store);
+	store_close(store);
+	return rc < 0 ? EXIT_FAILED : EXIT_OK;
 }

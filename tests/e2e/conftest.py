@@ -48,5 +48,10 @@ class Engine:
                              capture_output=True, text=True, timeout=60, check=True)
         return json.loads(out.stdout)
 
+    def logs(self, run_dir, trial=None):
+        args = [str(ENGINE), "logs", str(run_dir)] + ([trial] if trial else [])
+        return subprocess.run(args, capture_output=True, text=True, timeout=60,
+                              check=True).stdout
+
     def summary(self, run_dir):
         return json.loads((pathlib.Path(run_dir) / "summary.json").read_text())

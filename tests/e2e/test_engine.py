@@ -93,6 +93,11 @@ def test_quickstart_runs_every_trial_once(engine, tmp_path):
     finished = [t["id"] for t in summary["trials"] if t["state"] == "FINISHED"]
     assert any(f"[{tid}] done: lr=" in out.stdout for tid in finished)
 
+    # ... and into the store, per trial
+    logs = engine.logs(run_dir, finished[0])
+    assert logs.startswith(f"[{finished[0]} stdout] done: lr=")
+    assert len(engine.logs(run_dir).splitlines()) >= len(finished)
+
 
 def test_failing_trials_keep_their_tracebacks(engine, tmp_path):
     out = engine.run(FIXTURES / "exp_failing.lua", "--workers", 2, "--dir", tmp_path / "r")
