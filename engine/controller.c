@@ -2,7 +2,6 @@
  * What each executor frame does is in ctl_frames.c. See controller.h. */
 #include "ctl_internal.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -356,13 +355,6 @@ void ctl_schedule(ctl_t *c)
 
 /* ---- trial ends ------------------------------------------------------- */
 
-static int better(const ctl_t *c, double a, double b)
-{
-	if (strcmp(c->cfg->direction, "min") == 0)
-		return a < b;
-	return a > b;
-}
-
 /* The last non-empty line of a traceback: it names the exception. */
 static void last_line(const char *text, char *out, size_t len)
 {
@@ -409,7 +401,8 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 	else
 		c->failed++;
 	if (t->has_value && t->state != TRIAL_FAILED &&
-	    (c->best == NULL || better(c, t->value, c->best->value)))
+	    (c->best == NULL || trial_better(c->cfg->direction, t->value,
+				       c->best->value)))
 		c->best = t;
 	t->ended = trial_now();
 	ctl_store_trial(c, t);
@@ -474,13 +467,18 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	ctl_t *c = arg;
 	double now = trial_now();
 	size_t i;
+	int still_lost = 0;
 
-	for (i = 0; i < c->ntrials; i++) {
+	for (i = 0; c->lost && i < c->ntrials; i++) {
 		struct trial *t = c->by_seq[i];
-		if (t->state == TRIAL_RUNNING && t->worker == NULL &&
-		    t->lost_at > 0 && now - t->lost_at > c->cfg->lost_timeout)
+		if (t->state != TRIAL_RUNNING || t->worker || t->lost_at == 0)
+			continue;
+		if (now - t->lost_at > c->cfg->lost_timeout)
 			ctl_lose_trial(c, t, "its executor disconnected");
+		else
+			still_lost = 1;
 	}
+	c->lost = still_lost;
 	ctl_schedule(c);
 }
 

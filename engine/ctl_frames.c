@@ -308,6 +308,7 @@ void ctl_closed(void *arg, void *peer)
 	    w->trial->state == TRIAL_RUNNING) {
 		w->trial->worker = NULL;
 		w->trial->lost_at = trial_now();
+		c->lost = 1;
 	}
 	free(w);
 	ctl_schedule(c);

@@ -44,6 +44,7 @@ struct ctl {
 	int suggest_outstanding, check_outstanding, finalize_outstanding;
 	int optimizer_done, optimizer_waiting;
 	int running;
+	int lost; /* some RUNNING trial may have no executor: tick looks */
 	long finished, stopped, failed;
 	struct trial *best;
 

@@ -7,41 +7,25 @@
 #include <time.h>
 
 #include "proto/proto.h"
+#include "trial.h"
 
 struct gather {
 	store_t *store;
 	json_t *trials;
 	const char *direction;
 	json_t *best;
-	long counts[5]; /* by state, in the order of trial.h */
+	long counts[TRIAL_FAILED + 1]; /* by enum trial_state */
 };
-
-static const char *const states[] = { "PENDING", "RUNNING", "FINISHED",
-				      "EARLY_STOPPED", "FAILED" };
-
-static int state_index(const char *name)
-{
-	int i;
-
-	for (i = 0; name && i < 5; i++)
-		if (strcmp(name, states[i]) == 0)
-			return i;
-	return -1;
-}
-
-static int is_better(const char *direction, double a, double b)
-{
-	return strcmp(direction, "min") == 0 ? a < b : a > b;
-}
 
 static void consider_best(struct gather *g, json_t *entry, int state)
 {
 	json_t *value = json_object_get(entry, "value");
 
-	if ((state != 2 && state != 3) || !json_is_number(value))
+	if ((state != TRIAL_FINISHED && state != TRIAL_EARLY_STOPPED) ||
+	    !json_is_number(value))
 		return;
 	if (g->best == NULL ||
-	    is_better(g->direction, json_number_value(value),
+	    trial_better(g->direction, json_number_value(value),
 		      json_number_value(json_object_get(g->best, "value"))))
 		g->best = entry;
 }
@@ -61,7 +45,7 @@ static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
 
 	if (rec == NULL)
 		return 0; /* an unreadable record is skipped, not fatal */
-	state = state_index(json_string_value(json_object_get(rec, "state")));
+	state = trial_state_parse(json_string_value(json_object_get(rec, "state")));
 	entry = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"id", copy_field(rec, "id"), "seq", copy_field(rec, "seq"),
 		"params", copy_field(rec, "params"), "state",
@@ -167,10 +151,10 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 		"error", json_object_get(status, "error"), "direction",
 		g.direction, "metric", json_object_get(exp, "metric"),
 		"num_trials", json_object_get(exp, "num_trials"), "finished",
-		(json_int_t)g.counts[2], "early_stopped",
-		(json_int_t)g.counts[3], "failed", (json_int_t)g.counts[4],
-		"pending", (json_int_t)g.counts[0], "running",
-		(json_int_t)g.counts[1], "best", best_of(&g), "duration_s",
+		(json_int_t)g.counts[TRIAL_FINISHED], "early_stopped",
+		(json_int_t)g.counts[TRIAL_EARLY_STOPPED], "failed", (json_int_t)g.counts[TRIAL_FAILED],
+		"pending", (json_int_t)g.counts[TRIAL_PENDING], "running",
+		(json_int_t)g.counts[TRIAL_RUNNING], "best", best_of(&g), "duration_s",
 		duration_of(status), "dir", dir, "trials",
 		sorted_trials(g.trials));
 	if (sum && json_object_get(sum, "error") == NULL)

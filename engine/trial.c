@@ -52,6 +52,11 @@ int trial_id_of(const json_t *params, uint64_t *id, char **canonical)
 	return 0;
 }
 
+int trial_better(const char *direction, double a, double b)
+{
+	return strcmp(direction, "min") == 0 ? a < b : a > b;
+}
+
 double trial_now(void)
 {
 	struct timeval tv;

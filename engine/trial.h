@@ -68,5 +68,9 @@ json_t *trial_record(const struct trial *t);
 /* Rebuild a trial from its stored record; NULL if the record is malformed. */
 struct trial *trial_from_record(const json_t *rec);
 
+/* 1 when value a is strictly better than b for `direction` ("min" or,
+ * for anything else, "max"). */
+int trial_better(const char *direction, double a, double b);
+
 /* Seconds since the epoch, with sub-second resolution. */
 double trial_now(void);
