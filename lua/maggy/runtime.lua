@@ -146,15 +146,47 @@ end
 
 local EVENTS = {}
 
+-- Multi-fidelity optimizers add `budget` (a positive number) to a trial's
+-- params: it is part of the trial, beside the space's parameters.
+local function split_budget(params)
+  if type(params) ~= "table" or params.budget == nil then return params, nil end
+  local budget = params.budget
+  if type(budget) ~= "number" or not (budget > 0 and budget < math.huge) then
+    return nil, "budget must be a positive number, got " .. tostring(budget)
+  end
+  local rest = {}
+  for k, v in pairs(params) do
+    if k ~= "budget" then rest[k] = v end
+  end
+  return rest, budget
+end
+
+-- Checks params (with an optional budget); returns them copied, their key.
+local function checked_params(params)
+  local space = exp.ctx.space
+  local rest, budget = split_budget(params)
+  if rest == nil then return nil, budget end
+  local ok, err = space:validate(rest)
+  if not ok then return nil, err end
+  local copy = {}
+  for _, name in ipairs(space:names()) do copy[name] = rest[name] end
+  local key = space:key(copy)
+  if budget then
+    copy.budget = budget
+    key = key .. string.format(",budget=%.17g", budget)
+  end
+  return copy, key
+end
+
 function EVENTS.new(ev)
   if type(ev.id) ~= "string" or exp.ctx:trial(ev.id) then
     fail("maggy.runtime: 'new' event with a missing or duplicate id %s", tostring(ev.id))
   end
-  local ok, err = exp.ctx.space:validate(ev.params)
-  if not ok then fail("maggy.runtime: trial %s: %s", ev.id, err) end
+  local params, key = checked_params(ev.params)
+  if not params then fail("maggy.runtime: trial %s: %s", ev.id, key) end
   local seq = json.opt(ev.seq) or #exp.ctx._trials + 1
-  Ctx.add_trial(exp.ctx, Trial.new(ev.id, seq, ev.params))
-  exp.keys[exp.ctx.space:key(ev.params)] = true
+  Ctx.add_trial(exp.ctx, Trial.new(ev.id, seq, params))
+  exp.keys[key] = true
 end
 
 function EVENTS.run(ev)
@@ -202,19 +234,17 @@ end
 ---------------------------------------------------------------------------
 
 local function checked_suggestion(params)
-  local space = exp.ctx.space
-  local ok, err = space:validate(params)
-  if not ok then fail("optimizer '%s': suggest returned invalid params: %s", exp.opt_name, err) end
-  local copy = {}
-  for _, name in ipairs(space:names()) do copy[name] = params[name] end
-  return copy, space:key(copy)
+  local copy, key = checked_params(params)
+  if not copy then fail("optimizer '%s': suggest returned invalid params: %s", exp.opt_name, key) end
+  return copy, key
 end
 
 -- Params as JSON-ready values: DOUBLE values stay floats in Python.
 local function wire_params(params)
   local out = {}
   for name, v in pairs(params) do
-    out[name] = exp.ctx.space:param(name).type == "DOUBLE" and json.float(v) or v
+    local p = exp.ctx.space:param(name)
+    out[name] = p and p.type == "DOUBLE" and json.float(v) or v
   end
   return out
 end

@@ -21,8 +21,9 @@ Space.__index = Space
 local TYPES = { "DOUBLE", "INTEGER", "DISCRETE", "CATEGORICAL" }
 local IS_TYPE = { DOUBLE = true, INTEGER = true, DISCRETE = true, CATEGORICAL = true }
 
--- Parameters become keyword arguments of the Python training function.
-local RESERVED = { reporter = true }
+-- Parameters become keyword arguments of the Python training function;
+-- `budget` is the one multi-fidelity optimizers add (see docs/lua.md).
+local RESERVED = { reporter = true, budget = true }
 
 local floor, log, exp = math.floor, math.log, math.exp
 
