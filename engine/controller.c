@@ -1,5 +1,6 @@
 /* controller: scheduling, the Lua host, group commits, the end of a run.
- * What each executor frame does is in ctl_frames.c. See controller.h. */
+ * What executors do is in ctl_workers.c, their frames in ctl_frames.c.
+ * See controller.h. */
 #include "ctl_internal.h"
 
 #include <stdio.h>
@@ -18,6 +19,13 @@ struct trial *ctl_find(ctl_t *c, uint64_t id)
 	struct trial *t = NULL;
 	HASH_FIND(hh, c->trials, &id, sizeof id, t);
 	return t;
+}
+
+double ctl_now(const ctl_t *c)
+{
+	if (c->cfg->clock)
+		return c->cfg->clock(c->cfg->clock_arg);
+	return trial_now();
 }
 
 static struct timeval tv_of(double s)
@@ -48,7 +56,7 @@ static void write_status(ctl_t *c, const char *status)
 	char *text;
 
 	if (c->ending)
-		json_object_set_new(obj, "ended", json_real(trial_now()));
+		json_object_set_new(obj, "ended", json_real(ctl_now(c)));
 	text = json_dumps(obj, JSON_COMPACT);
 	store_meta_put(c->store, "status", text);
 	free(text);
@@ -69,17 +77,14 @@ void ctl_commit_soon(ctl_t *c, int urgent)
 static void send_acks(ctl_t *c)
 {
 	struct worker *w;
-	uint8_t body[PROTO_TRIAL_BODY_SIZE];
 
 	for (w = c->workers; w; w = w->next) {
 		if (!w->ack_pending)
 			continue;
-		proto_trial_encode(body, w->ack_trial);
-		server_send(w->conn, PROTO_FINAL_ACK, w->ack_req, body,
-			    sizeof body);
+		c->port.ack(c->port.arg, w->peer, w->ack_trial, w->ack_req);
 		w->ack_pending = 0;
 		if (c->ending)
-			server_send(w->conn, PROTO_BYE, 0, NULL, 0);
+			c->port.bye(c->port.arg, w->peer);
 	}
 }
 
@@ -150,6 +155,7 @@ static void create_trial(ctl_t *c, json_t *params)
 	t = trial_new(id, (uint32_t)c->ntrials + 1, json_incref(params));
 	if (t == NULL)
 		return;
+	t->created = ctl_now(c);
 	if (c->ntrials == c->cap) {
 		c->cap = c->cap ? c->cap * 2 : 64;
 		c->by_seq = realloc(c->by_seq, c->cap * sizeof *c->by_seq);
@@ -239,16 +245,6 @@ static void lua_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- scheduling ------------------------------------------------------- */
 
-void ctl_send_json(struct worker *w, unsigned type, uint32_t id, json_t *obj)
-{
-	char *text = json_dumps(obj, JSON_COMPACT | JSON_REAL_PRECISION(17));
-
-	if (text)
-		server_send(w->conn, type, id, text, strlen(text));
-	free(text);
-	json_decref(obj);
-}
-
 static struct trial *pop_pending(ctl_t *c)
 {
 	struct trial *t = c->pending;
@@ -265,6 +261,7 @@ static struct trial *pop_pending(ctl_t *c)
 static void assign(ctl_t *c, struct worker *w, struct trial *t)
 {
 	char hex[PROTO_TRIAL_HEX];
+	json_t *msg;
 
 	t->state = TRIAL_RUNNING;
 	t->attempts++;
@@ -274,7 +271,7 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	t->worker_info = json_pack("{s:s, s:i, s:i, s:i}", "host", w->host,
 				   "pid", w->pid, "slot", w->slot, "worker",
 				   w->id);
-	t->started = trial_now();
+	t->started = ctl_now(c);
 	t->stop_requested = 0;
 	t->lost_at = 0;
 	w->trial = t;
@@ -284,14 +281,15 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:i}", "e", "run", "id", hex,
 			       "attempt", t->attempts));
-	ctl_send_json(w, PROTO_TRIAL, 0,
-		      json_pack("{s:s, s:O, s:i}", "id", hex, "params",
-				t->params, "attempt", t->attempts));
+	msg = json_pack("{s:s, s:O, s:i}", "id", hex, "params", t->params,
+			"attempt", t->attempts);
+	c->port.trial(c->port.arg, w->peer, msg);
+	json_decref(msg);
 }
 
-static int worker_idle(const struct worker *w)
+int ctl_worker_idle(const struct worker *w)
 {
-	return w->trial == NULL && !w->ack_pending;
+	return w->trial == NULL && !w->ack_pending && !w->held;
 }
 
 static int no_more_trials(const ctl_t *c)
@@ -340,7 +338,7 @@ void ctl_schedule(ctl_t *c)
 	if (c->ending)
 		return;
 	for (w = c->workers; w; w = w->next) {
-		if (!worker_idle(w))
+		if (!ctl_worker_idle(w))
 			continue;
 		if (c->pending)
 			assign(c, w, pop_pending(c));
@@ -351,6 +349,27 @@ void ctl_schedule(ctl_t *c)
 		return;
 	request_suggestions(c, idle);
 	check_end(c);
+	if (c->settled_cb && !c->ending && ctl_settled(c))
+		c->settled_cb(c->settled_arg);
+}
+
+int ctl_settled(const ctl_t *c)
+{
+	const struct worker *w;
+
+	if (c->suggest_outstanding || c->check_outstanding ||
+	    c->finalize_outstanding)
+		return 0;
+	for (w = c->workers; w; w = w->next)
+		if (w->ack_pending || (c->pending && ctl_worker_idle(w)))
+			return 0;
+	return 1;
+}
+
+void ctl_on_settled(ctl_t *c, void (*cb)(void *arg), void *arg)
+{
+	c->settled_cb = cb;
+	c->settled_arg = arg;
 }
 
 /* ---- trial ends ------------------------------------------------------- */
@@ -404,7 +423,7 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 	    (c->best == NULL || trial_better(c->cfg->direction, t->value,
 				       c->best->value)))
 		c->best = t;
-	t->ended = trial_now();
+	t->ended = ctl_now(c);
 	ctl_store_trial(c, t);
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:s, s:o}", "e", "end", "id", hex,
@@ -412,6 +431,7 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 			       t->has_value ? json_real(t->value)
 					    : json_null()));
 	c->optimizer_waiting = 0;
+	c->check_dirty = 1;
 	if (!c->cfg->quiet)
 		print_progress(c, t);
 	ctl_commit_soon(c, 1);
@@ -465,7 +485,7 @@ void ctl_slot_exited(ctl_t *c, int slot)
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ctl_t *c = arg;
-	double now = trial_now();
+	double now = ctl_now(c);
 	size_t i;
 	int still_lost = 0;
 
@@ -482,14 +502,19 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	ctl_schedule(c);
 }
 
-static void es_cb(evutil_socket_t fd, short what, void *arg)
+void ctl_check_now(ctl_t *c)
 {
-	ctl_t *c = arg;
-
-	if (c->ending || c->running == 0 || c->check_outstanding)
+	if (c->ending || c->running == 0 || c->check_outstanding ||
+	    !c->check_dirty)
 		return;
 	c->check_outstanding = 1;
+	c->check_dirty = 0;
 	post(c, TAG_CHECK, json_pack("{s:s}", "op", "check"));
+}
+
+static void es_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_check_now(arg);
 }
 
 /* ---- the end ---------------------------------------------------------- */
@@ -516,7 +541,7 @@ static void say_bye(ctl_t *c)
 
 	for (w = c->workers; w; w = w->next)
 		if (!w->ack_pending)
-			server_send(w->conn, PROTO_BYE, 0, NULL, 0);
+			c->port.bye(c->port.arg, w->peer);
 }
 
 static const char *outcome_name(enum ctl_outcome o)
@@ -575,6 +600,11 @@ void ctl_set_server(ctl_t *c, server_t *s)
 	c->server = s;
 }
 
+void ctl_set_port(ctl_t *c, const struct ctl_port *port)
+{
+	c->port = *port;
+}
+
 static int make_events(ctl_t *c)
 {
 	struct timeval es = tv_of(c->cfg->es_interval);
@@ -590,8 +620,10 @@ static int make_events(ctl_t *c)
 	    !c->tick_timer)
 		return -1;
 	event_add(c->lua_ev, NULL);
-	event_add(c->es_timer, &es);
-	event_add(c->tick_timer, &tick);
+	if (!c->cfg->simulated) {
+		event_add(c->es_timer, &es);
+		event_add(c->tick_timer, &tick);
+	}
 	return 0;
 }
 
@@ -606,6 +638,8 @@ ctl_t *ctl_new(struct event_base *base, store_t *store, lhost_t *lhost,
 	c->store = store;
 	c->lhost = lhost;
 	c->cfg = cfg;
+	c->port = ctl_conn_port;
+	c->port.arg = c;
 	if (make_events(c) < 0)
 		goto fail;
 	return c;
@@ -617,7 +651,7 @@ fail:
 
 int ctl_start(ctl_t *c)
 {
-	c->started = trial_now();
+	c->started = ctl_now(c);
 	write_status(c, "running");
 	ctl_commit_soon(c, 1);
 	ctl_schedule(c);

@@ -18,10 +18,12 @@
 #include <jansson.h>
 
 #include "lhost.h"
+#include "proto/proto.h"
 #include "server.h"
 #include "store.h"
 
 typedef struct ctl ctl_t;
+typedef struct worker ctl_worker_t;
 
 /* The experiment's settings, as returned by maggy.runtime.load(). */
 struct ctl_config {
@@ -34,6 +36,12 @@ struct ctl_config {
 	int max_attempts;
 	double lost_timeout;   /* how long a vanished executor may come back */
 	int quiet;	       /* no per-trial lines on the console */
+	/* Simulated runs: time comes from `clock` (seconds since the epoch),
+	 * and early-stop checks happen when the simulator calls
+	 * ctl_check_now(), not on a wall-clock timer. */
+	int simulated;
+	double (*clock)(void *arg);
+	void *clock_arg;
 };
 
 /* How an experiment ended. */
@@ -50,6 +58,60 @@ enum ctl_outcome {
  */
 ctl_t *ctl_new(struct event_base *base, store_t *store, lhost_t *lhost,
 	       const struct ctl_config *cfg, char *err, size_t errlen);
+
+/*
+ * Where the controller's messages to executors go. By default, to the
+ * server's connections (the peer is a conn_t); the simulator sets its own
+ * port and drives its virtual executors through the ctl_worker_* calls.
+ */
+struct ctl_port {
+	void *arg;
+	/* Run a trial: `msg` is the TRIAL object {id, params, attempt}. */
+	void (*trial)(void *arg, void *peer, json_t *msg);
+	/* The FINAL of `trial` is committed. */
+	void (*ack)(void *arg, void *peer, uint64_t trial, uint32_t req);
+	/* The experiment is over. */
+	void (*bye)(void *arg, void *peer);
+};
+void ctl_set_port(ctl_t *c, const struct ctl_port *port);
+
+/* ---- what executors do, whatever carries their messages -------------- */
+
+/* An executor joined. `trial` (hex, may be NULL) is the trial it was
+ * running before it reconnected. */
+ctl_worker_t *ctl_worker_add(ctl_t *c, void *peer, const char *host,
+			     int slot, int pid, const char *trial);
+
+/* Metric points of a running trial (id 0: none). Returns 1 when the
+ * executor should stop that trial (early stop, or it is already final). */
+int ctl_worker_points(ctl_t *c, uint64_t trial,
+		      const struct proto_point *pts, uint32_t n);
+
+/* A trial's FINAL {id, state, value, outputs, error}. Returns 0, or -1 with
+ * `err` when it names an unknown trial or a bad state. The ack goes out
+ * through the port once the result is committed. */
+int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
+		     uint32_t req, char *err, size_t errlen);
+
+/* The executor is gone: its trial is lost unless it comes back in time. */
+void ctl_worker_gone(ctl_t *c, ctl_worker_t *w);
+
+/* A held executor gets no new trial (synchronous waves). */
+void ctl_worker_hold(ctl_t *c, ctl_worker_t *w, int hold);
+
+/* Ask the early-stop rule now (simulated runs; real runs use a timer).
+ * Does nothing when nothing changed since the last check. */
+void ctl_check_now(ctl_t *c);
+
+/* 1 when nothing is in flight: no strategy call outstanding, no result
+ * awaiting its commit, no pending trial that an idle executor could take. */
+int ctl_settled(const ctl_t *c);
+
+/* Called (from ctl_schedule) whenever the controller is settled. */
+void ctl_on_settled(ctl_t *c, void (*cb)(void *arg), void *arg);
+
+/* The controller's clock: wall time, or the simulator's. */
+double ctl_now(const ctl_t *c);
 
 /* The handlers to give server_new(). */
 struct server_handlers ctl_server_handlers(ctl_t *c);

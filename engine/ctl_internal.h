@@ -1,7 +1,9 @@
 /*
- * ctl_internal: the controller's state, shared by its two source files:
- * controller.c (scheduling, the Lua host, commits, the end of a run) and
- * ctl_frames.c (what each executor frame does). Nothing else includes it.
+ * ctl_internal: the controller's state, shared by its source files:
+ * controller.c (scheduling, the Lua host, commits, the end of a run),
+ * ctl_workers.c (what executors do: join, report points, finish trials,
+ * leave) and ctl_frames.c (executor frames on server connections, turned
+ * into ctl_workers calls). Nothing else includes it.
  */
 #pragma once
 
@@ -10,11 +12,12 @@
 #include "controller.h"
 #include "trial.h"
 
-/* One connected executor. */
+/* One executor. */
 struct worker {
-	conn_t *conn;
+	void *peer;  /* the port's handle: a conn_t for real executors */
 	int id;	     /* engine-wide, from 1 */
-	int slot, attempt, pid;
+	int slot, pid;
+	int held;    /* gets no new trial (ctl_worker_hold) */
 	char host[64];
 	struct trial *trial; /* what it runs, or the FINAL it awaits an ack for */
 	int ack_pending;     /* FINAL_ACK to send after the next commit */
@@ -38,6 +41,10 @@ struct ctl {
 	struct trial *pending, *pending_tail; /* FIFO of PENDING trials */
 	struct worker *workers;
 	int next_worker_id;
+	struct ctl_port port;
+	void (*settled_cb)(void *arg);
+	void *settled_arg;
+	int check_dirty; /* points or ends since the last early-stop check */
 	uint32_t executor_log_seq;
 
 	json_t *events; /* for the Lua side, sent with the next job */
@@ -65,9 +72,11 @@ void ctl_store_trial(ctl_t *c, const struct trial *t);
 void ctl_event(ctl_t *c, json_t *event); /* steals the reference */
 void ctl_trial_ended(ctl_t *c, struct trial *t);
 void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why);
-void ctl_send_json(struct worker *w, unsigned type, uint32_t id, json_t *obj);
+int ctl_worker_idle(const struct worker *w);
 
 /* ctl_frames.c */
+extern const struct ctl_port ctl_conn_port; /* arg: the controller */
+void ctl_send_json(void *conn, unsigned type, uint32_t id, json_t *obj);
 void *ctl_hello(void *arg, conn_t *conn, const char *json, size_t len,
 		char *err, size_t errlen);
 void ctl_frame(void *arg, void *peer, const struct proto_header *h,
