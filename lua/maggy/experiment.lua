@@ -9,8 +9,16 @@ local M = {}
 
 local Experiment = {}
 
-M.OPTIMIZERS = { random = "maggy.optimizers.random", grid = "maggy.optimizers.grid" }
-M.EARLYSTOP = { median = "maggy.earlystop.median", none = "maggy.earlystop.none" }
+M.OPTIMIZERS = {
+  random = "maggy.optimizers.random", grid = "maggy.optimizers.grid",
+  tpe = "maggy.optimizers.tpe", gp = "maggy.optimizers.gp",
+  asha = "maggy.optimizers.asha", hyperband = "maggy.optimizers.hyperband",
+  bohb = "maggy.optimizers.bohb",
+}
+M.EARLYSTOP = {
+  median = "maggy.earlystop.median", percentile = "maggy.earlystop.percentile",
+  plateau = "maggy.earlystop.plateau", none = "maggy.earlystop.none",
+}
 
 M.DEFAULTS = {
   optimizer = "random", earlystop = "none", direction = "max", metric = "metric",
@@ -63,9 +71,9 @@ local FIELDS = {
   python_path = { string_list, "a folder or a list of folders (relative to the script)" },
   space = { function(v) return type(v) == "table" end, "a maggy.searchspace{...} or a table of parameters" },
   optimizer = { strategy(M.OPTIMIZERS, "suggest"),
-                "\"random\", \"grid\", a maggy.optimizers instance or a table with a suggest function" },
+                "a built-in's name (\"random\", \"tpe\", ...), a maggy.optimizers instance or a table with a suggest function" },
   earlystop = { strategy(M.EARLYSTOP, "check"),
-                "\"median\", \"none\", a maggy.earlystop instance or a table with a check function" },
+                "a built-in's name (\"median\", \"none\", ...), a maggy.earlystop instance or a table with a check function" },
   num_trials = { function(v) return is_integer(v) and v >= 1 end, "a positive integer" },
   direction = { function(v) return v == "max" or v == "min" end, "\"max\" or \"min\"" },
   metric = { function(v) return type(v) == "string" and v ~= "" end, "a non-empty string" },
@@ -79,6 +87,18 @@ local FIELDS = {
 
 local REQUIRED = { "name", "train", "space" }
 
+-- Set while `maggy-engine simulate` loads a script: the benchmark's space
+-- replaces the script's, and no training function is needed.
+local benchmark_space
+
+function M.set_benchmark_space(space)
+  benchmark_space = space
+end
+
+local function required(k)
+  return not (benchmark_space and (k == "train" or k == "space"))
+end
+
 local function check_fields(t)
   for _, k in ipairs(sorted_keys(t)) do
     local field = FIELDS[k]
@@ -91,7 +111,7 @@ local function check_fields(t)
     end
   end
   for _, k in ipairs(REQUIRED) do
-    if t[k] == nil then
+    if t[k] == nil and required(k) then
       return nil, string.format("experiment: field '%s' is required (%s)", k, FIELDS[k][2])
     end
   end
@@ -105,7 +125,8 @@ function M.new(t)
   end
   local ok, err = check_fields(t)
   if not ok then return nil, err end
-  local space, serr = searchspace.new(t.space)
+  local space, serr = benchmark_space, nil
+  if not space then space, serr = searchspace.new(t.space) end
   if not space then return nil, serr end
   local e = setmetatable({}, Experiment)
   for k, v in pairs(M.DEFAULTS) do e[k] = v end

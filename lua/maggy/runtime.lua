@@ -20,6 +20,7 @@ local experiment = require "maggy.experiment"
 local rng = require "maggy.rng"
 local sandbox = require "maggy.sandbox"
 local path = require "maggy.path"
+local searchspace = require "maggy.searchspace"
 
 local M = {}
 
@@ -76,6 +77,7 @@ local function resolve_num_trials(e, script, optimizer, opt_ctx, opt_name)
 end
 
 local function train_config(e, dir)
+  if e.train == nil then return nil end -- a simulation
   local module, fn = e.train:match("^(.*):(.*)$")
   local folders = {}
   for i, p in ipairs(e.python_path or { "." }) do
@@ -102,13 +104,26 @@ local function configure_ctx(ctx, e, seed)
   ctx.rng = rng.new(seed)
 end
 
+-- A simulation's benchmark gives its space as Space:describe() would.
+local function benchmark_space(list)
+  local specs = {}
+  for _, p in ipairs(list) do specs[p.name] = p end
+  local space, err = searchspace.new(specs)
+  if not space then fail("maggy.runtime: the benchmark's search space: %s", err) end
+  return space
+end
+
 -- Loads the experiment script; returns the engine's config as JSON.
+-- options: seed, default_seed, and for simulations `space` (the benchmark's).
 -- A failed load leaves the previously loaded experiment in place.
 function M.load(script_path, options_json)
   local options = json.decode(options_json or "{}")
   local dir = path.dirname(path.absolute(script_path))
   local ctx = Ctx.new({})
+  local space = json.opt(options.space)
+  experiment.set_benchmark_space(space and benchmark_space(space))
   local e = run_script(script_path, dir, ctx)
+  experiment.set_benchmark_space(nil)
   local seed = resolve_seed(options, e)
   configure_ctx(ctx, e, seed)
   local s = {
@@ -297,9 +312,10 @@ local function checked_stops(ids)
   return out
 end
 
+-- Each rule guards itself with its min_trials (default es_min for rules
+-- that compare against finished trials).
 local function check()
   local finished = exp.ctx:trials("FINISHED")
-  if #finished < exp.ctx.es_min then return { stop = {} } end
   local running = exp.ctx:trials("RUNNING")
   return { stop = checked_stops(exp.rule:check(exp.rule_ctx, running, finished)) }
 end

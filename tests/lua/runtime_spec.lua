@@ -118,7 +118,7 @@ describe("maggy.runtime load", function()
       ["num_trials = 3, direction = 'up'"] = "field 'direction' must be \"max\" or \"min\", got string 'up'",
       ["num_trials = 3, hb_interval = 0"] = "field 'hb_interval' must be a number of seconds above 0",
       ["num_trials = 3, es_min = 1.5"] = "field 'es_min' must be an integer >= 1",
-      ["num_trials = 3, optimizer = 'tpe'"] = "field 'optimizer' must be \"random\", \"grid\"",
+      ["num_trials = 3, optimizer = 'annealing'"] = "field 'optimizer' must be a built-in's name",
       ["num_trials = 3, optimizer = {}"] = "field 'optimizer' must be",
       ["num_trials = 3, earlystop = { stop = 1 }"] = "field 'earlystop' must be",
       ["num_trials = 3, python_path = 3"] = "field 'python_path' must be a folder or a list of folders",

@@ -1,0 +1,130 @@
+-- The percentile stopping rule: stop a running trial whose best value so far
+-- is not among the top `percentile` percent of what finished trials had
+-- reached, on average, at the same step. `median` is this rule at 50.
+--
+-- For a running trial whose latest step s is at least `grace`:
+--   best     = its best value over its points with step <= s
+--              (max for direction "max", min for "min");
+--   averages = for every FINISHED trial that reported a point at step >= s,
+--              the average of its values over steps <= s;
+--   stop it when there are at least `min_trials` averages and best is worse
+--   than the averages' threshold: the value that `percentile` percent of
+--   them reach or beat (interpolated between ranks).
+--
+-- Parameters:
+--   percentile  the percentage of trials to keep, in (0, 100] (default 50;
+--               25 keeps only trials as good as the best quarter)
+--   grace       never judge a trial before this step (default 0). Learning
+--               curves cross early: judged at step 1, slow starters that
+--               end best are stopped. A few steps of grace keep them.
+--   min_trials  averages needed before judging (default: the experiment's
+--               es_min)
+--
+-- Papers: Golovin et al., "Google Vizier: A Service for Black-Box
+-- Optimization", KDD 2017, section 3.2.1 (the median rule on running
+-- averages); the percentile generalization as in Optuna's PercentilePruner
+-- (Akiba et al., KDD 2019).
+
+local Percentile = {}
+Percentile.__index = Percentile
+
+local function check_count(who, what, v, lowest)
+  if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v) or v < lowest) then
+    error(string.format("earlystop.%s: %s must be an integer >= %d, got %s", who, what, lowest, tostring(v)), 4)
+  end
+end
+
+-- The checked instance; `who` names the rule in errors and in the config.
+function Percentile.build(who, opts)
+  opts = opts or {}
+  if type(opts) ~= "table" then
+    error(string.format("earlystop.%s: expected an options table, got %s", who, type(opts)), 3)
+  end
+  local p = opts.percentile or 50
+  if type(p) ~= "number" or not (p > 0 and p <= 100) then
+    error(string.format("earlystop.%s: percentile must be a number in (0, 100], got %s", who, tostring(p)), 3)
+  end
+  check_count(who, "grace", opts.grace, 0)
+  check_count(who, "min_trials", opts.min_trials, 1)
+  return setmetatable({
+    name = who, percentile = p, grace = opts.grace or 0, min_trials = opts.min_trials,
+    _prefix = setmetatable({}, { __mode = "k" }),
+  }, Percentile)
+end
+
+function Percentile.new(opts)
+  return Percentile.build("percentile", opts)
+end
+
+-- Running sums of a finished trial's values, computed once: its history
+-- does not change any more.
+function Percentile:prefix_sums(trial)
+  local sums = self._prefix[trial]
+  if sums and sums.n == #trial.values then return sums end
+  sums = { n = #trial.values }
+  local total = 0
+  for i, v in ipairs(trial.values) do
+    total = total + v
+    sums[i] = total
+  end
+  self._prefix[trial] = sums
+  return sums
+end
+
+-- The number of a trial's points with step <= s (steps are ascending).
+local function points_upto(steps, s)
+  local lo, hi = 0, #steps
+  while lo < hi do
+    local mid = math.floor((lo + hi + 1) / 2)
+    if steps[mid] <= s then lo = mid else hi = mid - 1 end
+  end
+  return lo
+end
+
+-- The running averages at step s of the finished trials that got that far.
+function Percentile:averages_at(finished, s)
+  local out = {}
+  for _, t in ipairs(finished) do
+    local last = t:last()
+    if t.state == "FINISHED" and last ~= nil and last >= s then
+      local k = points_upto(t.steps, s)
+      local avg = k > 0 and self:prefix_sums(t)[k] / k
+      if avg and avg == avg then out[#out + 1] = avg end
+    end
+  end
+  return out
+end
+
+-- The value the top `percentile` percent reach: sorted best first, the
+-- interpolated rank percentile/100 * (n - 1).
+local function threshold(values, percentile, direction)
+  if direction == "min" then
+    table.sort(values)
+  else
+    table.sort(values, function(a, b) return a > b end)
+  end
+  local r = percentile / 100 * (#values - 1) + 1
+  local lo = math.floor(r)
+  local hi = math.min(lo + 1, #values)
+  return values[lo] + (values[hi] - values[lo]) * (r - lo)
+end
+
+function Percentile:should_stop(ctx, trial, finished)
+  local s = trial:last()
+  if s == nil or s < self.grace then return false end
+  local averages = self:averages_at(finished, s)
+  if #averages < (self.min_trials or ctx.es_min) then return false end
+  local best = trial:best(ctx.direction)
+  return ctx:better(threshold(averages, self.percentile, ctx.direction), best)
+end
+
+-- The ids of the running trials to stop.
+function Percentile:check(ctx, running, finished)
+  local stop = {}
+  for _, trial in ipairs(running) do
+    if self:should_stop(ctx, trial, finished) then stop[#stop + 1] = trial.id end
+  end
+  return stop
+end
+
+return Percentile
