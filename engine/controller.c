@@ -595,11 +595,6 @@ struct server_handlers ctl_server_handlers(ctl_t *c)
 	return h;
 }
 
-void ctl_set_server(ctl_t *c, server_t *s)
-{
-	c->server = s;
-}
-
 void ctl_set_port(ctl_t *c, const struct ctl_port *port)
 {
 	c->port = *port;

@@ -116,9 +116,6 @@ double ctl_now(const ctl_t *c);
 /* The handlers to give server_new(). */
 struct server_handlers ctl_server_handlers(ctl_t *c);
 
-/* Attach the server (for sending BYE at the end). */
-void ctl_set_server(ctl_t *c, server_t *s);
-
 /* Start asking for suggestions; trials flow as executors connect. */
 int ctl_start(ctl_t *c);
 

@@ -32,7 +32,6 @@ struct ctl {
 	struct event_base *base;
 	store_t *store;
 	lhost_t *lhost;
-	server_t *server;
 	const struct ctl_config *cfg;
 
 	struct trial *trials; /* hash by id */

@@ -1,5 +1,5 @@
 /* maggy-engine: command line. Parses arguments and hands over to the
- * subcommand (run.c, show.c). */
+ * subcommand (run.c for run and simulate, show.c). */
 #include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
@@ -30,6 +30,17 @@ static const char usage[] =
 	"      --no-fsync         do not wait for the disk on each commit: a\n"
 	"                         result survives a crash of the engine, but not\n"
 	"                         of the machine (faster with many tiny trials)\n"
+	"  simulate EXPERIMENT.lua --benchmark B   run the experiment's\n"
+	"                       strategies against a benchmark on a virtual\n"
+	"                       clock, in seconds (see docs/simulate.md)\n"
+	"      -b, --benchmark B  branin, hartmann3, hartmann6 (and *_mf with a\n"
+	"                         budget), or a CSV file of learning curves or\n"
+	"                         tabular results (see docs/benchmarks.md)\n"
+	"      -w, --workers N    virtual executors (default 4)\n"
+	"      --bsp              start trials in synchronized waves of N, as\n"
+	"                         the baseline of the Maggy paper\n"
+	"      -d, --dir, -s, --seed, -q, --quiet   as for run; the directory\n"
+	"                         also gets trace.csv and simulation.json\n"
 	"  show DIR [--json]    print the summary of a stored experiment\n"
 	"                         (also while it runs)\n"
 	"  logs DIR [TRIAL]     print the stored output lines of one trial, or\n"
@@ -66,7 +77,8 @@ static int default_workers(void)
 	return n > 0 ? (int)n : 1;
 }
 
-static int cmd_run(int argc, char **argv)
+/* Options of `run` and `simulate`; each refuses the other's own. */
+static int cmd_run(int argc, char **argv, int simulate)
 {
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'w' },
@@ -75,20 +87,27 @@ static int cmd_run(int argc, char **argv)
 		{ "listen", required_argument, NULL, 'l' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "no-fsync", no_argument, NULL, 'F' },
+		{ "benchmark", required_argument, NULL, 'b' },
+		{ "bsp", no_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct run_options o = { .workers = default_workers(),
+	const char *cmd = simulate ? "simulate" : "run";
+	struct run_options o = { .workers = simulate ? 4 : default_workers(),
 				 .listen = "127.0.0.1:0" };
 	long long v;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "w:d:s:l:qh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "w:d:s:l:qb:h", longopts, NULL)) != -1) {
+		if ((simulate && (ch == 'l' || ch == 'F')) ||
+		    (!simulate && (ch == 'b' || ch == 'B')))
+			return bad_usage("that option is not one of %s's", cmd);
 		switch (ch) {
 		case 'w':
-			if (parse_int(optarg, 0, 4096, &v) < 0)
+			if (parse_int(optarg, simulate, 4096, &v) < 0)
 				return bad_usage("--workers wants a number from "
-						 "0 to 4096, not '%s'", optarg);
+						 "0 (1 for simulate) to 4096, "
+						 "not '%s'", optarg);
 			o.workers = (int)v;
 			break;
 		case 'd': o.dir = optarg; break;
@@ -102,12 +121,17 @@ static int cmd_run(int argc, char **argv)
 		case 'l': o.listen = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'F': o.no_fsync = 1; break;
+		case 'b': o.benchmark = optarg; break;
+		case 'B': o.bsp = 1; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
-		default: return bad_usage("%s", "bad option for run");
+		default: return bad_usage("bad option for %s", cmd);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("%s", "run needs exactly one EXPERIMENT.lua");
+		return bad_usage("%s needs exactly one EXPERIMENT.lua", cmd);
+	if (simulate && o.benchmark == NULL)
+		return bad_usage("%s needs --benchmark (a name like branin, or "
+				 "a CSV file; see docs/simulate.md)", cmd);
 	o.script = argv[optind];
 	return run_experiment(&o);
 }
@@ -139,7 +163,9 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : "help";
 
 	if (strcmp(cmd, "run") == 0)
-		return cmd_run(argc - 1, argv + 1);
+		return cmd_run(argc - 1, argv + 1, 0);
+	if (strcmp(cmd, "simulate") == 0)
+		return cmd_run(argc - 1, argv + 1, 1);
 	if (strcmp(cmd, "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "logs") == 0 && (argc == 3 || argc == 4))

@@ -23,6 +23,8 @@
 #include "paths.h"
 #include "secret.h"
 #include "server.h"
+#include "sim.h"
+#include "simbench.h"
 #include "store.h"
 #include "summary.h"
 
@@ -40,6 +42,8 @@ struct run {
 	server_t *server;
 	ctl_t *ctl;
 	launcher_t *launcher;
+	simbench_t *bench; /* simulations only, with sim */
+	sim_t *sim;
 	struct event *sigint, *sigterm, *drain;
 	double drain_started;
 	int interrupts;
@@ -53,8 +57,9 @@ static void fail(const char *what, const char *why)
 
 /* ---- loading the experiment ------------------------------------------- */
 
-static char *options_json(const struct run_options *o)
+static char *options_json(const struct run *r)
 {
+	const struct run_options *o = r->opts;
 	uint32_t fallback = 0;
 	json_t *obj;
 	char *text;
@@ -63,6 +68,9 @@ static char *options_json(const struct run_options *o)
 	obj = json_pack("{s:o, s:I}", "seed",
 			o->has_seed ? json_integer(o->seed) : json_null(),
 			"default_seed", (json_int_t)(fallback & 0x7fffffff));
+	if (r->bench)
+		json_object_set_new(obj, "space", json_loads(
+			simbench_space_json(r->bench), 0, NULL));
 	text = json_dumps(obj, JSON_COMPACT);
 	json_decref(obj);
 	return text;
@@ -106,7 +114,14 @@ static int load_experiment(struct run *r)
 		fail("Lua", err);
 		return -1;
 	}
-	opts = options_json(r->opts);
+	if (r->opts->benchmark) {
+		r->bench = simbench_open(r->opts->benchmark, err, sizeof err);
+		if (r->bench == NULL) {
+			fail("benchmark", err);
+			return -1;
+		}
+	}
+	opts = options_json(r);
 	if (lhost_load(r->lhost, opts, &config, &error) < 0) {
 		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
 			error);
@@ -143,13 +158,18 @@ static int make_dirs(const char *path)
 	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* maggy-runs/NAME-YYYYmmdd-HHMMSS, with -2, -3... if that one is taken. */
 static void default_dir(struct run *r, char *out, size_t len)
 {
 	char stamp[32];
 	time_t now = time(NULL);
+	struct stat st;
+	int n;
 
 	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
 	snprintf(out, len, "maggy-runs/%s-%s", r->cc.name, stamp);
+	for (n = 2; stat(out, &st) == 0; n++)
+		snprintf(out, len, "maggy-runs/%s-%s-%d", r->cc.name, stamp, n);
 }
 
 static int lock_dir(const char *dir)
@@ -187,6 +207,8 @@ static int prepare_dir(struct run *r)
 	}
 	if (lock_dir(r->dir) < 0)
 		return -1;
+	if (r->bench)
+		return 0; /* no executor connects to a simulation */
 	snprintf(path, sizeof path, "%s/secret", r->dir);
 	if (secret_create(path, r->secret, err, sizeof err) < 0) {
 		fail("secret", err);
@@ -205,10 +227,14 @@ static int open_store(struct run *r)
 		json_decref(exp);
 		return -1;
 	}
-	store_set_nosync(r->store, r->opts->no_fsync);
+	store_set_nosync(r->store, r->opts->no_fsync || r->bench);
 	json_object_set_new(exp, "script", json_string(r->script));
 	json_object_set_new(exp, "dir", json_string(r->dir));
 	json_object_set_new(exp, "workers", json_integer(r->opts->workers));
+	if (r->bench)
+		json_object_set_new(exp, "simulation", json_pack(
+			"{s:s, s:s}", "benchmark", simbench_name(r->bench),
+			"mode", r->opts->bsp ? "bsp" : "async"));
 	text = json_dumps(exp, JSON_COMPACT | JSON_REAL_PRECISION(17));
 	store_meta_put(r->store, "experiment", text);
 	free(text);
@@ -240,6 +266,10 @@ static void done_cb(enum ctl_outcome outcome, void *arg)
 	struct timeval tv = { 0, 20000 };
 	struct timespec ts;
 
+	if (r->sim) {
+		event_base_loopbreak(r->base);
+		return;
+	}
 	if (r->launcher)
 		launcher_stop(r->launcher, 3.0);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -289,27 +319,67 @@ static int start_launcher(struct run *r, char *secret_path)
 	return 0;
 }
 
-static int start_services(struct run *r)
+static int start_server(struct run *r)
 {
-	struct server_handlers h;
-	char err[512], secret_path[PATH_MAX];
-	double timeout = json_number_value(
-		json_object_get(r->config, "strategy_timeout"));
+	struct server_handlers h = ctl_server_handlers(r->ctl);
+	char err[512];
 
-	r->base = event_base_new();
-	r->ctl = ctl_new(r->base, r->store, r->lhost, &r->cc, err, sizeof err);
-	if (r->base == NULL || r->ctl == NULL) {
-		fail("engine", err);
-		return -1;
-	}
-	h = ctl_server_handlers(r->ctl);
 	r->server = server_new(r->base, r->opts->listen, r->secret,
 			       PROTO_DEFAULT_MAX_BODY, &h, err, sizeof err);
 	if (r->server == NULL) {
 		fail("server", err);
 		return -1;
 	}
-	ctl_set_server(r->ctl, r->server);
+	return 0;
+}
+
+/* The virtual executors; the controller must read their clock. */
+static int make_sim(struct run *r)
+{
+	struct sim_options o = {
+		.workers = r->opts->workers, .bsp = r->opts->bsp,
+		.seed = (uint64_t)json_integer_value(
+			json_object_get(r->config, "seed")),
+		.dir = r->dir, .direction = r->cc.direction,
+		.es_interval = strcmp(json_string_value(json_object_get(
+				      r->config, "earlystop")), "none") == 0
+				       ? 0 : r->cc.es_interval,
+		.trials = r->cc.num_trials, .quiet = r->opts->quiet,
+	};
+	char err[512];
+
+	r->sim = sim_new(r->base, r->bench, &o, err, sizeof err);
+	if (r->sim == NULL) {
+		fail("simulate", err);
+		return -1;
+	}
+	r->cc.simulated = 1;
+	r->cc.quiet = 1; /* a line per tenth of the trials instead */
+	r->cc.clock = sim_clock;
+	r->cc.clock_arg = r->sim;
+	return 0;
+}
+
+static int start_services(struct run *r)
+{
+	char err[512], secret_path[PATH_MAX];
+	double timeout = json_number_value(
+		json_object_get(r->config, "strategy_timeout"));
+
+	r->base = event_base_new();
+	if (r->base == NULL || (r->bench && make_sim(r) < 0))
+		return -1;
+	r->ctl = ctl_new(r->base, r->store, r->lhost, &r->cc, err, sizeof err);
+	if (r->ctl == NULL) {
+		fail("engine", err);
+		return -1;
+	}
+	if (r->sim ? sim_attach(r->sim, r->ctl, err, sizeof err) < 0
+		   : start_server(r) < 0) {
+		if (r->sim)
+			fail("simulate", err);
+		return -1;
+	}
 	ctl_on_done(r->ctl, done_cb, r);
 	if (lhost_start(r->lhost, timeout, err, sizeof err) < 0) {
 		fail("Lua", err);
@@ -320,7 +390,8 @@ static int start_services(struct run *r)
 	event_add(r->sigint, NULL);
 	event_add(r->sigterm, NULL);
 	snprintf(secret_path, sizeof secret_path, "%s/secret", r->dir);
-	return r->opts->workers > 0 ? start_launcher(r, secret_path) : 0;
+	return r->opts->workers > 0 && !r->sim ? start_launcher(r, secret_path)
+						: 0;
 }
 
 static void banner(const struct run *r)
@@ -331,7 +402,11 @@ static void banner(const struct run *r)
 	       json_string_value(json_object_get(r->config, "optimizer")),
 	       json_string_value(json_object_get(r->config, "earlystop")),
 	       r->cc.direction, r->cc.metric);
-	if (r->opts->workers > 0)
+	if (r->sim)
+		printf("maggy-engine: simulating on %s with %d %s executors; "
+		       "results in %s\n", simbench_name(r->bench),
+		       r->opts->workers, r->opts->bsp ? "BSP" : "async", r->dir);
+	else if (r->opts->workers > 0)
 		printf("maggy-engine: %d local executors; listening on %s; "
 		       "results in %s\n", r->opts->workers,
 		       server_address(r->server), r->dir);
@@ -356,6 +431,8 @@ static int report(struct run *r)
 		return EXIT_FAILED;
 	}
 	summary_print(sum, stdout);
+	if (r->sim && sim_report(r->sim, err, sizeof err) < 0)
+		fail("simulate", err);
 	snprintf(path, sizeof path, "%s/summary.json", r->dir);
 	if (summary_write(sum, path, err, sizeof err) < 0)
 		fail("summary", err);
@@ -370,6 +447,8 @@ static void cleanup(struct run *r)
 	launcher_free(r->launcher);
 	server_free(r->server);
 	ctl_free(r->ctl);
+	sim_free(r->sim);
+	simbench_close(r->bench);
 	if (r->drain)
 		event_free(r->drain);
 	if (r->sigint)

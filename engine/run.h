@@ -1,8 +1,9 @@
 /*
- * run: the `run` subcommand. Loads the experiment script, creates the
- * experiment directory (store, secret), starts the server, the controller,
- * the Lua host and the local executors, runs the loop to the end and prints
- * and writes the summary.
+ * run: the `run` and `simulate` subcommands. Loads the experiment script,
+ * creates the experiment directory (store, secret), starts the server, the
+ * controller, the Lua host and the local executors, runs the loop to the
+ * end and prints and writes the summary. A simulation has the benchmark's
+ * virtual executors (sim.h) in place of the server and the executors.
  *
  * Called once, from main(), on the main thread (which becomes the loop
  * thread).
@@ -18,6 +19,8 @@ struct run_options {
 	const char *listen;  /* HOST:PORT, default 127.0.0.1:0 */
 	int quiet;	     /* no per-trial lines on the console */
 	int no_fsync;	     /* commits survive an engine crash, not an OS crash */
+	const char *benchmark; /* simulate on this benchmark (simbench.h) */
+	int bsp;	     /* simulate synchronized waves */
 };
 
 /* Exit codes of `run` (and of main). */

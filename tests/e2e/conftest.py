@@ -12,6 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("MAGGY_BUILD_DIR", ROOT / "build"))
 ENGINE = BUILD / "maggy-engine"
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
+DATA = pathlib.Path(os.environ.get("MAGGY_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
 @pytest.fixture
@@ -26,6 +27,10 @@ class Engine:
 
     def run(self, script, *args, timeout=300):
         return subprocess.run([str(ENGINE), "run", str(script), *map(str, args)],
+                              capture_output=True, text=True, timeout=timeout)
+
+    def simulate(self, script, *args, timeout=300):
+        return subprocess.run([str(ENGINE), "simulate", str(script), *map(str, args)],
                               capture_output=True, text=True, timeout=timeout)
 
     def start(self, script, *args):

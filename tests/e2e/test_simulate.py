@@ -1,0 +1,217 @@
+"""`maggy-engine simulate`: every built-in strategy on a small benchmark,
+determinism, synchronized waves, early stopping on learning curves, the
+files a simulation writes, and its errors."""
+import csv
+import json
+import math
+import pathlib
+import random
+
+import pytest
+
+from conftest import DATA, ROOT
+
+
+def experiment(tmp_path, optimizer, earlystop='"none"', trials=30, direction="min",
+               seed=1, extra=""):
+    """An experiment script for simulate: no space, no training function."""
+    path = tmp_path / "experiment.lua"
+    trials_field = f"num_trials = {trials}," if trials else ""
+    path.write_text(f"""
+local maggy = require "maggy"
+return maggy.experiment{{
+  name = "sim", {trials_field} direction = "{direction}", metric = "loss",
+  optimizer = {optimizer}, earlystop = {earlystop}, seed = {seed}, {extra}
+}}
+""")
+    return path
+
+
+def simulate(engine, script, run_dir, *args):
+    proc = engine.simulate(script, "--dir", run_dir, *args)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def read_trace(run_dir):
+    with open(pathlib.Path(run_dir) / "trace.csv") as f:
+        return list(csv.DictReader(f))
+
+
+def curves_csv(path, configs=40, epochs=6, seed=0):
+    """A learning-curve table in the lcbench layout: curves that cross, and
+    epoch times that differ 20x between configurations."""
+    rng = random.Random(seed)
+    head = ["config_id", "rate", "width"] + [f"val_acc_{e}" for e in range(1, epochs + 1)] \
+        + [f"time_{e}" for e in range(1, epochs + 1)]
+    rows = []
+    for i in range(configs):
+        rate, width = rng.uniform(0, 1), rng.randint(1, 8)
+        top, speed = 50 + 40 * rate, rng.uniform(0.2, 2.0)
+        accs = [top * (1 - math.exp(-speed * e)) for e in range(1, epochs + 1)]
+        per_epoch = rng.uniform(1, 20)
+        times = [per_epoch * e for e in range(1, epochs + 1)]
+        rows.append([i, rate, width] + accs + times)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(head)
+        w.writerows(rows)
+    return path
+
+
+STRATEGIES = {
+    "random": ('"random"', "branin", 30),
+    "grid": ('maggy.optimizers.grid{points = 4}', "branin", None),
+    "tpe": ('maggy.optimizers.tpe{n_startup = 8}', "hartmann3", 30),
+    "gp": ('maggy.optimizers.gp{n_startup = 6}', "branin", 20),
+    "asha": ('maggy.optimizers.asha{min_budget = 3, max_budget = 81, eta = 3}', "branin_mf", 40),
+    "hyperband": ('maggy.optimizers.hyperband{min_budget = 9, max_budget = 81, eta = 3}', "hartmann3_mf", None),
+    "bohb": ('maggy.optimizers.bohb{min_budget = 9, max_budget = 81, eta = 3}', "hartmann3_mf", None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STRATEGIES))
+def test_every_strategy_runs_in_simulation(engine, tmp_path, name):
+    optimizer, bench, trials = STRATEGIES[name]
+    run_dir = tmp_path / "run"
+    simulate(engine, experiment(tmp_path, optimizer, trials=trials), run_dir,
+             "--benchmark", bench, "--workers", 4)
+    summary = engine.summary(run_dir)
+    assert summary["status"] == "finished"
+    assert summary["failed"] == 0 and summary["pending"] == 0 and summary["running"] == 0
+    if trials:
+        assert summary["num_trials"] == trials
+    assert len(read_trace(run_dir)) == summary["num_trials"]
+    for t in summary["trials"]:
+        budget = t["params"].get("budget")
+        # a trial reports one point per step of its budget (81 = full run)
+        assert t["steps"] == (budget or (81 if bench.endswith("_mf") else 1))
+    report = json.loads((run_dir / "simulation.json").read_text())
+    assert report["regret"] >= 0 and math.isfinite(report["regret"])
+    assert summary == engine.show(run_dir)
+
+
+def test_model_based_optimizers_beat_random_on_branin(engine, tmp_path):
+    regrets = {}
+    for name in ("random", "tpe", "gp"):
+        optimizer = STRATEGIES[name][0]
+        run_dir = tmp_path / name
+        simulate(engine, experiment(tmp_path, optimizer, trials=30), run_dir,
+                 "--benchmark", "branin", "--workers", 2)
+        regrets[name] = json.loads((run_dir / "simulation.json").read_text())["regret"]
+    assert regrets["tpe"] < regrets["random"]
+    assert regrets["gp"] < regrets["random"]
+
+
+def test_a_seed_gives_the_same_simulation(engine, tmp_path):
+    script = experiment(tmp_path, STRATEGIES["tpe"][0], trials=25)
+    runs = []
+    for i, seed in enumerate((5, 5, 6)):
+        run_dir = tmp_path / f"run{i}"
+        simulate(engine, script, run_dir, "--benchmark", "hartmann3", "--seed", seed)
+        runs.append(read_trace(run_dir))
+    assert runs[0] == runs[1]
+    assert [r["trial"] for r in runs[0]] != [r["trial"] for r in runs[2]]
+
+
+def test_bsp_starts_trials_in_waves(engine, tmp_path):
+    table = curves_csv(tmp_path / "curves.csv")
+    script = experiment(tmp_path, '"random"', trials=20, direction="max")
+    durations = {}
+    for mode in ("async", "bsp"):
+        run_dir = tmp_path / mode
+        simulate(engine, script, run_dir, "--benchmark", table, "--workers", 4,
+                 *(["--bsp"] if mode == "bsp" else []))
+        summary = engine.summary(run_dir)
+        durations[mode] = summary["duration_s"]
+        starts = sorted(t["started"] for t in summary["trials"])
+        waves = [starts[i:i + 4] for i in range(0, 20, 4)]
+        if mode == "bsp":
+            assert all(max(w) - min(w) < 1e-6 for w in waves), waves
+            ends = sorted(t["ended"] for t in summary["trials"])
+            for k in range(1, 5):  # a wave starts when the last one ended
+                assert waves[k][0] == pytest.approx(ends[4 * k - 1])
+    assert durations["async"] < durations["bsp"]
+
+
+def test_early_stopping_cuts_curves_short(engine, tmp_path):
+    table = curves_csv(tmp_path / "curves.csv", configs=60)
+    run_dir = tmp_path / "run"
+    script = experiment(tmp_path, '"random"', trials=40, direction="max",
+                        earlystop="maggy.earlystop.median{grace = 1}", extra="es_min = 3,")
+    simulate(engine, script, run_dir, "--benchmark", table, "--workers", 4)
+    summary = engine.summary(run_dir)
+    stopped = [t for t in summary["trials"] if t["state"] == "EARLY_STOPPED"]
+    assert stopped and summary["finished"] + len(stopped) == 40
+    assert all(2 <= t["steps"] < 6 for t in stopped)
+    assert all(t["steps"] == 6 for t in summary["trials"] if t["state"] == "FINISHED")
+
+
+def test_plateau_rule_needs_no_finished_trials(engine, tmp_path):
+    run_dir = tmp_path / "run"
+    script = experiment(tmp_path, '"random"', trials=4,
+                        earlystop="maggy.earlystop.plateau{patience = 5}")
+    simulate(engine, script, run_dir, "--benchmark", "hartmann3_mf", "--workers", 4)
+    summary = engine.summary(run_dir)
+    # all four run at once, so nothing finished to compare against
+    assert summary["early_stopped"] > 0
+
+
+def test_simulate_writes_trace_and_report(engine, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = simulate(engine, experiment(tmp_path, '"random"', trials=12), run_dir,
+                    "--benchmark", "branin", "--workers", 3)
+    assert "simulating on branin with 3 async executors" in proc.stdout
+    trace = read_trace(run_dir)
+    assert [int(r["trials_ended"]) for r in trace] == list(range(1, 13))
+    best = [float(r["best_value"]) for r in trace]
+    assert best == sorted(best, reverse=True)  # the best so far only improves
+    report = json.loads((run_dir / "simulation.json").read_text())
+    assert report["workers"] == 3 and report["mode"] == "async"
+    assert report["virtual_time_s"] == pytest.approx(4.0)  # 12 one-second trials on 3
+    assert report["optimum"] == pytest.approx(0.397887, abs=1e-6)
+    assert report["best_value"] == pytest.approx(min(float(r["value"]) for r in trace))
+
+
+def test_simulate_errors_are_clear(engine, tmp_path):
+    script = experiment(tmp_path, '"random"')
+    proc = engine.simulate(script, "--benchmark", "rosenbrock_42", "--dir", tmp_path / "a")
+    assert proc.returncode == 2
+    assert "rosenbrock_42" in proc.stderr
+    proc = engine.simulate(script, "--dir", tmp_path / "b")
+    assert proc.returncode == 2 and "--benchmark" in proc.stderr
+    bad = tmp_path / "bad.csv"
+    bad.write_text("config_id,x,val_acc_1,time_1\n0,0.5,90\n")
+    proc = engine.simulate(script, "--benchmark", bad, "--dir", tmp_path / "c")
+    assert proc.returncode == 2 and "bad.csv" in proc.stderr
+    # a real run still needs a training function
+    proc = engine.run(script, "--dir", tmp_path / "d")
+    assert proc.returncode == 2 and "'train' is required" in proc.stderr
+
+
+def test_custom_optimizer_example_runs_and_simulates(engine, tmp_path):
+    script = ROOT / "examples" / "custom_optimizer" / "experiment.lua"
+    proc = engine.run(script, "--workers", 2, "--dir", tmp_path / "run", "--quiet")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    summary = engine.summary(tmp_path / "run")
+    assert summary["finished"] == 40
+    assert summary["best"]["value"] < 1.0  # Branin minus its minimum
+    simulate(engine, script, tmp_path / "sim", "--benchmark", "branin")
+    report = json.loads((tmp_path / "sim" / "simulation.json").read_text())
+    assert report["regret"] < 1.0
+
+
+@pytest.mark.skipif(not (DATA / "lcbench_7593.csv").exists(),
+                    reason=f"no benchmark data in {DATA} (set MAGGY_DATA_DIR)")
+def test_async_with_median_beats_bsp_on_lcbench(engine, tmp_path):
+    table = DATA / "lcbench_7593.csv"
+    times, best = {}, {}
+    for mode, rule in (("async", "maggy.earlystop.median{grace = 5}"), ("bsp", '"none"')):
+        run_dir = tmp_path / mode
+        script = experiment(tmp_path, '"random"', trials=60, direction="max", earlystop=rule)
+        simulate(engine, script, run_dir, "--benchmark", table, "--workers", 8,
+                 *(["--bsp"] if mode == "bsp" else []))
+        report = json.loads((run_dir / "simulation.json").read_text())
+        times[mode], best[mode] = report["virtual_time_s"], report["best_value"]
+    assert times["async"] < 0.6 * times["bsp"]
+    assert best["async"] >= best["bsp"] - 2.0
