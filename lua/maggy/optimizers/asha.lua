@@ -1,0 +1,181 @@
+-- ASHA, asynchronous successive halving: new configurations start on a small
+-- budget; a configuration moves up one rung (eta times the budget) as soon as
+-- it is among the best 1/eta of the results seen so far on its rung. No one
+-- ever waits for a rung to fill up, so every idle worker always gets a trial.
+--
+-- Rungs k = 0..K, K = floor(log_eta(max_budget / min_budget)); rung k runs at
+-- min_budget * eta^k, except the top rung, which runs at max_budget (so the
+-- best configurations get the full budget even when max/min is not a power of
+-- eta; when it is, both are the same). Budgets are rounded to integers when
+-- min_budget and eta are integers (e.g. epochs).
+--
+-- suggest() looks from the second-highest rung down for a configuration that
+-- is in the top floor(n_k / eta) of the n_k results of rung k and was not
+-- promoted yet, and suggests it again (same params, the next rung's budget).
+-- Otherwise it suggests a new configuration on the bottom rung. It never
+-- returns maggy.WAIT and never runs out, so the experiment must give
+-- num_trials (there is no count()).
+--
+-- A trial counts on its rung once it ends: FINISHED and EARLY_STOPPED ones
+-- with their value (an early-stopped trial without one, with the last value
+-- it reported), FAILED ones as the worst possible result.
+--
+-- Parameters:
+--   eta         reduction factor, a number >= 2 (default 3)
+--   min_budget  budget of the bottom rung, > 0 (default 1)
+--   max_budget  budget of the top rung, >= min_budget (default 81)
+--   sampler     function(ctx, budget) -> params for a new configuration
+--               (default: ctx.space:sample(ctx.rng))
+--
+-- Paper: Li, Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht and
+-- Talwalkar, "A System for Massively Parallel Hyperparameter Tuning",
+-- MLSys 2020 (Algorithm 2, with early-stopping rate s = 0).
+--
+--   asha{eta = 3, min_budget = 1, max_budget = 81}
+
+local history = require "maggy.optimizers.history"
+
+local Asha = {}
+Asha.__index = Asha
+
+local KNOWN = { eta = true, min_budget = true, max_budget = true, sampler = true }
+
+local floor = math.floor
+local EPS = 1e-9 -- slack for eta^k computed in floating point
+
+local function is_finite(x)
+  return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
+end
+
+local function is_integer(x)
+  return is_finite(x) and x == floor(x)
+end
+
+-- nil, or a message naming the first bad option.
+local function check(opts)
+  if type(opts) ~= "table" then
+    return "expected an options table, got " .. type(opts)
+  end
+  for key in pairs(opts) do
+    if not KNOWN[key] then
+      return string.format("unknown option '%s' (eta, min_budget, max_budget, sampler)", tostring(key))
+    end
+  end
+  local eta, lo, hi = opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81
+  if not is_finite(eta) or eta < 2 then return "eta must be a number >= 2, got " .. tostring(eta) end
+  if not is_finite(lo) or lo <= 0 then return "min_budget must be a number > 0, got " .. tostring(lo) end
+  if not is_finite(hi) or hi < lo then
+    return string.format("max_budget must be a number >= min_budget (%s), got %s", tostring(lo), tostring(hi))
+  end
+  if opts.sampler ~= nil and type(opts.sampler) ~= "function" then
+    return "sampler must be a function(ctx, budget), got " .. type(opts.sampler)
+  end
+  return nil
+end
+
+-- The rung budgets, bottom first (see the header).
+function Asha.budgets(eta, min_budget, max_budget)
+  local err = check({ eta = eta, min_budget = min_budget, max_budget = max_budget })
+  if err then error("optimizers.asha: " .. err, 2) end
+  local integral = is_integer(eta) and is_integer(min_budget)
+  local out = { min_budget }
+  while min_budget * eta ^ #out <= max_budget * (1 + EPS) do
+    local b = min_budget * eta ^ #out
+    out[#out + 1] = integral and floor(b + 0.5) or b
+  end
+  out[#out] = max_budget
+  return out
+end
+
+local function random_sampler(ctx)
+  return ctx.space:sample(ctx.rng)
+end
+
+function Asha.new(opts)
+  opts = opts or {}
+  local err = check(opts)
+  if err then error("optimizers.asha: " .. err, 2) end
+  local self = setmetatable({
+    name = "asha",
+    eta = opts.eta or 3,
+    budgets = Asha.budgets(opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81),
+    sampler = opts.sampler or random_sampler,
+    rung_of = {},   -- budget (as "%.17g") -> rung index, 1-based
+    rungs = {},     -- rungs[i]: ended trials of rung i, best first
+    promoted = {},  -- promoted[i][key]: the configuration went up from rung i
+  }, Asha)
+  for i, b in ipairs(self.budgets) do
+    self.rung_of[string.format("%.17g", b)] = i
+    self.rungs[i], self.promoted[i] = {}, {}
+  end
+  return self
+end
+
+-- The space's params of a trial, without the budget.
+local function space_params(space, params)
+  local out = {}
+  for _, name in ipairs(space:names()) do out[name] = params[name] end
+  return out
+end
+
+local function with_budget(space, params, budget)
+  if type(params) ~= "table" then
+    error("optimizers.asha: the sampler must return a params table, got " .. type(params), 3)
+  end
+  local out = space_params(space, params)
+  out.budget = budget
+  return out
+end
+
+-- Lower is better; FAILED, or no usable value at all, is the worst.
+local function trial_score(ctx, t)
+  local value = t.value
+  if t.state == "EARLY_STOPPED" and not is_finite(value) then value = select(2, t:last()) end
+  if t.state == "FAILED" or not is_finite(value) then return math.huge end
+  return history.score(ctx, value)
+end
+
+-- Ties go to the older trial, so the order does not depend on timing.
+local function ahead(a, b)
+  if a.score ~= b.score then return a.score < b.score end
+  return a.seq < b.seq
+end
+
+-- Records an ended trial on its rung, kept sorted best first.
+function Asha:observe(ctx, trial)
+  local budget = trial.params.budget
+  local i = budget and self.rung_of[string.format("%.17g", budget)]
+  if not i then return end
+  local entry = {
+    params = space_params(ctx.space, trial.params), key = ctx.space:key(trial.params),
+    score = trial_score(ctx, trial), seq = trial.seq,
+  }
+  local rung = self.rungs[i]
+  local at = #rung + 1
+  while at > 1 and ahead(entry, rung[at - 1]) do at = at - 1 end
+  table.insert(rung, at, entry)
+end
+
+-- The best configuration of rung i that is in its top 1/eta and was not
+-- promoted yet, or nil.
+function Asha:promotable(i)
+  local rung = self.rungs[i]
+  for j = 1, floor(#rung / self.eta + EPS) do
+    if not self.promoted[i][rung[j].key] then return rung[j] end
+  end
+  return nil
+end
+
+function Asha:suggest(ctx)
+  for i = #self.budgets - 1, 1, -1 do
+    local entry = self:promotable(i)
+    if entry then
+      self.promoted[i][entry.key] = true
+      return with_budget(ctx.space, entry.params, self.budgets[i + 1])
+    end
+  end
+  local bottom = self.budgets[1]
+  return with_budget(ctx.space, self.sampler(ctx, bottom), bottom)
+end
+
+return Asha
