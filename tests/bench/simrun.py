@@ -1,0 +1,74 @@
+"""Running `maggy-engine simulate` from benchmark scripts: one experiment
+written to a temporary directory, its simulation.json, trace and summary read
+back. Shared by the simulation benchmarks (asynchrony.py, asha.py,
+quality.py)."""
+import concurrent.futures
+import csv
+import json
+import os
+import pathlib
+import subprocess
+import tempfile
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("MAGGY_BUILD_DIR", ROOT / "build"))
+ENGINE = BUILD / "maggy-engine"
+DATA = pathlib.Path(os.environ.get("MAGGY_DATA_DIR", ROOT.parent / "shared" / "data"))
+
+
+def experiment_lua(optimizer, earlystop='"none"', trials=None, direction="max", extra=""):
+    """The text of an experiment script for simulate."""
+    trials_field = f"num_trials = {trials}," if trials else ""
+    return f"""local maggy = require "maggy"
+return maggy.experiment{{
+  name = "bench", {trials_field} direction = "{direction}", metric = "value",
+  optimizer = {optimizer}, earlystop = {earlystop}, {extra}
+}}
+"""
+
+
+def simulate(script_text, benchmark, workers=1, seed=1, bsp=False, trace=False):
+    """Run one simulation; returns simulation.json as a dict, plus "trace"
+    (the rows of trace.csv) when asked. Raises on a failed run."""
+    with tempfile.TemporaryDirectory(prefix="maggy-bench-") as tmp:
+        script = pathlib.Path(tmp) / "experiment.lua"
+        script.write_text(script_text)
+        run_dir = pathlib.Path(tmp) / "run"
+        cmd = [str(ENGINE), "simulate", str(script), "--benchmark", str(benchmark),
+               "--workers", str(workers), "--seed", str(seed), "--dir", str(run_dir), "--quiet"]
+        if bsp:
+            cmd.append("--bsp")
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+        report = json.loads((run_dir / "simulation.json").read_text())
+        if trace:
+            with open(run_dir / "trace.csv") as f:
+                report["trace"] = list(csv.DictReader(f))
+        return report
+
+
+def parallel(jobs, workers=None):
+    """Run (function, args...) tuples on a process pool; results in order."""
+    workers = workers or os.cpu_count() or 1
+    with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+        futures = [pool.submit(job[0], *job[1:]) for job in jobs]
+        return [f.result() for f in futures]
+
+
+def quartiles(values):
+    """(25th, 50th, 75th) percentiles, interpolated."""
+    s = sorted(values)
+
+    def at(q):
+        r = q * (len(s) - 1)
+        lo = int(r)
+        hi = min(lo + 1, len(s) - 1)
+        if r == lo or s[hi] == s[lo]:
+            return s[lo]  # also keeps inf - inf out
+        return s[lo] + (s[hi] - s[lo]) * (r - lo)
+    return at(0.25), at(0.5), at(0.75)
+
+
+def lcbench_tables():
+    return sorted(DATA.glob("lcbench_*.csv"))
