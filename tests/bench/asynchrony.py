@@ -2,12 +2,14 @@
 """The Maggy paper's Table 1 on simulated learning curves: asynchronous
 trials with early stopping against synchronized waves (BSP) without it.
 
-    tests/bench/asynchrony.py [--seeds 20] [--trials 100] [--grace 5]
+    tests/bench/asynchrony.py [--seeds 20] [--trials 100] [--rule LUA]
                               [--workers 4,8,16,32] [--tables lcbench_7593,...]
 
 For every lcbench table and every W: random search over the same 100
 configurations (same seed) run
-  - async: the median rule (the docs' recommendation: grace 5, es_min 4),
+  - async: an early-stop rule (default: the docs' recommendation, the median
+    rule with grace 5 and es_min 4; --rule 'maggy.earlystop.median{}' is
+    Maggy's plain rule),
   - BSP:   waves of W, no early stopping (the paper's baseline),
 and prints, over the seeds:
   - time ratio async/BSP (median and worst seed),
@@ -24,9 +26,11 @@ import sys
 import simrun
 
 
-def one_seed(table, workers, seed, trials, grace):
-    median = f"maggy.earlystop.median{{grace = {grace}}}"
-    a = simrun.simulate(simrun.experiment_lua('"random"', median, trials), table, workers, seed)
+RECOMMENDED = "maggy.earlystop.median{grace = 5}"
+
+
+def one_seed(table, workers, seed, trials, rule):
+    a = simrun.simulate(simrun.experiment_lua('"random"', rule, trials), table, workers, seed)
     b = simrun.simulate(simrun.experiment_lua('"random"', '"none"', trials), table, workers, seed, bsp=True)
     return {
         "ratio": a["virtual_time_s"] / b["virtual_time_s"],
@@ -40,7 +44,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20)
     ap.add_argument("--trials", type=int, default=100)
-    ap.add_argument("--grace", type=int, default=5)
+    ap.add_argument("--rule", default=RECOMMENDED, help="the early-stop rule of async runs (Lua)")
     ap.add_argument("--workers", default="4,8,16,32")
     ap.add_argument("--tables", default="")
     args = ap.parse_args()
@@ -50,14 +54,14 @@ def main():
     if not tables:
         sys.exit(f"no lcbench_*.csv in {simrun.DATA} (set MAGGY_DATA_DIR)")
     widths = [int(w) for w in args.workers.split(",")]
-    print(f"random search, {args.trials} trials, {args.seeds} seeds; async = median rule "
-          f"(grace {args.grace}), BSP = waves without early stopping\n")
+    print(f"random search, {args.trials} trials, {args.seeds} seeds; async = {args.rule}, "
+          f"BSP = waves without early stopping\n")
     print(f"{'table':<16}{'W':>4}{'ratio med':>11}{'ratio max':>11}{'lost med':>10}"
           f"{'lost max':>10}{'busy<last':>11}{'busy all':>10}")
     ok = True
     for table in tables:
         for w in widths:
-            jobs = [(one_seed, table, w, s, args.trials, args.grace) for s in range(1, args.seeds + 1)]
+            jobs = [(one_seed, table, w, s, args.trials, args.rule) for s in range(1, args.seeds + 1)]
             rows = simrun.parallel(jobs)
             ratio = [r["ratio"] for r in rows]
             lost = [r["lost"] for r in rows]

@@ -49,6 +49,7 @@ function Percentile.build(who, opts)
   return setmetatable({
     name = who, percentile = p, grace = opts.grace or 0, min_trials = opts.min_trials,
     _prefix = setmetatable({}, { __mode = "k" }),
+    _version = nil, _thresholds = {},
   }, Percentile)
 end
 
@@ -109,17 +110,40 @@ local function threshold(values, percentile, direction)
   return values[lo] + (values[hi] - values[lo]) * (r - lo)
 end
 
+-- What identifies a set of finished trials and their histories; in a run
+-- only new FINISHED trials change it.
+local function version_of(finished)
+  local points = 0
+  for _, t in ipairs(finished) do points = points + #t.values end
+  local last = finished[#finished]
+  return string.format("%d:%d:%s", #finished, points, last and last.id or "")
+end
+
+-- The threshold at step s, or nil with too few averages. Thresholds are
+-- kept per step until the finished trials change: running trials share
+-- their steps, and checks come far more often than trials finish.
+function Percentile:threshold_at(ctx, finished, s)
+  local cached = self._thresholds[s]
+  if cached == nil then
+    local averages = self:averages_at(finished, s)
+    cached = #averages >= (self.min_trials or ctx.es_min) and
+      threshold(averages, self.percentile, ctx.direction)
+    self._thresholds[s] = cached
+  end
+  return cached or nil
+end
+
 function Percentile:should_stop(ctx, trial, finished)
   local s = trial:last()
   if s == nil or s < self.grace then return false end
-  local averages = self:averages_at(finished, s)
-  if #averages < (self.min_trials or ctx.es_min) then return false end
-  local best = trial:best(ctx.direction)
-  return ctx:better(threshold(averages, self.percentile, ctx.direction), best)
+  local limit = self:threshold_at(ctx, finished, s)
+  return limit ~= nil and ctx:better(limit, trial:best(ctx.direction))
 end
 
 -- The ids of the running trials to stop.
 function Percentile:check(ctx, running, finished)
+  local version = version_of(finished)
+  if version ~= self._version then self._version, self._thresholds = version, {} end
   local stop = {}
   for _, trial in ipairs(running) do
     if self:should_stop(ctx, trial, finished) then stop[#stop + 1] = trial.id end
