@@ -33,51 +33,21 @@
 --
 --   asha{eta = 3, min_budget = 1, max_budget = 81}
 
-local history = require "maggy.optimizers.history"
+local budgets = require "maggy.optimizers.budgets"
 
 local Asha = {}
 Asha.__index = Asha
 
-local KNOWN = { eta = true, min_budget = true, max_budget = true, sampler = true }
+local OPTIONS = { "eta", "min_budget", "max_budget", "sampler" }
 
 local floor = math.floor
 local EPS = 1e-9 -- slack for eta^k computed in floating point
 
-local function is_finite(x)
-  return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
-end
-
-local function is_integer(x)
-  return is_finite(x) and x == floor(x)
-end
-
--- nil, or a message naming the first bad option.
-local function check(opts)
-  if type(opts) ~= "table" then
-    return "expected an options table, got " .. type(opts)
-  end
-  for key in pairs(opts) do
-    if not KNOWN[key] then
-      return string.format("unknown option '%s' (eta, min_budget, max_budget, sampler)", tostring(key))
-    end
-  end
-  local eta, lo, hi = opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81
-  if not is_finite(eta) or eta < 2 then return "eta must be a number >= 2, got " .. tostring(eta) end
-  if not is_finite(lo) or lo <= 0 then return "min_budget must be a number > 0, got " .. tostring(lo) end
-  if not is_finite(hi) or hi < lo then
-    return string.format("max_budget must be a number >= min_budget (%s), got %s", tostring(lo), tostring(hi))
-  end
-  if opts.sampler ~= nil and type(opts.sampler) ~= "function" then
-    return "sampler must be a function(ctx, budget), got " .. type(opts.sampler)
-  end
-  return nil
-end
-
 -- The rung budgets, bottom first (see the header).
 function Asha.budgets(eta, min_budget, max_budget)
-  local err = check({ eta = eta, min_budget = min_budget, max_budget = max_budget })
+  local err = budgets.check({ eta = eta, min_budget = min_budget, max_budget = max_budget }, OPTIONS)
   if err then error("optimizers.asha: " .. err, 2) end
-  local integral = is_integer(eta) and is_integer(min_budget)
+  local integral = budgets.is_integer(eta) and budgets.is_integer(min_budget)
   local out = { min_budget }
   while min_budget * eta ^ #out <= max_budget * (1 + EPS) do
     local b = min_budget * eta ^ #out
@@ -87,19 +57,15 @@ function Asha.budgets(eta, min_budget, max_budget)
   return out
 end
 
-local function random_sampler(ctx)
-  return ctx.space:sample(ctx.rng)
-end
-
 function Asha.new(opts)
   opts = opts or {}
-  local err = check(opts)
+  local err = budgets.check(opts, OPTIONS)
   if err then error("optimizers.asha: " .. err, 2) end
   local self = setmetatable({
     name = "asha",
     eta = opts.eta or 3,
     budgets = Asha.budgets(opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81),
-    sampler = opts.sampler or random_sampler,
+    sampler = opts.sampler or budgets.random_sampler,
     rung_of = {},   -- budget (as "%.17g") -> rung index, 1-based
     rungs = {},     -- rungs[i]: ended trials of rung i, best first
     promoted = {},  -- promoted[i][key]: the configuration went up from rung i
@@ -111,28 +77,13 @@ function Asha.new(opts)
   return self
 end
 
--- The space's params of a trial, without the budget.
-local function space_params(space, params)
-  local out = {}
-  for _, name in ipairs(space:names()) do out[name] = params[name] end
-  return out
-end
-
 local function with_budget(space, params, budget)
   if type(params) ~= "table" then
     error("optimizers.asha: the sampler must return a params table, got " .. type(params), 3)
   end
-  local out = space_params(space, params)
+  local out = budgets.space_params(space, params)
   out.budget = budget
   return out
-end
-
--- Lower is better; FAILED, or no usable value at all, is the worst.
-local function trial_score(ctx, t)
-  local value = t.value
-  if t.state == "EARLY_STOPPED" and not is_finite(value) then value = select(2, t:last()) end
-  if t.state == "FAILED" or not is_finite(value) then return math.huge end
-  return history.score(ctx, value)
 end
 
 -- Ties go to the older trial, so the order does not depend on timing.
@@ -147,8 +98,8 @@ function Asha:observe(ctx, trial)
   local i = budget and self.rung_of[string.format("%.17g", budget)]
   if not i then return end
   local entry = {
-    params = space_params(ctx.space, trial.params), key = ctx.space:key(trial.params),
-    score = trial_score(ctx, trial), seq = trial.seq,
+    params = budgets.space_params(ctx.space, trial.params), key = ctx.space:key(trial.params),
+    score = budgets.trial_score(ctx, trial), seq = trial.seq,
   }
   local rung = self.rungs[i]
   local at = #rung + 1

@@ -23,6 +23,7 @@
 --   bohb{eta = 3, min_budget = 1, max_budget = 81, random_fraction = 1/3}
 
 local Hyperband = require "maggy.optimizers.hyperband"
+local budgets = require "maggy.optimizers.budgets"
 local history = require "maggy.optimizers.history"
 local Tpe = require "maggy.optimizers.tpe"
 
@@ -56,20 +57,17 @@ end
 -- The observations of the largest budget with at least d + 2 of them, as
 -- {params = space params, score = lower is better}, or nil.
 local function model_data(ctx)
-  local names = ctx.space:names()
-  local by_budget, budgets = {}, {}
+  local by_budget, seen = {}, {}
   for _, o in ipairs(history.observed(ctx)) do
     local b = o.params.budget
     if b then
-      if not by_budget[b] then by_budget[b], budgets[#budgets + 1] = {}, b end
-      local params = {}
-      for _, name in ipairs(names) do params[name] = o.params[name] end
-      table.insert(by_budget[b], { params = params, score = o.score })
+      if not by_budget[b] then by_budget[b], seen[#seen + 1] = {}, b end
+      table.insert(by_budget[b], { params = budgets.space_params(ctx.space, o.params), score = o.score })
     end
   end
-  table.sort(budgets, function(a, b) return a > b end)
-  for _, b in ipairs(budgets) do
-    if #by_budget[b] >= #names + 2 then return by_budget[b] end
+  table.sort(seen, function(a, b) return a > b end)
+  for _, b in ipairs(seen) do
+    if #by_budget[b] >= ctx.space:size() + 2 then return by_budget[b] end
   end
   return nil
 end

@@ -55,7 +55,7 @@
 --   hyperband{eta = 3, min_budget = 1, max_budget = 81}
 
 local maggy = require "maggy"
-local history = require "maggy.optimizers.history"
+local budgets = require "maggy.optimizers.budgets"
 
 local Hyperband = {}
 Hyperband.__index = Hyperband
@@ -66,44 +66,18 @@ local EPS = 1e-9      -- relative slack for powers of eta computed in floating p
 
 local floor, ceil = math.floor, math.ceil
 
-local function is_finite(x)
-  return type(x) == "number" and x == x and x ~= math.huge and x ~= -math.huge
-end
-
-local function is_integer(x)
-  return is_finite(x) and x == floor(x)
-end
-
-local function known(key)
-  for _, name in ipairs(OPTIONS) do
-    if key == name then return true end
-  end
-  return false
-end
+local is_finite, is_integer = budgets.is_finite, budgets.is_integer
 
 -- nil, or a message naming the first bad option.
 local function check(opts)
-  if type(opts) ~= "table" then return "expected an options table, got " .. type(opts) end
-  for key in pairs(opts) do
-    if not known(key) then
-      return string.format("unknown option '%s' (%s)", tostring(key), table.concat(OPTIONS, ", "))
-    end
-  end
-  local eta, lo, hi = opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81
-  if not is_finite(eta) or eta < 2 then return "eta must be a number >= 2, got " .. tostring(eta) end
-  if not is_finite(lo) or lo <= 0 then return "min_budget must be a number > 0, got " .. tostring(lo) end
-  if not is_finite(hi) or hi < lo then
-    return string.format("max_budget must be a number >= min_budget (%s), got %s", tostring(lo), tostring(hi))
-  end
+  local err = budgets.check(opts, OPTIONS)
+  if err then return err end
   local iterations = opts.iterations or 1
   if not is_integer(iterations) or iterations < 1 then
     return "iterations must be a positive integer, got " .. tostring(iterations)
   end
   if opts.brackets ~= nil and (not is_integer(opts.brackets) or opts.brackets < 1) then
     return "brackets must be a positive integer, got " .. tostring(opts.brackets)
-  end
-  if opts.sampler ~= nil and type(opts.sampler) ~= "function" then
-    return "sampler must be a function(ctx, budget), got " .. type(opts.sampler)
   end
   return nil
 end
@@ -147,10 +121,6 @@ end
 -- An instance
 ---------------------------------------------------------------------------
 
-local function random_sampler(ctx)
-  return ctx.space:sample(ctx.rng)
-end
-
 -- The instance, or nil and a message; `name` ("hyperband", "bohb") prefixes
 -- the message and names the instance.
 function Hyperband.build(opts, name)
@@ -165,7 +135,7 @@ function Hyperband.build(opts, name)
     end
   end
   return setmetatable({
-    name = name, eta = eta, plan = plan, sampler = opts.sampler or random_sampler,
+    name = name, eta = eta, plan = plan, sampler = opts.sampler or budgets.random_sampler,
     bracket_no = 0,  -- index in plan of the running bracket
     rung = nil,      -- the running rung (see start_bracket)
     results = {},    -- key (params and budget) -> score of an ended trial
@@ -188,28 +158,12 @@ function Hyperband:count()
   return n
 end
 
-local function space_params(space, params)
-  local out = {}
-  for _, name in ipairs(space:names()) do out[name] = params[name] end
-  return out
-end
-
-local function key_of(space, params, budget)
-  return space:key(params) .. string.format(",budget=%.17g", budget)
-end
-
--- Lower is better; FAILED, or no usable value at all, is the worst.
-local function trial_score(ctx, t)
-  local value = t.value
-  if t.state == "EARLY_STOPPED" and not is_finite(value) then value = select(2, t:last()) end
-  if t.state == "FAILED" or not is_finite(value) then return math.huge end
-  return history.score(ctx, value)
-end
+local space_params, key_of = budgets.space_params, budgets.key
 
 function Hyperband:observe(ctx, trial)
   local budget = trial.params.budget
   if budget == nil then return end
-  self.results[key_of(ctx.space, trial.params, budget)] = trial_score(ctx, trial)
+  self.results[key_of(ctx.space, trial.params, budget)] = budgets.trial_score(ctx, trial)
 end
 
 -- A rung: the configurations (slots) to run at one budget of a bracket.
