@@ -91,6 +91,7 @@ class _Evaluator:
 # ---- Optuna ---------------------------------------------------------------
 
 def quiet_optuna():
+    """optuna, with its per-trial log lines and experimental warnings off."""
     import optuna
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
