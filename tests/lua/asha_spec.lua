@@ -1,26 +1,7 @@
 local maggy = require "maggy"
-local Ctx = require "maggy.ctx"
-local Trial = require "maggy.trial"
-local rng = require "maggy.rng"
+local support = require "support.strategies"
 local Asha = require "maggy.optimizers.asha"
-
-local function ctx_for(seed, direction)
-  local space = maggy.searchspace{ x = maggy.double(0, 1), k = maggy.integer(1, 5) }
-  return Ctx.new({ space = space, rng = rng.new(seed or 1), direction = direction or "max" })
-end
-
--- A trial made from a suggestion, as the runtime does on its 'new' event.
-local function add(ctx, params)
-  local n = #ctx._trials + 1
-  local t = Trial.new(string.format("%016x", n), n, params)
-  Ctx.add_trial(ctx, t)
-  return t
-end
-
-local function finish(ctx, opt, t, value, state)
-  t.state, t.value = state or "FINISHED", value
-  opt:observe(ctx, t)
-end
+local ctx_for, add, finish = support.ctx_for, support.add, support.finish
 
 -- Suggests one trial and ends it at once with `value`.
 local function run_one(ctx, opt, value, state)

@@ -1,19 +1,6 @@
 local maggy = require "maggy"
-local Ctx = require "maggy.ctx"
-local Trial = require "maggy.trial"
-local rng = require "maggy.rng"
-
-local function ctx_for(seed, direction)
-  local space = maggy.searchspace{ x = maggy.double(0, 1), k = maggy.integer(1, 5) }
-  return Ctx.new({ space = space, rng = rng.new(seed or 1), direction = direction or "max" })
-end
-
-local function add(ctx, params)
-  local n = #ctx._trials + 1
-  local t = Trial.new(string.format("%016x", n), n, params)
-  Ctx.add_trial(ctx, t)
-  return t
-end
+local support = require "support.strategies"
+local ctx_for, add = support.ctx_for, support.add
 
 -- Runs `opt` to the end; on WAIT every pending trial finishes with value(t).
 local function run(ctx, opt, value)

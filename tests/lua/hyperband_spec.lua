@@ -1,26 +1,7 @@
 local maggy = require "maggy"
-local Ctx = require "maggy.ctx"
-local Trial = require "maggy.trial"
-local rng = require "maggy.rng"
+local support = require "support.strategies"
 local Hyperband = require "maggy.optimizers.hyperband"
-
-local function ctx_for(seed, direction, space)
-  space = space or maggy.searchspace{ x = maggy.double(0, 1), k = maggy.integer(1, 5) }
-  return Ctx.new({ space = space, rng = rng.new(seed or 1), direction = direction or "max" })
-end
-
--- A trial made from a suggestion, as the runtime does on its 'new' event.
-local function add(ctx, params)
-  local n = #ctx._trials + 1
-  local t = Trial.new(string.format("%016x", n), n, params)
-  Ctx.add_trial(ctx, t)
-  return t
-end
-
-local function finish(ctx, opt, t, value, state)
-  t.state, t.value = state or "FINISHED", value
-  opt:observe(ctx, t)
-end
+local ctx_for, add, finish = support.ctx_for, support.add, support.finish
 
 local function value_of(t)
   return t.params.x * (1 + t.params.budget / 100)
@@ -248,12 +229,8 @@ describe("optimizers.hyperband", function()
 end)
 
 describe("optimizers.hyperband brackets option", function()
-  local Hyperband = require "maggy.optimizers.hyperband"
-  local Ctx = require "maggy.ctx"
-  local searchspace = require "maggy.searchspace"
-
   it("runs only the most aggressive brackets: brackets = 1 is successive halving", function()
-    local ctx = Ctx.new({ space = searchspace.new({ x = { "DOUBLE", { 0, 1 } } }), direction = "max" })
+    local ctx = ctx_for()
     assert.are.equal(81 + 27 + 9 + 3 + 1, Hyperband.new{ brackets = 1 }:count(ctx))
     assert.are.equal(121 + 34 + 11 + 3 + 1, Hyperband.new{ brackets = 2 }:count(ctx))
     assert.has_error(function() Hyperband.new{ brackets = 0 } end)

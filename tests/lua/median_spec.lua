@@ -1,15 +1,6 @@
 local maggy = require "maggy"
 local Ctx = require "maggy.ctx"
-local Trial = require "maggy.trial"
-
-local n = 0
-local function trial(state, values)
-  n = n + 1
-  local t = Trial.new(string.format("%016x", n), n, {})
-  t.state = state
-  for step, v in ipairs(values) do t:add_point(step, v) end
-  return t
-end
+local trial = require("support.strategies").trial
 
 local function ctx_for(direction)
   return Ctx.new({ direction = direction or "max", es_min = 4 })

@@ -1,0 +1,45 @@
+-- Shared by the strategy specs: a ctx and trials made the way the runtime
+-- makes them (tests/lua is on the specs' package.path, see .busted).
+--
+--   local support = require "support.strategies"
+--   local ctx = support.ctx_for(seed, "max")       -- space {x: DOUBLE, k: INTEGER}
+--   local t = support.add(ctx, opt:suggest(ctx))   -- as on a 'new' event
+--   support.finish(ctx, opt, t, 0.7)               -- as on an 'end' event
+--   local r = support.trial("RUNNING", {0.1, 0.2}) -- alone, with a history
+
+local maggy = require "maggy"
+local Ctx = require "maggy.ctx"
+local Trial = require "maggy.trial"
+local rng = require "maggy.rng"
+
+local M = {}
+
+function M.ctx_for(seed, direction, space)
+  space = space or maggy.searchspace{ x = maggy.double(0, 1), k = maggy.integer(1, 5) }
+  return Ctx.new({ space = space, rng = rng.new(seed or 1), direction = direction or "max" })
+end
+
+function M.add(ctx, params)
+  local n = #ctx._trials + 1
+  local t = Trial.new(string.format("%016x", n), n, params)
+  Ctx.add_trial(ctx, t)
+  return t
+end
+
+function M.finish(ctx, opt, t, value, state)
+  t.state, t.value = state or "FINISHED", value
+  opt:observe(ctx, t)
+end
+
+local made = 0
+
+-- A trial outside any ctx, with values reported at steps 1, 2, ...
+function M.trial(state, values)
+  made = made + 1
+  local t = Trial.new(string.format("%016x", made), made, {})
+  t.state = state
+  for step, v in ipairs(values) do t:add_point(step, v) end
+  return t
+end
+
+return M
