@@ -117,13 +117,14 @@ def test_a_seed_gives_the_same_simulation(engine, tmp_path):
 def test_bsp_starts_trials_in_waves(engine, tmp_path):
     table = curves_csv(tmp_path / "curves.csv")
     script = experiment(tmp_path, '"random"', trials=20, direction="max")
-    durations = {}
+    busy = {}
     for mode in ("async", "bsp"):
         run_dir = tmp_path / mode
         simulate(engine, script, run_dir, "--benchmark", table, "--workers", 4,
                  *(["--bsp"] if mode == "bsp" else []))
         summary = engine.summary(run_dir)
-        durations[mode] = summary["duration_s"]
+        busy[mode] = json.loads((run_dir / "simulation.json").read_text())[
+            "busy_fraction_until_last_start"]
         starts = sorted(t["started"] for t in summary["trials"])
         waves = [starts[i:i + 4] for i in range(0, 20, 4)]
         if mode == "bsp":
@@ -131,7 +132,8 @@ def test_bsp_starts_trials_in_waves(engine, tmp_path):
             ends = sorted(t["ended"] for t in summary["trials"])
             for k in range(1, 5):  # a wave starts when the last one ended
                 assert waves[k][0] == pytest.approx(ends[4 * k - 1])
-    assert durations["async"] < durations["bsp"]
+    # async never leaves an executor idle while trials remain; waves do
+    assert busy["async"] == pytest.approx(1.0) and busy["bsp"] < 0.99
 
 
 def test_early_stopping_cuts_curves_short(engine, tmp_path):
@@ -208,15 +210,21 @@ def test_custom_optimizer_example_runs_and_simulates_alike(engine, tmp_path):
 
 @pytest.mark.skipif(not (DATA / "lcbench_7593.csv").exists(),
                     reason=f"no benchmark data in {DATA} (set MAGGY_DATA_DIR)")
-def test_async_with_median_beats_bsp_on_lcbench(engine, tmp_path):
+def test_async_with_early_stopping_on_lcbench(engine, tmp_path):
+    """The time ratio against BSP is a benchmark (tests/bench/asynchrony.py);
+    here: the same configurations, executors kept busy, the best one kept."""
     table = DATA / "lcbench_7593.csv"
-    times, best = {}, {}
+    reports = {}
     for mode, rule in (("async", "maggy.earlystop.median{grace = 5}"), ("bsp", '"none"')):
         run_dir = tmp_path / mode
         script = experiment(tmp_path, '"random"', trials=60, direction="max", earlystop=rule)
         simulate(engine, script, run_dir, "--benchmark", table, "--workers", 8,
                  *(["--bsp"] if mode == "bsp" else []))
-        report = json.loads((run_dir / "simulation.json").read_text())
-        times[mode], best[mode] = report["virtual_time_s"], report["best_value"]
-    assert times["async"] < 0.6 * times["bsp"]
-    assert best["async"] >= best["bsp"] - 2.0
+        reports[mode] = json.loads((run_dir / "simulation.json").read_text())
+        reports[mode]["summary"] = engine.summary(run_dir)
+    assert reports["async"]["busy_fraction_until_last_start"] == pytest.approx(1.0)
+    assert reports["bsp"]["busy_fraction_until_last_start"] < 0.99
+    assert reports["async"]["summary"]["early_stopped"] > 0
+    assert sorted(t["id"] for t in reports["async"]["summary"]["trials"]) == \
+        sorted(t["id"] for t in reports["bsp"]["summary"]["trials"])
+    assert reports["async"]["best_value"] >= reports["bsp"]["best_value"] - 2.0
