@@ -3,14 +3,18 @@
  * See controller.h. */
 #include "ctl_internal.h"
 
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "proto/proto.h"
+#include "space_check.h"
 
 #define FLUSH_DELAY_US 50000 /* metric points and logs wait this long */
-#define TICK_S 0.5
+#define TICK_S 0.5	     /* liveness and time limits are looked at this often */
+#define FAIL_FAST_DEFAULT 3
 
 static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error);
 
@@ -49,10 +53,53 @@ void ctl_store_trial(ctl_t *c, const struct trial *t)
 	json_decref(rec);
 }
 
+/* A line of the engine's own in the trial's log, shown on the console. */
+void ctl_trial_log(ctl_t *c, struct trial *t, const char *fmt, ...)
+{
+	char text[512], hex[PROTO_TRIAL_HEX];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(text, sizeof text, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	store_log_put(c->store, t->id, t->log_seq++, ctl_now(c),
+		      PROTO_EXECUTOR, text, strlen(text));
+	ctl_commit_soon(c, 0);
+	proto_trial_hex(t->id, hex);
+	printf("[%s] %s\n", hex, text);
+	fflush(stdout);
+}
+
+void ctl_record_hosts(ctl_t *c)
+{
+	json_t *list = ctl_excluded_hosts(c);
+	char *text = json_dumps(list, JSON_COMPACT);
+
+	if (text)
+		store_meta_put(c->store, "excluded_hosts", text);
+	free(text);
+	json_decref(list);
+}
+
+json_t *ctl_excluded_hosts(const ctl_t *c)
+{
+	json_t *list = json_array();
+	const struct host_record *h;
+
+	for (h = c->hosts; h; h = h->next)
+		if (h->excluded)
+			json_array_append_new(list, json_string(h->name));
+	return list;
+}
+
 static void write_status(ctl_t *c, const char *status)
 {
-	json_t *obj = json_pack("{s:s, s:f, s:s*}", "status", status,
-				"started", c->started, "error", c->error);
+	json_t *obj = json_pack("{s:s, s:f, s:s*, s:i, s:s*}", "status", status,
+				"started", c->started, "error", c->error,
+				"pid", (int)getpid(), "host", c->cfg->local_host);
 	char *text;
 
 	if (c->ending)
@@ -118,6 +165,29 @@ void ctl_event(ctl_t *c, json_t *event)
 	json_array_append_new(c->events, event);
 }
 
+/*
+ * Every job the strategies get is written to the journal (in the same
+ * group commit as what follows from it), so that `resume` can replay them
+ * and rebuild the strategies' state exactly; `journal_applied` says up to
+ * which job the replies were acted on. Simulations keep no journal.
+ */
+static void journal(ctl_t *c, const char *job)
+{
+	if (c->cfg->simulated)
+		return;
+	store_journal_put(c->store, ++c->journal_seq, job, strlen(job));
+}
+
+static void journal_applied(ctl_t *c)
+{
+	char text[32];
+
+	if (c->cfg->simulated)
+		return;
+	snprintf(text, sizeof text, "%llu", (unsigned long long)++c->applied_seq);
+	store_meta_put(c->store, "journal_applied", text);
+}
+
 static void post(ctl_t *c, enum ctl_tag tag, json_t *request)
 {
 	json_t *job = json_pack("{s:O, s:o}", "events", c->events, "request",
@@ -126,6 +196,8 @@ static void post(ctl_t *c, enum ctl_tag tag, json_t *request)
 
 	json_decref(job);
 	json_array_clear(c->events);
+	if (text && tag != TAG_FINALIZE)
+		journal(c, text);
 	if (text == NULL || lhost_post(c->lhost, tag, text) < 0)
 		finish(c, CTL_FAILED, "the strategy host is no longer running");
 	free(text);
@@ -141,12 +213,32 @@ static void print_logs(const json_t *reply)
 	fflush(stdout);
 }
 
+/* Whatever the strategy host hands over is checked once more against the
+ * search space: no invalid suggestion ever becomes a trial. */
+static int valid_suggestion(ctl_t *c, const json_t *params)
+{
+	char why[200], msg[512], *text;
+
+	if (space_check(json_object_get(c->cfg->experiment, "space"), params,
+			why, sizeof why) == 0)
+		return 1;
+	text = json_dumps(params, JSON_COMPACT | JSON_ENCODE_ANY);
+	snprintf(msg, sizeof msg, "the engine refused a suggestion that does "
+		 "not fit the search space (%s): %.200s", why,
+		 text ? text : "?");
+	free(text);
+	finish(c, CTL_FAILED, msg);
+	return 0;
+}
+
 static void create_trial(ctl_t *c, json_t *params)
 {
 	uint64_t id;
 	struct trial *t;
 	char hex[PROTO_TRIAL_HEX];
 
+	if (c->ending || !valid_suggestion(c, params))
+		return;
 	if (trial_id_of(params, &id, NULL) < 0 || ctl_find(c, id)) {
 		fprintf(stderr, "maggy-engine: suggestion skipped (not an "
 				"object, or a trial with these params exists)\n");
@@ -223,6 +315,8 @@ static void on_result(ctl_t *c, struct lhost_result *r)
 		return;
 	}
 	print_logs(reply);
+	if (r->tag != TAG_FINALIZE)
+		journal_applied(c);
 	if (r->tag == TAG_SUGGEST)
 		on_suggest(c, reply);
 	else if (r->tag == TAG_CHECK)
@@ -274,6 +368,9 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	t->started = ctl_now(c);
 	t->stop_requested = 0;
 	t->lost_at = 0;
+	t->last_worker = w->id;
+	t->has_step = t->warned = 0;
+	t->points = t->ignored = 0;
 	w->trial = t;
 	c->running++;
 	ctl_store_trial(c, t);
@@ -289,7 +386,8 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 
 int ctl_worker_idle(const struct worker *w)
 {
-	return w->trial == NULL && !w->ack_pending && !w->held;
+	return w->trial == NULL && w->foreign == 0 && !w->ack_pending &&
+	       !w->held && !w->lost;
 }
 
 static int no_more_trials(const ctl_t *c)
@@ -409,6 +507,31 @@ static void print_progress(ctl_t *c, const struct trial *t)
 	fflush(stdout);
 }
 
+/*
+ * The first `fail_fast` trials to end all FAILED with the same error (a
+ * typo in the metric key, a signature the engine cannot call): running the
+ * rest would fail the same way, so the run ends with that error.
+ */
+static void check_fail_fast(ctl_t *c, const struct trial *t)
+{
+	char why[200], msg[400];
+	int n = c->cfg->fail_fast;
+
+	if (n <= 0 || c->fail_fast_off || c->finished + c->stopped > 0)
+		return;
+	last_line(t->error ? t->error : "", why, sizeof why);
+	if (c->failed == 1)
+		snprintf(c->first_error, sizeof c->first_error, "%s", why);
+	else if (strcmp(c->first_error, why) != 0)
+		c->fail_fast_off = 1; /* not alike */
+	if (c->fail_fast_off || c->failed < n || n >= c->cfg->num_trials)
+		return;
+	snprintf(msg, sizeof msg, "the first %d trials all failed with the "
+		 "same error, stopping instead of running the others "
+		 "(fail_fast = %d): %s", n, n, why);
+	finish(c, CTL_FAILED, msg);
+}
+
 void ctl_trial_ended(ctl_t *c, struct trial *t)
 {
 	char hex[PROTO_TRIAL_HEX];
@@ -435,11 +558,18 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 	if (!c->cfg->quiet)
 		print_progress(c, t);
 	ctl_commit_soon(c, 1);
+	if (t->state == TRIAL_FINISHED)
+		ctl_host_strike(c, t);
+	else if (t->state == TRIAL_FAILED)
+		check_fail_fast(c, t);
 }
 
 void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why)
 {
 	char hex[PROTO_TRIAL_HEX];
+
+	const char *host = json_string_value(json_object_get(t->worker_info,
+							      "host"));
 
 	if (t->state != TRIAL_RUNNING)
 		return;
@@ -448,6 +578,8 @@ void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why)
 		t->worker->trial = NULL;
 	t->worker = NULL;
 	t->lost_at = 0;
+	if (host && (t->lost_on || (t->lost_on = json_array())))
+		json_array_append_new(t->lost_on, json_string(host));
 	proto_trial_hex(t->id, hex);
 	if (t->attempts >= c->cfg->max_attempts) {
 		t->state = TRIAL_FAILED;
@@ -468,24 +600,40 @@ void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why)
 	ctl_commit_soon(c, 1);
 }
 
-void ctl_slot_exited(ctl_t *c, int slot)
+/* A trial ran by local process `pid`: matched by host and pid, never by
+ * slot (an executor started elsewhere may use the same slot number). */
+static int ran_in(const struct trial *t, const char *host, int pid)
+{
+	const json_t *wi = t->worker_info;
+	const char *h = json_string_value(json_object_get(wi, "host"));
+
+	return json_integer_value(json_object_get(wi, "pid")) == pid && h &&
+	       host && strcmp(h, host) == 0;
+}
+
+void ctl_executor_exited(ctl_t *c, int pid)
 {
 	size_t i;
 
 	for (i = 0; i < c->ntrials; i++) {
 		struct trial *t = c->by_seq[i];
-		if (t->state == TRIAL_RUNNING && t->slot == slot &&
-		    (t->worker == NULL || t->worker->slot == slot))
+		if (t->state == TRIAL_RUNNING &&
+		    ran_in(t, c->cfg->local_host, pid))
 			ctl_lose_trial(c, t, "its executor process exited");
 	}
 	ctl_schedule(c);
 }
 
-/* Trials whose executor vanished and did not come back in time. */
-static void tick_cb(evutil_socket_t fd, short what, void *arg)
+void ctl_on_recycle(ctl_t *c, void (*cb)(void *arg, const char *host, int pid),
+		    void *arg)
 {
-	ctl_t *c = arg;
-	double now = ctl_now(c);
+	c->recycle_cb = cb;
+	c->recycle_arg = arg;
+}
+
+/* Trials whose executor vanished and did not come back in time. */
+static void lose_vanished(ctl_t *c, double now)
+{
 	size_t i;
 	int still_lost = 0;
 
@@ -493,12 +641,56 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		struct trial *t = c->by_seq[i];
 		if (t->state != TRIAL_RUNNING || t->worker || t->lost_at == 0)
 			continue;
-		if (now - t->lost_at > c->cfg->lost_timeout)
+		if (now - t->lost_at > c->cfg->liveness_timeout)
 			ctl_lose_trial(c, t, "its executor disconnected");
 		else
 			still_lost = 1;
 	}
 	c->lost = still_lost;
+}
+
+/* A trial over its time limit FAILS; its executor is told to drop it
+ * (STOP) and stays busy until it reports back, or is recycled. */
+static void time_out(ctl_t *c, struct trial *t, double took)
+{
+	struct worker *w = t->worker;
+	char why[160];
+
+	snprintf(why, sizeof why, "trial_timeout: still running after %.1f s "
+		 "(the limit is %g s)", took, c->cfg->trial_timeout);
+	c->running--;
+	t->worker = NULL;
+	t->state = TRIAL_FAILED;
+	t->has_value = 0;
+	free(t->error);
+	t->error = strdup(why);
+	ctl_trial_ended(c, t);
+	if (w && c->recycle_cb)
+		c->recycle_cb(c->recycle_arg, w->host, w->pid);
+}
+
+static void enforce_time_limit(ctl_t *c, double now)
+{
+	size_t i;
+
+	if (c->cfg->trial_timeout <= 0)
+		return;
+	for (i = 0; i < c->ntrials && !c->ending; i++) {
+		struct trial *t = c->by_seq[i];
+		if (t->state == TRIAL_RUNNING && t->started > 0 &&
+		    now - t->started > c->cfg->trial_timeout)
+			time_out(c, t, now - t->started);
+	}
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_t *c = arg;
+	double now = ctl_now(c);
+
+	ctl_check_liveness(c);
+	lose_vanished(c, now);
+	enforce_time_limit(c, now);
 	ctl_schedule(c);
 }
 
@@ -551,10 +743,34 @@ static const char *outcome_name(enum ctl_outcome o)
 	return names[o];
 }
 
+/* A run in which no trial finished (nor was stopped early with a value) has
+ * failed: say why, with the last failure's reason. */
+static const char *nothing_finished(ctl_t *c, char *buf, size_t len)
+{
+	char why[200] = "";
+	size_t i;
+
+	for (i = c->ntrials; i-- > 0;)
+		if (c->by_seq[i]->state == TRIAL_FAILED &&
+		    c->by_seq[i]->error) {
+			last_line(c->by_seq[i]->error, why, sizeof why);
+			break;
+		}
+	snprintf(buf, len, "no trial finished%s%s", why[0] ? "; the last "
+		 "failure: " : "", why);
+	return buf;
+}
+
 static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error)
 {
+	char buf[300];
+
 	if (c->ending)
 		return;
+	if (outcome == CTL_FINISHED && c->finished + c->stopped == 0) {
+		outcome = CTL_FAILED;
+		error = nothing_finished(c, buf, sizeof buf);
+	}
 	c->ending = 1;
 	c->outcome = outcome;
 	c->error = error ? strdup(error) : NULL;
@@ -646,7 +862,8 @@ fail:
 
 int ctl_start(ctl_t *c)
 {
-	c->started = ctl_now(c);
+	if (c->started == 0) /* a resumed run keeps its start */
+		c->started = ctl_now(c);
 	write_status(c, "running");
 	ctl_commit_soon(c, 1);
 	ctl_schedule(c);

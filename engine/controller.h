@@ -34,7 +34,14 @@ struct ctl_config {
 	long num_trials;
 	double hb_interval, es_interval;
 	int max_attempts;
-	double lost_timeout;   /* how long a vanished executor may come back */
+	/* An executor silent this long is lost (0: never), and so is the
+	 * trial of one that disconnected and did not come back in time. */
+	double liveness_timeout;
+	double trial_timeout;  /* a trial running longer FAILS (0: no limit) */
+	int exclude_after;     /* strikes that exclude a host (0: never) */
+	int fail_fast;	       /* the first N trials failing alike end the
+				  run (0: never) */
+	const char *local_host; /* this machine's name (local executors) */
 	int quiet;	       /* no per-trial lines on the console */
 	/* Simulated runs: time comes from `clock` (seconds since the epoch),
 	 * and early-stop checks happen when the simulator calls
@@ -72,6 +79,9 @@ struct ctl_port {
 	void (*ack)(void *arg, void *peer, uint64_t trial, uint32_t req);
 	/* The experiment is over. */
 	void (*bye)(void *arg, void *peer);
+	/* Close the executor's connection without a word (it was declared
+	 * lost); ctl_worker_gone() follows later. */
+	void (*drop)(void *arg, void *peer);
 };
 void ctl_set_port(ctl_t *c, const struct ctl_port *port);
 
@@ -82,14 +92,20 @@ void ctl_set_port(ctl_t *c, const struct ctl_port *port);
 ctl_worker_t *ctl_worker_add(ctl_t *c, void *peer, const char *host,
 			     int slot, int pid, const char *trial);
 
-/* Metric points of a running trial (id 0: none). Returns 1 when the
- * executor should stop that trial (early stop, or it is already final). */
-int ctl_worker_points(ctl_t *c, uint64_t trial,
+/* The executor was heard from (any frame): it is alive. */
+void ctl_worker_heard(ctl_t *c, ctl_worker_t *w);
+
+/* Metric points of a trial (id 0: an idle executor). Only the trial's own
+ * executor is heard; steps must increase and values be finite (others are
+ * ignored with a warning in the trial's log). Returns 1 when the executor
+ * should stop that trial: early stop, already final, or not its own. */
+int ctl_worker_points(ctl_t *c, ctl_worker_t *w, uint64_t trial,
 		      const struct proto_point *pts, uint32_t n);
 
 /* A trial's FINAL {id, state, value, outputs, error}. Returns 0, or -1 with
- * `err` when it names an unknown trial or a bad state. The ack goes out
- * through the port once the result is committed. */
+ * `err` when it names an unknown trial or a bad state. It decides the trial
+ * only when it comes from the trial's executor (anything else is logged and
+ * ignored); either way the ack goes out through the port once committed. */
 int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		     uint32_t req, char *err, size_t errlen);
 
@@ -119,16 +135,30 @@ struct server_handlers ctl_server_handlers(ctl_t *c);
 /* Start asking for suggestions; trials flow as executors connect. */
 int ctl_start(ctl_t *c);
 
-/* An executor process of `slot` exited (local executors): its trial, if
- * any, is lost now rather than after the lost timeout. */
-void ctl_slot_exited(ctl_t *c, int slot);
+/* The local executor process `pid` exited: its trial, if any, is lost
+ * now rather than after the liveness timeout. */
+void ctl_executor_exited(ctl_t *c, int pid);
+
+/* Called with an executor's host and pid when its trial ran out of time
+ * (trial_timeout): the caller ends that process if it is a local one. */
+void ctl_on_recycle(ctl_t *c, void (*cb)(void *arg, const char *host,
+					 int pid), void *arg);
+
+/* Take the trials of an interrupted run back from the store (resume),
+ * before ctl_start(): finished ones count as they were, the others go
+ * back to PENDING in their original order. Returns 0 or -1 with `err`. */
+int ctl_restore(ctl_t *c, char *err, size_t errlen);
+
+/* The hosts excluded so far, as a new JSON array of names. */
+json_t *ctl_excluded_hosts(const ctl_t *c);
 
 /* End the experiment now with `outcome` and a reason (NULL for none). The
  * loop is asked to stop once executors have been told BYE. */
 void ctl_abort(ctl_t *c, enum ctl_outcome outcome, const char *reason);
 
 /* The outcome once the loop has stopped, and the error text if any
- * (owned by the controller). */
+ * (owned by the controller). A run that ended with no trial FINISHED or
+ * EARLY_STOPPED is CTL_FAILED. */
 enum ctl_outcome ctl_outcome(const ctl_t *c, const char **error);
 
 /* Called with the outcome when the experiment has ended and the store is

@@ -47,7 +47,13 @@ static void send_bye(void *arg, void *peer)
 	server_send(peer, PROTO_BYE, 0, NULL, 0);
 }
 
-const struct ctl_port ctl_conn_port = { NULL, send_trial, send_ack, send_bye };
+static void drop(void *arg, void *peer)
+{
+	server_drop_conn(peer);
+}
+
+const struct ctl_port ctl_conn_port = { NULL, send_trial, send_ack, send_bye,
+					drop };
 
 /* ---- HELLO ------------------------------------------------------------ */
 
@@ -77,6 +83,14 @@ void *ctl_hello(void *arg, conn_t *conn, const char *json, size_t len,
 
 	if (!json_is_object(id)) {
 		snprintf(err, errlen, "HELLO identity is not a JSON object");
+		json_decref(id);
+		return NULL;
+	}
+	if (ctl_host_excluded(c, json_string_value(json_object_get(id,
+								   "host")))) {
+		snprintf(err, errlen, "this host was excluded from the "
+			 "experiment: its trials kept failing here and "
+			 "finishing elsewhere");
 		json_decref(id);
 		return NULL;
 	}
@@ -113,7 +127,7 @@ static void heartbeat(ctl_t *c, struct worker *w, const struct proto_header *h,
 		protocol_error(w, "malformed HEARTBEAT");
 		return;
 	}
-	stop = ctl_worker_points(c, id, pts, n);
+	stop = ctl_worker_points(c, w, id, pts, n);
 	proto_trial_encode(reply, id);
 	server_send(w->peer, stop ? PROTO_HB_STOP : PROTO_HB_OK, h->id, reply,
 		    sizeof reply);
@@ -187,6 +201,7 @@ void ctl_frame(void *arg, void *peer, const struct proto_header *h,
 	ctl_t *c = arg;
 	struct worker *w = peer;
 
+	ctl_worker_heard(c, w);
 	switch (h->type) {
 	case PROTO_HEARTBEAT:
 		heartbeat(c, w, h, body);

@@ -18,8 +18,15 @@ struct worker {
 	int id;	     /* engine-wide, from 1 */
 	int slot, pid;
 	int held;    /* gets no new trial (ctl_worker_hold) */
+	int lost;    /* declared lost, its connection is being dropped */
 	char host[64];
-	struct trial *trial; /* what it runs, or the FINAL it awaits an ack for */
+	double last_heard;   /* when the last frame came from it */
+	/* What it runs: the trial it owns, or one that has ended without it
+	 * (trial_timeout) and that it has not yet reported back. */
+	struct trial *trial;
+	/* A trial it said it runs (HELLO after a reconnect) that is no longer
+	 * its own: it is told to stop, and is busy until its FINAL. */
+	uint64_t foreign;
 	int ack_pending;     /* FINAL_ACK to send after the next commit */
 	uint64_t ack_trial;
 	uint32_t ack_req;
@@ -53,6 +60,13 @@ struct ctl {
 	int lost; /* some RUNNING trial may have no executor: tick looks */
 	long finished, stopped, failed;
 	struct trial *best;
+	struct host_record *hosts; /* failures per host, for exclusion */
+	uint64_t journal_seq;	   /* last Lua job written to the journal */
+	uint64_t applied_seq;	   /* last job whose reply was acted on */
+	int fail_fast_off;	   /* the first failures were not alike */
+	char first_error[200];	   /* the first failure's reason */
+	void (*recycle_cb)(void *arg, const char *host, int pid);
+	void *recycle_arg;
 
 	struct event *lua_ev, *commit_ev, *flush_timer, *tick_timer, *es_timer;
 	double started;
@@ -63,6 +77,14 @@ struct ctl {
 	void *done_arg;
 };
 
+/* A host whose executors lost trials that then finished elsewhere. */
+struct host_record {
+	char name[64];
+	int strikes;
+	int excluded;
+	struct host_record *next;
+};
+
 /* controller.c */
 struct trial *ctl_find(ctl_t *c, uint64_t id);
 void ctl_schedule(ctl_t *c);
@@ -71,7 +93,16 @@ void ctl_store_trial(ctl_t *c, const struct trial *t);
 void ctl_event(ctl_t *c, json_t *event); /* steals the reference */
 void ctl_trial_ended(ctl_t *c, struct trial *t);
 void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why);
+void ctl_record_hosts(ctl_t *c);
 int ctl_worker_idle(const struct worker *w);
+void ctl_trial_log(ctl_t *c, struct trial *t, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* ctl_workers.c */
+int ctl_host_excluded(const ctl_t *c, const char *host);
+void ctl_host_strike(ctl_t *c, struct trial *t);
+void ctl_unqueue(ctl_t *c, struct trial *t);
+void ctl_check_liveness(ctl_t *c);
 
 /* ctl_frames.c */
 extern const struct ctl_port ctl_conn_port; /* arg: the controller */

@@ -13,7 +13,24 @@
 
 /* ---- joining ---------------------------------------------------------- */
 
-/* A reconnecting executor takes back the trial it was running. */
+/* The trial's last attempt ran in process `pid` on `host`. */
+static int last_ran_on(const struct trial *t, const char *host, int pid)
+{
+	const char *h = json_string_value(json_object_get(t->worker_info,
+							   "host"));
+	json_int_t p = json_integer_value(json_object_get(t->worker_info,
+							  "pid"));
+
+	return h && host && strcmp(h, host) == 0 && p == pid;
+}
+
+/*
+ * A reconnecting executor takes back the trial it still runs: when that
+ * trial waits for its executor (RUNNING, none attached), or went back to
+ * PENDING after its last attempt ran in this very process (the executor
+ * was declared lost, or the engine restarted). Anything else it runs is
+ * foreign: it is told to stop it and is busy until its FINAL.
+ */
 static void reattach(ctl_t *c, struct worker *w, const char *hex)
 {
 	uint64_t id;
@@ -25,7 +42,22 @@ static void reattach(ctl_t *c, struct worker *w, const char *hex)
 	if (t && t->state == TRIAL_RUNNING && t->worker == NULL) {
 		t->worker = w;
 		t->lost_at = 0;
+		t->last_worker = w->id;
 		w->trial = t;
+	} else if (t && t->state == TRIAL_PENDING && !c->ending &&
+		   last_ran_on(t, w->host, w->pid)) {
+		ctl_unqueue(c, t);
+		t->state = TRIAL_RUNNING;
+		t->worker = w;
+		t->last_worker = w->id;
+		w->trial = t;
+		c->running++;
+		ctl_store_trial(c, t);
+		ctl_event(c, json_pack("{s:s, s:s, s:i}", "e", "run", "id", hex,
+				       "attempt", t->attempts));
+		ctl_commit_soon(c, 0);
+	} else {
+		w->foreign = id;
 	}
 }
 
@@ -40,11 +72,17 @@ ctl_worker_t *ctl_worker_add(ctl_t *c, void *peer, const char *host,
 	w->id = ++c->next_worker_id;
 	w->slot = slot;
 	w->pid = pid;
+	w->last_heard = ctl_now(c);
 	snprintf(w->host, sizeof w->host, "%s", host ? host : "?");
 	reattach(c, w, trial);
 	w->next = c->workers;
 	c->workers = w;
 	return w;
+}
+
+void ctl_worker_heard(ctl_t *c, ctl_worker_t *w)
+{
+	w->last_heard = ctl_now(c);
 }
 
 void ctl_worker_hold(ctl_t *c, ctl_worker_t *w, int hold)
@@ -56,6 +94,36 @@ void ctl_worker_hold(ctl_t *c, ctl_worker_t *w, int hold)
 
 /* ---- metric points ---------------------------------------------------- */
 
+/* Keep a point when its value is finite and its step follows the last
+ * one; warn (once per kind and trial) about the others. */
+static int keep_point(ctl_t *c, struct trial *t, const struct proto_point *p)
+{
+	if (!isfinite(p->value)) {
+		t->ignored++;
+		if (!(t->warned & 1))
+			ctl_trial_log(c, t, "warning: metric value %g at step "
+				      "%llu ignored: not a finite number "
+				      "(further ones are ignored silently)",
+				      p->value, (unsigned long long)p->step);
+		t->warned |= 1;
+		return 0;
+	}
+	if (t->has_step && p->step <= t->last_step) {
+		if (!(t->warned & 2))
+			ctl_trial_log(c, t, "warning: metric at step %llu "
+				      "ignored: steps must increase (the last "
+				      "was %llu; further ones are ignored "
+				      "silently)", (unsigned long long)p->step,
+				      (unsigned long long)t->last_step);
+		t->warned |= 2;
+		t->ignored++;
+		return 0;
+	}
+	t->has_step = 1;
+	t->last_step = p->step;
+	return 1;
+}
+
 static void record_points(ctl_t *c, struct trial *t,
 			  const struct proto_point *pts, uint32_t n)
 {
@@ -64,14 +132,14 @@ static void record_points(ctl_t *c, struct trial *t,
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
-		if (!isfinite(pts[i].value))
+		if (!keep_point(c, t, &pts[i]))
 			continue;
 		store_metric_put(c->store, t->id, pts[i].step, pts[i].value);
 		json_array_append_new(list, json_pack("[I, f]",
 						      (json_int_t)pts[i].step,
 						      pts[i].value));
+		t->points++;
 	}
-	t->points += n;
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:o}", "e", "pts", "id", hex,
 			       "pts", list));
@@ -79,20 +147,37 @@ static void record_points(ctl_t *c, struct trial *t,
 	ctl_commit_soon(c, 0);
 }
 
-int ctl_worker_points(ctl_t *c, uint64_t id, const struct proto_point *pts,
-		      uint32_t n)
+static void refused(ctl_t *c, struct worker *w, uint64_t id, const char *what)
+{
+	char hex[PROTO_TRIAL_HEX];
+
+	proto_trial_hex(id, hex);
+	printf("[engine] %s of trial %s from executor %d (%s, pid %d) "
+	       "ignored: it does not run that trial\n", what, hex, w->id,
+	       w->host, w->pid);
+	fflush(stdout);
+}
+
+int ctl_worker_points(ctl_t *c, ctl_worker_t *w, uint64_t id,
+		      const struct proto_point *pts, uint32_t n)
 {
 	struct trial *t = id ? ctl_find(c, id) : NULL;
 
-	if (t && t->state == TRIAL_RUNNING && n > 0)
+	if (id == 0)
+		return 0; /* an idle executor's heartbeat */
+	if (t == NULL || t->worker != w) {
+		if (w->foreign != id && w->trial != t)
+			refused(c, w, id, "metric points");
+		return 1; /* whatever it is, it is not this executor's work */
+	}
+	if (t->state == TRIAL_RUNNING && n > 0)
 		record_points(c, t, pts, n);
-	/* STOP also ends work on a trial that another executor finished. */
-	return t && (t->stop_requested || trial_is_final(t));
+	return t->stop_requested || trial_is_final(t);
 }
 
 /* ---- FINAL ------------------------------------------------------------ */
 
-static void unqueue(ctl_t *c, struct trial *t)
+void ctl_unqueue(ctl_t *c, struct trial *t)
 {
 	struct trial **p = &c->pending, *prev = NULL;
 
@@ -133,10 +218,26 @@ static void settle(ctl_t *c, struct trial *t)
 	if (t->state == TRIAL_RUNNING)
 		c->running--;
 	else
-		unqueue(c, t); /* lost and queued again, but it did finish */
+		ctl_unqueue(c, t);
 	if (t->worker && t->worker->trial == t)
 		t->worker->trial = NULL;
 	t->worker = NULL;
+}
+
+/*
+ * Whether `w`'s FINAL decides trial `t`: it must be the trial's executor,
+ * or, for a trial put back in the queue when the run ended, the executor
+ * of its last attempt with a real result (an EARLY_STOPPED then is the
+ * engine's own BYE cutting it short: the trial stays PENDING for resume).
+ */
+static int final_counts(const struct trial *t, const struct worker *w,
+			int state)
+{
+	if (trial_is_final(t))
+		return 0;
+	if (t->state == TRIAL_RUNNING)
+		return t->worker == w;
+	return t->last_worker == w->id && state != TRIAL_EARLY_STOPPED;
 }
 
 int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
@@ -158,13 +259,19 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		snprintf(err, errlen, "FINAL with a bad state");
 		return -1;
 	}
-	if (!trial_is_final(t)) {
+	if (final_counts(t, w, state)) {
 		settle(c, t);
 		apply_final(t, msg, state);
 		ctl_trial_ended(c, t);
+	} else if (w->trial != t && w->foreign != id &&
+		   t->last_worker != w->id) {
+		refused(c, w, id, "the result");
 	}
 	if (w->trial == t)
 		w->trial = NULL;
+	if (w->foreign == id)
+		w->foreign = 0;
+	/* Acknowledged whether it counted or not: the executor may move on. */
 	w->ack_pending = 1;
 	w->ack_trial = id;
 	w->ack_req = req;
@@ -190,4 +297,102 @@ void ctl_worker_gone(ctl_t *c, ctl_worker_t *w)
 	}
 	free(w);
 	ctl_schedule(c);
+}
+
+/* Silent for longer than the liveness timeout: its trial goes back to the
+ * queue now and its connection is dropped. */
+static void declare_lost(ctl_t *c, struct worker *w, double silent)
+{
+	char why[160];
+
+	printf("[engine] executor %d (%s, pid %d, slot %d) silent for %.1f s: "
+	       "declared lost\n", w->id, w->host, w->pid, w->slot, silent);
+	w->lost = 1;
+	snprintf(why, sizeof why, "its executor went silent for %.1f s",
+		 silent);
+	if (w->trial && w->trial->worker == w)
+		ctl_lose_trial(c, w->trial, why);
+	w->trial = NULL;
+	c->port.drop(c->port.arg, w->peer);
+}
+
+void ctl_check_liveness(ctl_t *c)
+{
+	double now = ctl_now(c), timeout = c->cfg->liveness_timeout;
+	struct worker *w;
+
+	if (timeout <= 0)
+		return;
+	for (w = c->workers; w; w = w->next)
+		if (!w->lost && now - w->last_heard > timeout)
+			declare_lost(c, w, now - w->last_heard);
+}
+
+/* ---- hosts that keep losing trials ------------------------------------ */
+
+static struct host_record *host_record(ctl_t *c, const char *name)
+{
+	struct host_record *h;
+
+	for (h = c->hosts; h; h = h->next)
+		if (strcmp(h->name, name) == 0)
+			return h;
+	h = calloc(1, sizeof *h);
+	if (h == NULL)
+		return NULL;
+	snprintf(h->name, sizeof h->name, "%s", name);
+	h->next = c->hosts;
+	c->hosts = h;
+	return h;
+}
+
+int ctl_host_excluded(const ctl_t *c, const char *host)
+{
+	const struct host_record *h;
+
+	for (h = c->hosts; h && host; h = h->next)
+		if (h->excluded && strcmp(h->name, host) == 0)
+			return 1;
+	return 0;
+}
+
+static void exclude(ctl_t *c, struct host_record *h)
+{
+	struct worker *w;
+
+	h->excluded = 1;
+	printf("[engine] host %s excluded: %d trials lost there finished on "
+	       "other hosts (exclude_after = %d)\n", h->name, h->strikes,
+	       c->cfg->exclude_after);
+	fflush(stdout);
+	for (w = c->workers; w; w = w->next) {
+		if (w->lost || strcmp(w->host, h->name) != 0)
+			continue;
+		w->lost = 1;
+		if (w->trial && w->trial->worker == w)
+			ctl_lose_trial(c, w->trial, "its host was excluded");
+		w->trial = NULL;
+		c->port.drop(c->port.arg, w->peer);
+	}
+	ctl_record_hosts(c);
+}
+
+/* `t` finished: each other host that lost an attempt of it gets a strike. */
+void ctl_host_strike(ctl_t *c, struct trial *t)
+{
+	const char *done = json_string_value(json_object_get(t->worker_info,
+							      "host"));
+	json_t *host;
+	size_t i;
+
+	json_array_foreach(t->lost_on, i, host) {
+		const char *name = json_string_value(host);
+		struct host_record *h;
+		if (!name || (done && strcmp(name, done) == 0))
+			continue;
+		h = host_record(c, name);
+		if (h && !h->excluded && ++h->strikes >= c->cfg->exclude_after &&
+		    c->cfg->exclude_after > 0)
+			exclude(c, h);
+	}
 }

@@ -214,7 +214,7 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 		s->pid = 0;
 		if (l->stopping)
 			continue;
-		l->hooks.exited(l->hooks.arg, s->index);
+		l->hooks.exited(l->hooks.arg, s->index, (int)pid);
 		if (!l->stopping)
 			schedule_restart(l, s, status);
 	}
@@ -280,6 +280,16 @@ static void signal_all(launcher_t *l, int sig)
 	for (i = 0; i < l->n; i++)
 		if (l->slots[i].pid > 0)
 			kill(l->slots[i].pid, sig);
+}
+
+int launcher_kill(launcher_t *l, int pid)
+{
+	struct slot *s = pid > 0 ? slot_of(l, pid) : NULL;
+
+	if (s == NULL)
+		return -1;
+	kill(pid, SIGKILL);
+	return 0;
 }
 
 static void term_cb(evutil_socket_t fd, short what, void *arg)

@@ -18,8 +18,9 @@ typedef struct launcher launcher_t;
 
 struct launcher_hooks {
 	void *arg;
-	/* The executor of `slot` exited (before any restart). */
-	void (*exited)(void *arg, int slot);
+	/* The executor of `slot`, process `pid`, exited (before any
+	 * restart). */
+	void (*exited)(void *arg, int slot, int pid);
 	/* Executors keep dying: `why` says how. The run should end. */
 	void (*gave_up)(void *arg, const char *why);
 };
@@ -40,6 +41,10 @@ int launcher_start(launcher_t *l, char *err, size_t errlen);
 /* No more restarts; children that are still running are sent SIGTERM
  * after `grace_s` seconds and SIGKILL after twice that. */
 void launcher_stop(launcher_t *l, double grace_s);
+
+/* Kill child `pid` at once (it is restarted as if it had died). Returns 0,
+ * or -1 when `pid` is not one of this launcher's children. */
+int launcher_kill(launcher_t *l, int pid);
 
 /* Number of children still running. */
 int launcher_alive(const launcher_t *l);

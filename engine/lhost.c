@@ -186,6 +186,12 @@ int lhost_load(lhost_t *h, const char *options_json, char **config_json,
 			    config_json, error);
 }
 
+int lhost_call(lhost_t *h, const char *fname, const char *arg, char **out,
+	       char **error)
+{
+	return call_runtime(h, fname, arg, NULL, out, error);
+}
+
 static void wake(lhost_t *h)
 {
 	uint64_t one = 1;

@@ -48,6 +48,14 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 int lhost_load(lhost_t *h, const char *options_json, char **config_json,
 	       char **error);
 
+/*
+ * Call maggy.runtime[fname](arg) on the calling thread, before
+ * lhost_start() (resume replays the journal this way). Returns 0 with
+ * *out (malloc'd) the string it returned, or -1 with *error (malloc'd).
+ */
+int lhost_call(lhost_t *h, const char *fname, const char *arg, char **out,
+	       char **error);
+
 /* Start the Lua thread and the watchdog. `timeout_s` bounds every job.
  * Returns 0 or -1 (err filled). */
 int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen);

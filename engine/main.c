@@ -30,6 +30,14 @@ static const char usage[] =
 	"      --no-fsync         do not wait for the disk on each commit: a\n"
 	"                         result survives a crash of the engine, but not\n"
 	"                         of the machine (faster with many tiny trials)\n"
+	"  resume DIR           continue an interrupted experiment (engine\n"
+	"                       killed, machine rebooted, Ctrl-C): finished\n"
+	"                       trials are kept, interrupted ones run again,\n"
+	"                       the strategies go on where they were\n"
+	"      -w, --workers N, -l, --listen H:P, -q, --quiet, --no-fsync\n"
+	"                         as for run (--listen defaults to the\n"
+	"                         address the experiment had)\n"
+	"      --force            resume even though the script changed\n"
 	"  simulate EXPERIMENT.lua --benchmark B   run the experiment's\n"
 	"                       strategies against a benchmark on a virtual\n"
 	"                       clock, in seconds (see docs/simulate.md)\n"
@@ -77,8 +85,17 @@ static int default_workers(void)
 	return n > 0 ? (int)n : 1;
 }
 
-/* Options of `run` and `simulate`; each refuses the other's own. */
-static int cmd_run(int argc, char **argv, int simulate)
+/* Options of `run`, `resume` and `simulate`; each refuses the others'. */
+static int refused_option(int ch, int simulate, int resume)
+{
+	if (simulate)
+		return ch == 'l' || ch == 'F' || ch == 'f';
+	if (resume)
+		return ch == 'b' || ch == 'B' || ch == 'd' || ch == 's';
+	return ch == 'b' || ch == 'B' || ch == 'f';
+}
+
+static int cmd_run(int argc, char **argv, int simulate, int resume)
 {
 	static const struct option longopts[] = {
 		{ "workers", required_argument, NULL, 'w' },
@@ -89,18 +106,17 @@ static int cmd_run(int argc, char **argv, int simulate)
 		{ "no-fsync", no_argument, NULL, 'F' },
 		{ "benchmark", required_argument, NULL, 'b' },
 		{ "bsp", no_argument, NULL, 'B' },
+		{ "force", no_argument, NULL, 'f' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *cmd = simulate ? "simulate" : "run";
-	struct run_options o = { .workers = simulate ? 4 : default_workers(),
-				 .listen = "127.0.0.1:0" };
+	const char *cmd = simulate ? "simulate" : resume ? "resume" : "run";
+	struct run_options o = { .workers = simulate ? 4 : default_workers() };
 	long long v;
 	int ch;
 
 	while ((ch = getopt_long(argc, argv, "w:d:s:l:qb:h", longopts, NULL)) != -1) {
-		if ((simulate && (ch == 'l' || ch == 'F')) ||
-		    (!simulate && (ch == 'b' || ch == 'B')))
+		if (refused_option(ch, simulate, resume))
 			return bad_usage("that option is not one of %s's", cmd);
 		switch (ch) {
 		case 'w':
@@ -123,16 +139,21 @@ static int cmd_run(int argc, char **argv, int simulate)
 		case 'F': o.no_fsync = 1; break;
 		case 'b': o.benchmark = optarg; break;
 		case 'B': o.bsp = 1; break;
+		case 'f': o.force = 1; break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return bad_usage("bad option for %s", cmd);
 		}
 	}
 	if (optind != argc - 1)
-		return bad_usage("%s needs exactly one EXPERIMENT.lua", cmd);
+		return bad_usage(resume ? "%s needs exactly one DIR"
+					: "%s needs exactly one EXPERIMENT.lua", cmd);
 	if (simulate && o.benchmark == NULL)
 		return bad_usage("%s needs --benchmark (a name like branin, or "
 				 "a CSV file; see docs/simulate.md)", cmd);
-	o.script = argv[optind];
+	if (resume)
+		o.resume = argv[optind];
+	else
+		o.script = argv[optind];
 	return run_experiment(&o);
 }
 
@@ -163,9 +184,11 @@ int main(int argc, char **argv)
 	const char *cmd = argc > 1 ? argv[1] : "help";
 
 	if (strcmp(cmd, "run") == 0)
-		return cmd_run(argc - 1, argv + 1, 0);
+		return cmd_run(argc - 1, argv + 1, 0, 0);
+	if (strcmp(cmd, "resume") == 0)
+		return cmd_run(argc - 1, argv + 1, 0, 1);
 	if (strcmp(cmd, "simulate") == 0)
-		return cmd_run(argc - 1, argv + 1, 1);
+		return cmd_run(argc - 1, argv + 1, 1, 0);
 	if (strcmp(cmd, "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "logs") == 0 && (argc == 3 || argc == 4))

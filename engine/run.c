@@ -12,15 +12,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #include "controller.h"
+#include "dirlock.h"
 #include "launcher.h"
 #include "lhost.h"
 #include "paths.h"
+#include "resume.h"
 #include "secret.h"
 #include "server.h"
 #include "sim.h"
@@ -48,6 +50,8 @@ struct run {
 	double drain_started;
 	int interrupts;
 	uint8_t secret[PROTO_SECRET_SIZE];
+	json_t *stored;	     /* resume: the stored experiment settings */
+	char host[256];	     /* this machine's name */
 };
 
 static void fail(const char *what, const char *why)
@@ -64,9 +68,12 @@ static char *options_json(const struct run *r)
 	json_t *obj;
 	char *text;
 
+	json_t *seed = o->has_seed ? json_integer(o->seed) : json_null();
+
+	if (r->stored) /* the seed it ran with, whatever it came from */
+		seed = json_incref(json_object_get(r->stored, "seed"));
 	secret_random(&fallback, sizeof fallback);
-	obj = json_pack("{s:o, s:I}", "seed",
-			o->has_seed ? json_integer(o->seed) : json_null(),
+	obj = json_pack("{s:o, s:I}", "seed", seed,
 			"default_seed", (json_int_t)(fallback & 0x7fffffff));
 	if (r->bench)
 		json_object_set_new(obj, "space", json_loads(
@@ -88,7 +95,12 @@ static int read_config(struct run *r)
 	r->cc.hb_interval = json_number_value(json_object_get(c, "hb_interval"));
 	r->cc.es_interval = json_number_value(json_object_get(c, "es_interval"));
 	r->cc.max_attempts = (int)json_integer_value(json_object_get(c, "max_attempts"));
-	r->cc.lost_timeout = 5.0 + 3 * r->cc.hb_interval;
+	r->cc.liveness_timeout = json_number_value(json_object_get(c, "liveness_timeout"));
+	r->cc.trial_timeout = json_number_value(json_object_get(c, "trial_timeout"));
+	r->cc.exclude_after = (int)json_integer_value(json_object_get(c, "exclude_after"));
+	r->cc.fail_fast = (int)json_integer_value(json_object_get(c, "fail_fast"));
+	gethostname(r->host, sizeof r->host - 1);
+	r->cc.local_host = r->host;
 	r->cc.quiet = r->opts->quiet;
 	if (!r->cc.name || !r->cc.direction || !r->cc.metric ||
 	    r->cc.num_trials <= 0 || r->cc.hb_interval <= 0 ||
@@ -105,8 +117,13 @@ static int load_experiment(struct run *r)
 	char err[512], *opts = NULL, *config = NULL, *error = NULL;
 	int rc = -1;
 
-	if (realpath(r->opts->script, r->script) == NULL) {
-		fail(r->opts->script, strerror(errno));
+	const char *script = r->stored ? json_string_value(json_object_get(
+						 r->stored, "script"))
+				       : r->opts->script;
+
+	if (script == NULL || realpath(script, r->script) == NULL) {
+		fail(script ? script : "the stored experiment",
+		     script ? strerror(errno) : "names no script");
 		return -1;
 	}
 	r->lhost = lhost_new(paths_lua_dir(), r->script, err, sizeof err);
@@ -174,16 +191,33 @@ static void default_dir(struct run *r, char *out, size_t len)
 
 static int lock_dir(const char *dir)
 {
-	char path[PATH_MAX];
-	int fd;
+	char err[512];
 
-	snprintf(path, sizeof path, "%s/engine.lock", dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (fd < 0 || flock(fd, LOCK_EX | LOCK_NB) < 0) {
-		fail(dir, "another maggy-engine is running in this directory");
+	if (dirlock_take(dir, err, sizeof err) < 0) {
+		fail(dir, err);
 		return -1;
 	}
-	return 0; /* the lock is held until the process exits */
+	return 0;
+}
+
+/* The XXH3 of the script's text, as 16 hex digits (empty if unreadable). */
+static void script_hash(const char *path, char out[17])
+{
+	FILE *f = fopen(path, "re");
+	XXH3_state_t *st = XXH3_createState();
+	char buf[8192];
+	size_t n;
+
+	out[0] = '\0';
+	if (f && st && XXH3_64bits_reset(st) == XXH_OK) {
+		while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+			XXH3_64bits_update(st, buf, n);
+		snprintf(out, 17, "%016llx",
+			 (unsigned long long)XXH3_64bits_digest(st));
+	}
+	if (f)
+		fclose(f);
+	XXH3_freeState(st);
 }
 
 static int prepare_dir(struct run *r)
@@ -202,7 +236,8 @@ static int prepare_dir(struct run *r)
 	snprintf(path, sizeof path, "%s/store", r->dir);
 	if (stat(path, &st) == 0) {
 		fail(r->dir, "already holds an experiment (choose another "
-			     "--dir; `maggy-engine show` reads it)");
+			     "--dir; `maggy-engine show` reads it, "
+			     "`maggy-engine resume` continues it)");
 		return -1;
 	}
 	if (lock_dir(r->dir) < 0)
@@ -219,7 +254,7 @@ static int prepare_dir(struct run *r)
 
 static int open_store(struct run *r)
 {
-	char err[512], *text;
+	char err[512], *text, hash[17];
 	json_t *exp = json_deep_copy(r->config);
 
 	if (store_open(&r->store, r->dir, STORE_WRITE, err, sizeof err) < 0) {
@@ -231,6 +266,8 @@ static int open_store(struct run *r)
 	json_object_set_new(exp, "script", json_string(r->script));
 	json_object_set_new(exp, "dir", json_string(r->dir));
 	json_object_set_new(exp, "workers", json_integer(r->opts->workers));
+	script_hash(r->script, hash);
+	json_object_set_new(exp, "script_hash", json_string(hash));
 	if (r->bench)
 		json_object_set_new(exp, "simulation", json_pack(
 			"{s:s, s:s}", "benchmark", simbench_name(r->bench),
@@ -244,6 +281,88 @@ static int open_store(struct run *r)
 		return -1;
 	}
 	return 0;
+}
+
+/* ---- resuming ---------------------------------------------------------- */
+
+static json_t *stored_meta(struct run *r, const char *key)
+{
+	char *text = NULL;
+	json_t *obj = NULL;
+
+	if (store_meta_get(r->store, key, &text) == 0)
+		obj = json_loads(text, JSON_DECODE_ANY, NULL);
+	free(text);
+	return obj;
+}
+
+/*
+ * The directory of the experiment to resume: locked, its store open, its
+ * settings and secret read back. Returns 0, 1 when the experiment finished
+ * already (nothing to do), or -1.
+ */
+static int open_for_resume(struct run *r)
+{
+	char err[512], path[PATH_MAX];
+	json_t *status;
+	int done;
+
+	if (realpath(r->opts->resume, r->dir) == NULL) {
+		fail(r->opts->resume, strerror(errno));
+		return -1;
+	}
+	if (lock_dir(r->dir) < 0)
+		return -1;
+	if (store_open(&r->store, r->dir, STORE_WRITE, err, sizeof err) < 0 ||
+	    (r->stored = stored_meta(r, "experiment")) == NULL) {
+		fail(r->dir, "holds no experiment to resume");
+		return -1;
+	}
+	status = stored_meta(r, "status");
+	done = json_is_string(json_object_get(status, "status")) &&
+	       strcmp(json_string_value(json_object_get(status, "status")),
+		      "finished") == 0;
+	json_decref(status);
+	if (done) {
+		printf("maggy-engine: %s: the experiment finished already; "
+		       "nothing to resume (`maggy-engine show` prints its "
+		       "summary)\n", r->dir);
+		return 1;
+	}
+	if (json_object_get(r->stored, "simulation")) {
+		fail(r->dir, "holds a simulation: run it again instead (it "
+			     "takes seconds)");
+		return -1;
+	}
+	snprintf(path, sizeof path, "%s/secret", r->dir);
+	if (secret_load(path, r->secret, err, sizeof err) < 0) {
+		fail("secret", err);
+		return -1;
+	}
+	return 0;
+}
+
+/* A changed script would replay the journal into other strategies. */
+static int check_script(struct run *r)
+{
+	const char *was = json_string_value(json_object_get(r->stored,
+							   "script_hash"));
+	char now[17];
+
+	script_hash(r->script, now);
+	if (was == NULL || strcmp(was, now) == 0)
+		return 0;
+	if (r->opts->force) {
+		fprintf(stderr, "maggy-engine: %s changed since the experiment "
+			"started; resuming with it anyway (--force)\n",
+			r->script);
+		return 0;
+	}
+	fail(r->script, "changed since the experiment started: resuming "
+			"with another script could suggest other trials than "
+			"the stored ones. Restore the script, or resume with "
+			"--force to go on with the changed one");
+	return -1;
 }
 
 /* ---- the loop --------------------------------------------------------- */
@@ -292,10 +411,19 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	ctl_abort(r->ctl, CTL_INTERRUPTED, "interrupted by a signal");
 }
 
-static void launcher_exited(void *arg, int slot)
+static void launcher_exited(void *arg, int slot, int pid)
 {
 	struct run *r = arg;
-	ctl_slot_exited(r->ctl, slot);
+	ctl_executor_exited(r->ctl, pid);
+}
+
+/* A trial ran out of time on a local executor: restart that process. */
+static void recycle(void *arg, const char *host, int pid)
+{
+	struct run *r = arg;
+
+	if (r->launcher && strcmp(host, r->host) == 0)
+		launcher_kill(r->launcher, pid);
 }
 
 static void launcher_gave_up(void *arg, const char *why)
@@ -319,17 +447,39 @@ static int start_launcher(struct run *r, char *secret_path)
 	return 0;
 }
 
+/* Where to listen: --listen; when resuming without it, the address the
+ * experiment had, so executors that outlived the engine find it again. */
 static int start_server(struct run *r)
 {
 	struct server_handlers h = ctl_server_handlers(r->ctl);
-	char err[512];
+	json_t *was = r->stored ? stored_meta(r, "address") : NULL;
+	const char *listen = r->opts->listen ? r->opts->listen : "127.0.0.1:0";
+	char err[512], *text;
 
-	r->server = server_new(r->base, r->opts->listen, r->secret,
-			       PROTO_DEFAULT_MAX_BODY, &h, err, sizeof err);
+	if (r->opts->listen == NULL && json_is_string(was)) {
+		r->server = server_new(r->base, json_string_value(was),
+				       r->secret, PROTO_DEFAULT_MAX_BODY, &h,
+				       err, sizeof err);
+		if (r->server == NULL)
+			fprintf(stderr, "maggy-engine: cannot listen on %s "
+				"again (%s); executors started elsewhere must "
+				"be pointed at the new address\n",
+				json_string_value(was), err);
+	}
+	json_decref(was);
+	if (r->server == NULL)
+		r->server = server_new(r->base, listen, r->secret,
+				       PROTO_DEFAULT_MAX_BODY, &h, err,
+				       sizeof err);
 	if (r->server == NULL) {
 		fail("server", err);
 		return -1;
 	}
+	was = json_string(server_address(r->server));
+	text = json_dumps(was, JSON_ENCODE_ANY);
+	store_meta_put(r->store, "address", text);
+	free(text);
+	json_decref(was);
 	return 0;
 }
 
@@ -354,6 +504,7 @@ static int make_sim(struct run *r)
 		return -1;
 	}
 	r->cc.simulated = 1;
+	r->cc.liveness_timeout = 0; /* virtual executors are never silent */
 	r->cc.quiet = 1; /* a line per tenth of the trials instead */
 	r->cc.clock = sim_clock;
 	r->cc.clock_arg = r->sim;
@@ -374,6 +525,13 @@ static int start_services(struct run *r)
 		fail("engine", err);
 		return -1;
 	}
+	if (r->stored && (resume_strategies(r->store, r->lhost, err,
+					    sizeof err) < 0 ||
+			  ctl_restore(r->ctl, err, sizeof err) < 0)) {
+		fail("resume", err);
+		return -1;
+	}
+	ctl_on_recycle(r->ctl, recycle, r);
 	if (r->sim ? sim_attach(r->sim, r->ctl, err, sizeof err) < 0
 		   : start_server(r) < 0) {
 		if (r->sim)
@@ -414,6 +572,9 @@ static void banner(const struct run *r)
 		printf("maggy-engine: waiting for executors on %s (secret in "
 		       "%s/secret); results in %s\n", server_address(r->server),
 		       r->dir, r->dir);
+	if (r->stored)
+		printf("maggy-engine: resuming: trials already done are kept, "
+		       "interrupted ones run again\n");
 	fflush(stdout);
 }
 
@@ -460,25 +621,61 @@ static void cleanup(struct run *r)
 	lhost_free(r->lhost);
 	store_close(r->store);
 	json_decref(r->config);
+	json_decref(r->stored);
+}
+
+/* The experiment's directory and store: a new one, or (resume) the one
+ * to continue. Returns 0, 1 when there is nothing to do, or -1. */
+static int open_experiment(struct run *r)
+{
+	int rc;
+
+	if (r->opts->resume == NULL)
+		return load_experiment(r) < 0 || prepare_dir(r) < 0 ||
+		       open_store(r) < 0 ? -1 : 0;
+	rc = open_for_resume(r);
+	if (rc != 0)
+		return rc;
+	return load_experiment(r) < 0 || check_script(r) < 0 ? -1 : 0;
+}
+
+/* What the last commit could not write is lost: say so. */
+static int final_commit(struct run *r)
+{
+	char err[512];
+	size_t queued = store_pending(r->store);
+
+	if (store_commit(r->store, err, sizeof err) == 0)
+		return 0;
+	fprintf(stderr, "maggy-engine: the store could not be written (%s): "
+		"%zu writes are lost, among them the experiment's final state "
+		"and possibly the last results; `maggy-engine resume %s` runs "
+		"again what was not saved\n", err, queued, r->dir);
+	return -1;
 }
 
 int run_experiment(const struct run_options *opts)
 {
 	struct run r = { .opts = opts };
-	int rc = EXIT_USAGE;
+	int rc = open_experiment(&r), saved;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (load_experiment(&r) < 0 || prepare_dir(&r) < 0)
+	if (rc != 0) {
+		rc = rc > 0 ? EXIT_OK : EXIT_USAGE;
 		goto out;
+	}
 	rc = EXIT_FAILED;
-	if (open_store(&r) < 0 || start_services(&r) < 0)
+	if (start_services(&r) < 0)
 		goto out;
 	banner(&r);
 	ctl_start(r.ctl);
 	event_base_dispatch(r.base);
 	if (ctl_outcome(r.ctl, NULL) == CTL_RUNNING)
 		ctl_abort(r.ctl, CTL_INTERRUPTED, "the engine loop stopped");
+	saved = final_commit(&r);
 	rc = report(&r);
+	if (saved < 0)
+		rc = EXIT_FAILED;
 out:
 	cleanup(&r);
 	return rc;

@@ -21,6 +21,9 @@ struct run_options {
 	int no_fsync;	     /* commits survive an engine crash, not an OS crash */
 	const char *benchmark; /* simulate on this benchmark (simbench.h) */
 	int bsp;	     /* simulate synchronized waves */
+	const char *resume;  /* continue the interrupted experiment in this
+				directory (script and seed come from it) */
+	int force;	     /* resume even though the script changed */
 };
 
 /* Exit codes of `run` (and of main). */
@@ -31,5 +34,6 @@ enum run_exit {
 	EXIT_INTERRUPTED = 130,
 };
 
-/* Run an experiment to its end. Returns an enum run_exit value. */
+/* Run an experiment to its end (or resume one). Returns an enum run_exit
+ * value. */
 int run_experiment(const struct run_options *opts);

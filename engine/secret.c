@@ -50,3 +50,23 @@ out:
 			 strerror(errno));
 	return rc;
 }
+
+int secret_load(const char *path, uint8_t secret[PROTO_SECRET_SIZE],
+		char *err, size_t errlen)
+{
+	char hex[2 * PROTO_SECRET_SIZE + 2] = "";
+	FILE *f = fopen(path, "re");
+	size_t n = f ? fread(hex, 1, sizeof hex - 1, f) : 0;
+	int i;
+
+	if (f)
+		fclose(f);
+	for (i = 0; n >= 2 * PROTO_SECRET_SIZE && i < PROTO_SECRET_SIZE; i++)
+		if (sscanf(hex + 2 * i, "%2hhx", &secret[i]) != 1)
+			break;
+	if (i == PROTO_SECRET_SIZE)
+		return 0;
+	snprintf(err, errlen, "cannot read the secret from %s: %s", path,
+		 f ? "not 64 hexadecimal digits" : strerror(errno));
+	return -1;
+}

@@ -17,5 +17,9 @@
 int secret_create(const char *path, uint8_t secret[PROTO_SECRET_SIZE],
 		  char *err, size_t errlen);
 
+/* Read the secret back from `path` (resume). Returns 0, or -1 with `err`. */
+int secret_load(const char *path, uint8_t secret[PROTO_SECRET_SIZE],
+		char *err, size_t errlen);
+
 /* Fill `out` with `len` random bytes from the kernel. Returns 0 or -1. */
 int secret_random(void *out, size_t len);

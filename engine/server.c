@@ -101,6 +101,24 @@ void server_close_conn(conn_t *c, const char *message)
 	bufferevent_setcb(c->bev, NULL, closing_write_cb, conn_event_cb, c);
 }
 
+static void drop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	conn_free(arg);
+}
+
+void server_drop_conn(conn_t *c)
+{
+	struct timeval now = { 0, 0 };
+
+	if (c->closing)
+		return;
+	c->closing = 1;
+	bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+	bufferevent_setcb(c->bev, NULL, NULL, NULL, c);
+	if (event_base_once(c->srv->base, -1, EV_TIMEOUT, drop_cb, c, &now) < 0)
+		conn_free(c); /* out of memory: freeing now is the lesser harm */
+}
+
 static void refuse(struct conn *c, const char *why)
 {
 	char msg[256];

@@ -57,6 +57,11 @@ int server_send(conn_t *c, unsigned type, uint32_t id, const void *body,
  * The peer's `closed` handler runs. */
 void server_close_conn(conn_t *c, const char *message);
 
+/* Close a connection at once without a word (a peer declared lost: what
+ * it would still read is of no use). The peer's `closed` handler runs
+ * later, from the loop, never from inside this call. */
+void server_drop_conn(conn_t *c);
+
 /* Bytes queued for sending on a connection. */
 size_t server_pending(const conn_t *c);
 

@@ -307,7 +307,7 @@ static void step(sim_t *s, struct slot *sl)
 {
 	int i = sl->next++;
 	struct proto_point pt = { (uint64_t)i + 1, sl->value[i] };
-	int stop = ctl_worker_points(s->ctl, sl->trial, &pt, 1);
+	int stop = ctl_worker_points(s->ctl, sl->worker, sl->trial, &pt, 1);
 
 	schedule_check(s);
 	if (i == sl->steps - 1)
@@ -411,7 +411,9 @@ static int open_trace(sim_t *s, char *err, size_t errlen)
 
 int sim_attach(sim_t *s, ctl_t *ctl, char *err, size_t errlen)
 {
-	struct ctl_port port = { s, start_trial, ignore_ack, ignore_bye };
+	/* Virtual executors never go silent: nothing is ever dropped. */
+	struct ctl_port port = { s, start_trial, ignore_ack, ignore_bye,
+				 ignore_bye };
 	int i;
 
 	s->ctl = ctl;

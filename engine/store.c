@@ -18,10 +18,11 @@
  * being kept for the next batch. */
 #define ARENA_KEEP ((size_t)8 << 20)
 
-enum db { DB_META, DB_TRIALS, DB_METRICS, DB_LOGS, DB_STRATEGY, DB_COUNT };
+enum db { DB_META, DB_TRIALS, DB_METRICS, DB_LOGS, DB_STRATEGY, DB_JOURNAL,
+	  DB_COUNT };
 
 static const char *const db_names[DB_COUNT] = {
-	"meta", "trials", "metrics", "logs", "strategy",
+	"meta", "trials", "metrics", "logs", "strategy", "journal",
 };
 
 /* One queued write: key and value lie back to back in the batch arena. */
@@ -497,20 +498,31 @@ int store_strategy_put(store_t *s, const char *key, const void *data,
 	return put_string(s, DB_STRATEGY, key, data, len);
 }
 
-int store_trial_put(store_t *s, uint64_t trial, const char *json)
+/* Queue text under a u64 key of db. */
+static int put_u64_text(store_t *s, enum db db, uint64_t key,
+			const char *text, size_t len)
 {
-	size_t len = json ? strlen(json) : 0;
 	uint8_t *k, *v;
 	int rc;
 
-	if (!json)
-		return fail(s, EINVAL, "put trials: NULL value");
-	rc = batch_add(s, DB_TRIALS, 8, len, &k, &v);
+	if (!text)
+		return fail(s, EINVAL, "put %s: NULL value", db_names[db]);
+	rc = batch_add(s, db, 8, len, &k, &v);
 	if (rc)
 		return rc;
-	put_u64(k, trial);
-	memcpy(v, json, len);
+	put_u64(k, key);
+	memcpy(v, text, len);
 	return 0;
+}
+
+int store_trial_put(store_t *s, uint64_t trial, const char *json)
+{
+	return put_u64_text(s, DB_TRIALS, trial, json, json ? strlen(json) : 0);
+}
+
+int store_journal_put(store_t *s, uint64_t seq, const char *job, size_t len)
+{
+	return put_u64_text(s, DB_JOURNAL, seq, job, len);
 }
 
 int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value)
@@ -690,7 +702,7 @@ static int walk_run(store_t *s, enum db db, uint64_t trial, int by_trial,
 	return w->stop;
 }
 
-static int visit_trial(const MDB_val *k, const MDB_val *v, struct walk *w)
+static int visit_u64_text(const MDB_val *k, const MDB_val *v, struct walk *w)
 {
 	if (k->mv_size != 8)
 		return EBADMSG;
@@ -735,7 +747,14 @@ int store_trials_each(store_t *s, store_trial_cb cb, void *arg)
 {
 	struct walk w = { .cb.trial = cb, .arg = arg };
 
-	return walk_run(s, DB_TRIALS, 0, 0, visit_trial, &w);
+	return walk_run(s, DB_TRIALS, 0, 0, visit_u64_text, &w);
+}
+
+int store_journal_each(store_t *s, store_trial_cb cb, void *arg)
+{
+	struct walk w = { .cb.trial = cb, .arg = arg };
+
+	return walk_run(s, DB_JOURNAL, 0, 0, visit_u64_text, &w);
 }
 
 int store_metrics_each(store_t *s, uint64_t trial, store_metric_cb cb,

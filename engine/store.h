@@ -7,6 +7,7 @@
  *   metrics  u64 id, u64 step (BE) -> f64 value
  *   logs     u64 id, u32 seq (BE)  -> f64 unix time, u8 stream, text
  *   strategy key string   -> bytes (optimizer state, for resume)
+ *   journal  u64 seq (BE)  -> JSON job given to the strategies (for resume)
  *
  * Writes are group-committed: the put functions only queue the write in
  * memory; store_commit() applies everything queued since the last commit in
@@ -87,6 +88,7 @@ int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
 		  int stream, const char *text, size_t len);
 int store_strategy_put(store_t *s, const char *key, const void *data,
 		       size_t len);
+int store_journal_put(store_t *s, uint64_t seq, const char *job, size_t len);
 
 /* Number of writes queued since the last commit. */
 size_t store_pending(const store_t *s);
@@ -134,6 +136,8 @@ int store_trials_each(store_t *s, store_trial_cb cb, void *arg);
 int store_metrics_each(store_t *s, uint64_t trial, store_metric_cb cb,
 		       void *arg);
 int store_logs_each(store_t *s, uint64_t trial, store_log_cb cb, void *arg);
+/* The journal in order: `trial` is then the job's sequence number. */
+int store_journal_each(store_t *s, store_trial_cb cb, void *arg);
 
 /* Count the metric points stored for `trial` (0 when none or on error). */
 size_t store_metric_count(store_t *s, uint64_t trial);

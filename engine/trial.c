@@ -88,6 +88,7 @@ void trial_free(struct trial *t)
 	json_decref(t->params);
 	json_decref(t->worker_info);
 	json_decref(t->outputs);
+	json_decref(t->lost_on);
 	free(t->error);
 	free(t);
 }
@@ -103,14 +104,15 @@ json_t *trial_record(const struct trial *t)
 
 	proto_trial_hex(t->id, hex);
 	return json_pack(
-		"{s:s, s:i, s:O, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I}",
+		"{s:s, s:i, s:O, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
 		"id", hex, "seq", (json_int_t)t->seq, "params", t->params,
 		"state", trial_state_name(t->state), "attempts", t->attempts,
 		"worker", t->worker_info, "created", time_or_null(t->created),
 		"started", time_or_null(t->started), "ended",
 		time_or_null(t->ended), "value",
 		t->has_value ? json_real(t->value) : json_null(), "outputs",
-		t->outputs, "error", t->error, "points", (json_int_t)t->points);
+		t->outputs, "error", t->error, "points", (json_int_t)t->points,
+		"ignored_points", (json_int_t)t->ignored);
 }
 
 static double number_or_zero(const json_t *v)

@@ -38,10 +38,16 @@ struct trial {
 	double value;	  /* final metric when has_value */
 	json_t *outputs;  /* owned, may be NULL */
 	char *error;	  /* owned, may be NULL */
-	uint64_t points;  /* metric points received */
+	uint64_t points;  /* metric points kept (steps increase, values finite) */
+	uint64_t ignored; /* points refused: step not increasing, not finite */
+	int has_step;
+	int warned;	  /* bits: a non-finite value, a step not increasing */
+	uint64_t last_step; /* highest step kept in this attempt */
 	uint32_t log_seq; /* next log line number */
 	int stop_requested;
 	double lost_at;	  /* when its executor vanished, 0 if not lost */
+	int last_worker;  /* engine id of the executor of the last attempt */
+	json_t *lost_on;  /* hosts whose attempts were lost (array), owned */
 	struct trial *next_pending;
 	UT_hash_handle hh;
 };

@@ -84,7 +84,20 @@ static void send_points(struct io_thread *io, int empty_ok)
 	} while (n == PROTO_MAX_POINTS);
 }
 
-/* Heartbeat schedule: starts hb_interval after a trial begins. */
+/* An idle executor's heartbeat (trial 0): the driver hears it is alive. */
+static void send_idle(struct io_thread *io)
+{
+	int len = proto_heartbeat_encode(io->hb_buf,
+					 proto_heartbeat_size(PROTO_MAX_POINTS),
+					 0, io->points, 0);
+
+	if (len > 0 && io->connected)
+		conn_send(io->conn, PROTO_HEARTBEAT, io->hb_buf, (size_t)len,
+			  CONN_QUEUE);
+}
+
+/* Heartbeat schedule: every hb_interval while connected, restarting when
+ * a trial begins or ends; a busy one carries the trial's new points. */
 static void heartbeat_tick(struct io_thread *io, double now)
 {
 	uint64_t trial = reporter_trial();
@@ -93,9 +106,12 @@ static void heartbeat_tick(struct io_thread *io, double now)
 		io->hb_trial = trial;
 		io->next_hb = now + io->hb_interval;
 	}
-	if (!trial || now < io->next_hb)
+	if (now < io->next_hb)
 		return;
-	send_points(io, 1);
+	if (trial)
+		send_points(io, 1);
+	else
+		send_idle(io);
 	io->next_hb += io->hb_interval;
 	if (io->next_hb <= now) /* we fell behind: do not send a burst */
 		io->next_hb = now + io->hb_interval;
@@ -282,7 +298,7 @@ static int poll_timeout(struct io_thread *io, double now)
 {
 	double until = INFINITY;
 
-	if (io->connected && reporter_trial())
+	if (io->connected)
 		until = io->next_hb - now;
 	if (!io->connected && !io->bye)
 		until = fmin(until, io->next_try - now);

@@ -23,7 +23,11 @@ M.EARLYSTOP = {
 M.DEFAULTS = {
   optimizer = "random", earlystop = "none", direction = "max", metric = "metric",
   hb_interval = 1.0, es_interval = 1.0, es_min = 4, max_attempts = 3, strategy_timeout = 10,
+  trial_timeout = 0, exclude_after = 3, fail_fast = 3,
+  -- liveness_timeout: max(5 * hb_interval, 2) seconds unless given (see M.new)
 }
+
+M.LIVENESS_MIN = 2 -- seconds: the shortest default liveness timeout
 
 local function describe(v)
   if type(v) == "string" then return string.format("string '%s'", v) end
@@ -83,6 +87,11 @@ local FIELDS = {
   seed = { is_integer, "an integer below 2^53" },
   max_attempts = { function(v) return is_integer(v) and v >= 1 end, "an integer >= 1" },
   strategy_timeout = { positive_number, "a number of seconds above 0" },
+  liveness_timeout = { positive_number, "a number of seconds above 0" },
+  trial_timeout = { function(v) return type(v) == "number" and v >= 0 and v < math.huge end,
+                    "a number of seconds (0: no limit)" },
+  exclude_after = { function(v) return is_integer(v) and v >= 0 end, "an integer >= 0 (0: never)" },
+  fail_fast = { function(v) return is_integer(v) and v >= 0 end, "an integer >= 0 (0: never)" },
 }
 
 local REQUIRED = { "name", "train", "space" }
@@ -131,6 +140,7 @@ function M.new(t)
   local e = setmetatable({}, Experiment)
   for k, v in pairs(M.DEFAULTS) do e[k] = v end
   for k, v in pairs(t) do e[k] = v end
+  e.liveness_timeout = e.liveness_timeout or math.max(5 * e.hb_interval, M.LIVENESS_MIN)
   e.space = space
   if type(e.python_path) == "string" then e.python_path = { e.python_path } end
   return e

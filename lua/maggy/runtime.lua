@@ -92,6 +92,8 @@ local function config_of(e, dir, ctx, seed)
     direction = e.direction, metric = e.metric, hb_interval = e.hb_interval,
     es_interval = e.es_interval, es_min = e.es_min, seed = seed,
     max_attempts = e.max_attempts, strategy_timeout = e.strategy_timeout,
+    liveness_timeout = e.liveness_timeout, trial_timeout = e.trial_timeout,
+    exclude_after = e.exclude_after, fail_fast = e.fail_fast,
     optimizer = experiment.strategy_name(e.optimizer),
     earlystop = experiment.strategy_name(e.earlystop),
     space = e.space:describe(),
@@ -341,6 +343,47 @@ function M.handle(job_json)
   local reply = req and dispatch(req) or {}
   reply.logs = Ctx.take_logs(exp.ctx)
   return json.encode(reply)
+end
+
+---------------------------------------------------------------------------
+-- resume: the engine journals every job it hands to handle(). To continue an
+-- interrupted experiment it loads the script with the same seed, replays the
+-- journal in order, then reconciles with the stored trials: the strategies
+-- end up in the state they had, and suggest what they would have suggested.
+---------------------------------------------------------------------------
+
+-- Replays one journaled job: as handle(), but the reply is dropped (what
+-- followed from it is in the store already).
+function M.replay(job_json)
+  M.handle(job_json)
+  return "{}"
+end
+
+-- The events that bring the strategies in line with the stored trials (a
+-- JSON list in creation order, as the store has them): trials created or
+-- ended after the last journaled job, and interrupted ones, which go back
+-- to PENDING. Applies them and returns them as a job, for the journal.
+function M.reconcile(trials_json)
+  if not exp then fail("maggy.runtime: reconcile() called before load()") end
+  local events = {}
+  local function emit(ev)
+    apply(ev)
+    events[#events + 1] = ev
+  end
+  for _, r in ipairs(json.decode(trials_json)) do
+    local t = exp.ctx:trial(r.id)
+    if not t then
+      emit({ e = "new", id = r.id, seq = r.seq, params = r.params })
+      t = exp.ctx:trial(r.id)
+    end
+    if Trial.FINAL[r.state] then
+      if not t:is_done() then emit({ e = "end", id = r.id, state = r.state, value = r.value }) end
+    elseif t.state == "RUNNING" then
+      emit({ e = "retry", id = r.id })
+    end
+  end
+  Ctx.take_logs(exp.ctx)
+  return json.encode({ events = events, request = json.null })
 end
 
 return M

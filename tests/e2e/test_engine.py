@@ -238,7 +238,7 @@ def test_driver_killed_loses_no_acknowledged_result(engine, tmp_path):
     for t in first:
         assert kept[t["id"]]["state"] == "FINISHED"
         assert kept[t["id"]]["value"] == t["value"]
-    assert after["status"] == "running"  # it never got to say otherwise
+    assert after["status"] == "interrupted"  # the store says running, the lock says dead
 
 
 def test_fashion_mnist_example_trains_a_cnn(engine, tmp_path, monkeypatch):

@@ -1,0 +1,240 @@
+/* space_check: suggestions checked against the space. See space_check.h. */
+#include "space_check.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Slack on DOUBLE bounds, relative to each bound (see space_check.h). Zero for
+ * a bound of 0, where no rounding through exp/log can land outside. */
+#define BOUND_REL_TOL 1e-12
+
+enum ptype { P_DOUBLE, P_INTEGER, P_DISCRETE, P_CATEGORICAL, P_UNKNOWN };
+
+static const char *const TYPE_NAMES[] = {
+	[P_DOUBLE] = "DOUBLE",
+	[P_INTEGER] = "INTEGER",
+	[P_DISCRETE] = "DISCRETE",
+	[P_CATEGORICAL] = "CATEGORICAL",
+};
+
+/* Enough for any number and the first 40 bytes of a string, quoted. */
+#define SHOW_SIZE 64
+
+__attribute__((format(printf, 3, 4)))
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -1;
+}
+
+/* The shortest of %.15g/%.16g/%.17g that reads back as x, as maggy.json
+ * writes numbers: 0.1 shows as 0.1, and a value just past a bound does not
+ * show as the bound. */
+static const char *show_number(double x, char *buf)
+{
+	static const char *const fmts[] = { "%.15g", "%.16g", "%.17g" };
+
+	for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
+		snprintf(buf, SHOW_SIZE, fmts[i], x);
+		if (strtod(buf, NULL) == x)
+			break;
+	}
+	return buf;
+}
+
+/* A JSON value as the messages show it: 'text', 16, true, or its kind. */
+static const char *show_value(const json_t *v, char *buf)
+{
+	if (v == NULL)
+		return "nothing";
+	switch (json_typeof(v)) {
+	case JSON_STRING:
+		snprintf(buf, SHOW_SIZE, "'%.40s'", json_string_value(v));
+		return buf;
+	case JSON_INTEGER:
+	case JSON_REAL:
+		return show_number(json_number_value(v), buf);
+	case JSON_TRUE: return "true";
+	case JSON_FALSE: return "false";
+	case JSON_NULL: return "null";
+	case JSON_OBJECT: return "an object";
+	default: return "an array";
+	}
+}
+
+static const char *param_name(const json_t *p)
+{
+	return json_string_value(json_object_get(p, "name"));
+}
+
+static enum ptype parse_type(const char *name)
+{
+	for (int t = P_DOUBLE; name != NULL && t < P_UNKNOWN; t++)
+		if (strcmp(name, TYPE_NAMES[t]) == 0)
+			return t;
+	return P_UNKNOWN;
+}
+
+/* Lua's ==, which Space:validate uses: numbers by value (16 == 16.0),
+ * strings by content, booleans and null by identity. */
+static int same_value(const json_t *a, const json_t *b)
+{
+	if (json_is_number(a) && json_is_number(b))
+		return json_number_value(a) == json_number_value(b);
+	return json_equal(a, b);
+}
+
+/* ---- one parameter ---- */
+
+static int check_range(const json_t *p, const char *name, enum ptype type,
+		       const json_t *v, char *err, size_t errlen)
+{
+	const json_t *lo = json_object_get(p, "low");
+	const json_t *hi = json_object_get(p, "high");
+	double x = json_number_value(v), low, high, slack_lo = 0, slack_hi = 0;
+	char sv[SHOW_SIZE], sl[SHOW_SIZE], sh[SHOW_SIZE];
+
+	if (!json_is_number(lo) || !json_is_number(hi))
+		return fail(err, errlen, "search space: parameter '%s' has no "
+			    "numeric low and high", name);
+	if (!json_is_number(v) || !isfinite(x))
+		return fail(err, errlen, "parameter '%s' = %s is not a finite "
+			    "number", name, show_value(v, sv));
+	if (type == P_INTEGER && x != floor(x))
+		return fail(err, errlen, "parameter '%s' = %s is not an "
+			    "integer", name, show_value(v, sv));
+	low = json_number_value(lo);
+	high = json_number_value(hi);
+	if (type == P_DOUBLE) {
+		slack_lo = BOUND_REL_TOL * fabs(low);
+		slack_hi = BOUND_REL_TOL * fabs(high);
+	}
+	if (x < low - slack_lo || x > high + slack_hi)
+		return fail(err, errlen, "parameter '%s' = %s is outside "
+			    "[%s, %s]", name, show_value(v, sv),
+			    show_number(low, sl), show_number(high, sh));
+	return 0;
+}
+
+static int check_listed(const json_t *p, const char *name, const json_t *v,
+			char *err, size_t errlen)
+{
+	const json_t *values = json_object_get(p, "values"), *x;
+	char sv[SHOW_SIZE];
+	size_t i;
+
+	if (!json_is_array(values) || json_array_size(values) == 0)
+		return fail(err, errlen, "search space: parameter '%s' has no "
+			    "list of values", name);
+	json_array_foreach(values, i, x)
+		if (same_value(x, v))
+			return 0;
+	return fail(err, errlen, "parameter '%s' = %s is not one of the listed "
+		    "values", name, show_value(v, sv));
+}
+
+/* Entry i of the space: well formed, and its value in params valid. */
+static int check_param(const json_t *p, size_t i, const json_t *params,
+		       char *err, size_t errlen)
+{
+	const char *name = param_name(p);
+	const char *tname = json_string_value(json_object_get(p, "type"));
+	enum ptype type = parse_type(tname);
+	const json_t *v;
+
+	if (name == NULL)
+		return fail(err, errlen, "search space: entry %zu has no name",
+			    i + 1);
+	if (type == P_UNKNOWN)
+		return fail(err, errlen, "search space: parameter '%s' has no "
+			    "known type (got %s)", name,
+			    tname ? tname : "none");
+	v = json_object_get(params, name);
+	if (v == NULL)
+		return fail(err, errlen, "parameter '%s' is missing", name);
+	if (type == P_DOUBLE || type == P_INTEGER)
+		return check_range(p, name, type, v, err, errlen);
+	return check_listed(p, name, v, err, errlen);
+}
+
+/* ---- the keys of params ---- */
+
+static int check_budget(const json_t *params, char *err, size_t errlen)
+{
+	const json_t *b = json_object_get(params, "budget");
+	double x = json_number_value(b);
+	char sv[SHOW_SIZE];
+
+	if (b == NULL || (json_is_number(b) && isfinite(x) && x > 0))
+		return 0;
+	return fail(err, errlen, "'budget' must be a positive number, got %s",
+		    show_value(b, sv));
+}
+
+/* Whether key (len bytes: a JSON key may hold NUL) is exactly name. */
+static int key_is(const char *key, size_t len, const char *name)
+{
+	return name != NULL && strlen(name) == len &&
+	       memcmp(name, key, len) == 0;
+}
+
+static int in_space(const json_t *space, const char *key, size_t len)
+{
+	const json_t *p;
+	size_t i;
+
+	json_array_foreach(space, i, p)
+		if (key_is(key, len, param_name(p)))
+			return 1;
+	return 0;
+}
+
+static int check_unknown(const json_t *space, const json_t *params,
+			 char *err, size_t errlen)
+{
+	/* jansson's iterators take a non-const object; nothing is modified. */
+	json_t *obj = (json_t *)params;
+
+	for (void *it = json_object_iter(obj); it != NULL;
+	     it = json_object_iter_next(obj, it)) {
+		const char *key = json_object_iter_key(it);
+		size_t len = json_object_iter_key_len(it);
+
+		if (!key_is(key, len, "budget") && !in_space(space, key, len))
+			return fail(err, errlen, "unknown parameter '%.60s'",
+				    key);
+	}
+	return 0;
+}
+
+/* ---- the check ---- */
+
+int space_check(const json_t *space, const json_t *params, char *err,
+		size_t errlen)
+{
+	const json_t *p;
+	char sv[SHOW_SIZE];
+	size_t i;
+
+	if (!json_is_array(space) || json_array_size(space) == 0)
+		return fail(err, errlen, "search space: expected a non-empty "
+			    "array of parameters");
+	if (!json_is_object(params))
+		return fail(err, errlen, "params must be a JSON object, got %s",
+			    show_value(params, sv));
+	if (check_budget(params, err, errlen) != 0)
+		return -1;
+	json_array_foreach(space, i, p)
+		if (check_param(p, i, params, err, errlen) != 0)
+			return -1;
+	return check_unknown(space, params, err, errlen);
+}
