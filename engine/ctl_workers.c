@@ -58,6 +58,10 @@ static void reattach(ctl_t *c, struct worker *w, const char *hex)
 		ctl_commit_soon(c, 0);
 	} else {
 		w->foreign = id;
+		printf("[engine] executor %d (%s, pid %d) still runs trial %s, "
+		       "which is no longer its own: told to stop it\n", w->id,
+		       w->host, w->pid, hex);
+		fflush(stdout);
 	}
 }
 

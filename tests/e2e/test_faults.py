@@ -1,0 +1,342 @@
+"""Faults survived: executors that stall, die or misbehave, an engine killed
+mid-run and resumed, trials that must be decided exactly once, and honest
+end states. The real engine, real executors (or a fake one where a test must
+control each frame), the real store."""
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import ENGINE, FIXTURES
+from fakeexecutor import FakeExecutor
+
+LIVE = 0.2  # heartbeat interval of these experiments' executors
+
+
+def experiment(tmp_path, name="faults", train="fast_train:steady",
+               **fields):
+    """Write an experiment script; `fields` are Lua expressions."""
+    body = {
+        "name": json.dumps(name), "train": json.dumps(train),
+        "python_path": json.dumps(str(FIXTURES)),
+        "space": 'maggy.searchspace { x = maggy.double(0, 1), '
+                 'mode = maggy.categorical { "a", "b" } }',
+        "metric": '"score"', "hb_interval": str(LIVE), "seed": "3",
+        "num_trials": "4",
+    }
+    body.update({k: str(v) for k, v in fields.items()})
+    text = 'local maggy = require "maggy"\nreturn maggy.experiment {\n' + \
+        "".join(f"  {k} = {v},\n" for k, v in body.items()) + "}\n"
+    path = pathlib.Path(tmp_path) / f"{name}.lua"
+    path.write_text(text)
+    return path
+
+
+class Run:
+    """maggy-engine in the background, its output in a file (never a pipe
+    that could fill up and stall it)."""
+
+    def __init__(self, tmp_path, *args, command="run"):
+        self.out = pathlib.Path(tmp_path) / f"engine-{time.monotonic_ns()}.log"
+        with open(self.out, "w") as f:
+            self.proc = subprocess.Popen([str(ENGINE), command, *map(str, args)],
+                                         stdout=f, stderr=subprocess.STDOUT)
+
+    def text(self):
+        return self.out.read_text()
+
+    def address(self, timeout=30):
+        m = wait_for(lambda: re.search(r"(?:listening on|waiting for executors on)"
+                                       r" (\S+?):(\d+)[; ]", self.text()),
+                     timeout, "the engine to listen")
+        return m.group(1), int(m.group(2))
+
+    def wait(self, timeout=120):
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+def wait_for(predicate, timeout=60, what="a condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def show(run_dir):
+    out = subprocess.run([str(ENGINE), "show", str(run_dir), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def trials_in(run_dir, state=None):
+    s = show(run_dir)
+    ts = s["trials"] if s else []
+    return [t for t in ts if state is None or t["state"] == state]
+
+
+def executor_pids(engine_pid):
+    out = subprocess.run(["pgrep", "-P", str(engine_pid)], capture_output=True,
+                         text=True)
+    return [int(p) for p in out.stdout.split()]
+
+
+def resume(run_dir, *args, timeout=180):
+    return subprocess.run([str(ENGINE), "resume", str(run_dir), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+# ---- acknowledged means stored ---------------------------------------------
+
+def test_acknowledged_final_survives_a_kill_of_the_engine(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path), "--workers", 0, "--dir", run_dir)
+    ex = FakeExecutor(run.address(), run_dir)
+    ex.welcome()
+    trial = ex.next_trial()
+    ex.final(trial["id"], value=0.625)
+    ex.wait_ack(trial["id"])
+    run.kill()  # at once: only what was committed before the ack is there
+    kept = {t["id"]: t for t in trials_in(run_dir)}
+    assert kept[trial["id"]]["state"] == "FINISHED"
+    assert kept[trial["id"]]["value"] == 0.625
+    assert show(run_dir)["status"] == "interrupted"
+
+
+def test_a_final_sent_again_after_a_reconnect_ends_the_trial_once(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    ex = FakeExecutor(address, run_dir, pid=4242)
+    ex.welcome()
+    trial = ex.next_trial()
+    ex.final(trial["id"], value=0.5)
+    ex.close()  # the connection drops before the ack arrives
+    again = FakeExecutor(address, run_dir, pid=4242, trial=trial["id"])
+    again.welcome()
+    again.final(trial["id"], value=0.5)
+    again.wait_ack(trial["id"])
+    assert run.wait() == 0
+    summary = show(run_dir)
+    assert summary["finished"] == 1 and summary["failed"] == 0
+    assert summary["trials"][0]["attempts"] == 1
+    assert run.text().count(f"{trial['id']} FINISHED") == 1
+
+
+def test_a_late_final_from_a_lost_executor_does_not_count(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1, liveness_timeout=1),
+              "--workers", 0, "--dir", run_dir)
+    address = run.address()
+    old = FakeExecutor(address, run_dir, pid=1001)
+    old.welcome()
+    trial = old.next_trial()
+    # old goes silent; after the liveness timeout the trial is someone else's
+    new = FakeExecutor(address, run_dir, pid=1002)
+    new.welcome()
+    retried = new.next_trial(timeout=20)
+    assert retried["id"] == trial["id"] and retried["attempt"] == 2
+    assert old.closed_with_error() is None  # dropped without a word
+    back = FakeExecutor(address, run_dir, pid=1001, trial=trial["id"])
+    back.welcome()
+    assert back.heartbeat(trial["id"], [(0, 99.0)]) == "HB_STOP"
+    back.final(trial["id"], value=99.0)
+    back.wait_ack(trial["id"])  # acknowledged, so it moves on, but ignored
+    assert new.heartbeat(trial["id"], [(0, 0.25)]) == "HB_OK"
+    new.final(trial["id"], value=0.25)
+    new.wait_ack(trial["id"])
+    assert run.wait() == 0
+    [t] = trials_in(run_dir)
+    assert (t["state"], t["value"], t["attempts"]) == ("FINISHED", 0.25, 2)
+    assert "declared lost" in run.text()
+    assert "no longer its own" in run.text()
+
+
+def test_an_external_executor_on_slot_0_keeps_its_trial_when_local_slot_0_dies(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=3, train="fast_train:slow"),
+              "--workers", 1, "--dir", run_dir)
+    address = run.address()
+    ex = FakeExecutor(address, run_dir, host="elsewhere", slot=0)
+    ex.welcome()
+    trial = ex.next_trial()
+    local = wait_for(lambda: [t for t in trials_in(run_dir, "RUNNING")
+                              if t["id"] != trial["id"]], what="a local trial")
+    os.kill(local[0]["worker"]["pid"], signal.SIGKILL)
+    wait_for(lambda: "retrying" in run.text(), what="the local trial's retry")
+    mine = [t for t in trials_in(run_dir) if t["id"] == trial["id"]][0]
+    assert (mine["state"], mine["attempts"]) == ("RUNNING", 1)
+    ex.final(trial["id"], value=0.75)
+    ex.wait_ack(trial["id"])
+    ex.close()
+    assert run.wait() == 0
+    mine = [t for t in trials_in(run_dir) if t["id"] == trial["id"]][0]
+    assert (mine["state"], mine["value"], mine["attempts"]) == ("FINISHED", 0.75, 1)
+
+
+@pytest.mark.parametrize("frame", ["short heartbeat", "short log", "bad json",
+                                   "unknown trial", "bad state"])
+def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
+    from fakedriver import FINAL, HEARTBEAT, LOG
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    bad = FakeExecutor(address, run_dir)
+    bad.welcome()
+    trial = bad.next_trial()
+    if frame == "short heartbeat":
+        bad.send(HEARTBEAT, b"\x00\x01")
+    elif frame == "short log":
+        bad.send(LOG, b"\x00")
+    elif frame == "bad json":
+        bad.send(FINAL, b"{not json", fid=3)
+    elif frame == "unknown trial":
+        bad.final("00000000deadbeef", value=1.0)
+    else:
+        bad.final(trial["id"], state="RUNNING", value=1.0)
+    assert bad.closed_with_error()
+    good = FakeExecutor(address, run_dir)
+    good.welcome()
+    retry = good.next_trial()
+    assert retry["id"] == trial["id"]
+    good.final(retry["id"], value=0.5)
+    good.wait_ack(retry["id"])
+    assert run.wait() == 0
+
+
+def test_a_wrong_secret_with_garbage_identity_is_refused(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 1,
+              "--dir", run_dir)
+    ex = FakeExecutor(run.address(), run_dir, secret=b"\x00" * 32)
+    ex.send_raw(b"")  # the HELLO went out with a wrong secret
+    assert "secret" in ex.closed_with_error()
+    assert run.wait() == 0
+    assert (run_dir / "secret").stat().st_mode & 0o777 == 0o600
+
+
+# ---- stalls, crashes, time limits ------------------------------------------
+
+def test_a_stalled_executor_is_declared_lost_and_its_trial_runs_elsewhere(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=10, liveness_timeout=1),
+              "--workers", 2, "--dir", run_dir)
+    victim = wait_for(lambda: trials_in(run_dir, "RUNNING"), what="a running trial")[0]
+    pid = victim["worker"]["pid"]
+    os.kill(pid, signal.SIGSTOP)
+    stopped = time.monotonic()
+    try:
+        wait_for(lambda: "declared lost" in run.text(), what="the stall to be noticed")
+        detected = time.monotonic() - stopped
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    assert run.wait() == 0
+    summary = show(run_dir)
+    assert summary["finished"] == 10
+    assert max(t["attempts"] for t in summary["trials"]) >= 2
+    print(f"stall detected after {detected:.2f} s (liveness_timeout 1 s)")
+
+
+def test_a_trial_over_its_time_limit_fails_and_the_run_goes_on(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=2, train="fast_train:sleepy",
+                        trial_timeout=1)
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    assert run.wait() == 1  # nothing finished
+    trials = trials_in(run_dir)
+    assert [t["state"] for t in trials] == ["FAILED", "FAILED"]
+    assert all("trial_timeout" in t["error"] for t in trials)
+
+
+def test_a_trial_that_keeps_killing_its_executor_fails_after_max_attempts(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:crash",
+                        max_attempts=2)
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    assert run.wait() == 1
+    [t] = trials_in(run_dir)
+    assert (t["state"], t["attempts"]) == ("FAILED", 2)
+    assert "exited" in t["error"]
+
+
+# ---- honest end states ------------------------------------------------------
+
+def test_interrupted_trials_stay_pending_and_resume_finishes_them(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=6, train="fast_train:slow"),
+              "--workers", 2, "--dir", run_dir)
+    wait_for(lambda: len(trials_in(run_dir, "RUNNING")) == 2, what="two running trials")
+    run.proc.send_signal(signal.SIGINT)
+    assert run.wait() == 130
+    assert executor_pids(run.proc.pid) == []
+    summary = show(run_dir)
+    assert summary["status"] == "interrupted"
+    assert summary["early_stopped"] == 0  # no rule stopped anything
+    assert summary["running"] == 0 and summary["pending"] >= 2
+    done = resume(run_dir, "--workers", 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = show(run_dir)
+    assert summary["status"] == "finished" and summary["finished"] == 6
+
+
+def test_every_trial_failing_alike_stops_early_and_exits_1(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=20, train="fast_train:wrong_key")
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    assert run.wait() == 1
+    summary = show(run_dir)
+    assert summary["status"] == "failed"
+    assert "the first 3 trials all failed" in summary["error"]
+    assert "score" in summary["error"]
+    assert len(summary["trials"]) < 20
+
+
+def test_steps_must_increase_and_values_be_finite(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:unordered")
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    assert run.wait() == 0
+    [t] = trials_in(run_dir)
+    logs = subprocess.run([str(ENGINE), "logs", str(run_dir), t["id"]],
+                          capture_output=True, text=True, check=True).stdout
+    assert "steps must increase" in logs and "not a finite number" in logs
+    assert t["steps"] == 5  # 0, 1, 5, 6, 8: the step 3, the second 5, the NaN refused
+
+
+# ---- resume -----------------------------------------------------------------
+
+def test_resume_of_a_finished_experiment_does_nothing(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=2), "--workers", 1,
+              "--dir", run_dir)
+    assert run.wait() == 0
+    again = resume(run_dir)
+    assert again.returncode == 0
+    assert "finished already" in again.stdout
+
+
+def test_resume_refuses_a_changed_script_unless_forced(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=3, train="fast_train:slow")
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    wait_for(lambda: trials_in(run_dir, "RUNNING"), what="a running trial")
+    run.kill()
+    script.write_text(script.read_text().replace("seed = 3", "seed = 4"))
+    refused = resume(run_dir)
+    assert refused.returncode == 2
+    assert "changed since the experiment started" in refused.stderr
+    forced = resume(run_dir, "--force", "--workers", 1)
+    assert forced.returncode == 0, forced.stdout + forced.stderr
