@@ -7,6 +7,8 @@
 #include <lua.h>
 #include <lualib.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 
 #define GRACE_S 2.0	    /* after the hook is armed, before we give up */
 #define WATCH_PERIOD_MS 100 /* how often the watchdog looks */
+#define INTERRUPT_SIGNAL SIGUSR2 /* watchdog -> Lua thread: time is up */
 
 struct job {
 	int tag;
@@ -44,8 +47,14 @@ struct lhost {
 	int busy;
 	int busy_tag;
 	double deadline;
-	double hooked_at; /* 0 when the hook is not armed */
+	double hooked_at; /* 0 when the interruption was not asked for yet */
+	/* The job the Lua thread runs, and the one the watchdog wants
+	 * interrupted: read by the signal handler, hence lock-free atomics. */
+	atomic_uint job_no, interrupt_job;
 };
+
+/* The host whose Lua thread this is (set on that thread only). */
+static _Thread_local lhost_t *this_host;
 
 static double now_s(void)
 {
@@ -225,12 +234,30 @@ static void timeout_hook(lua_State *L, lua_Debug *ar)
 {
 	lhost_t *h;
 
-	lua_sethook(L, NULL, 0, 0);
 	lua_getfield(L, LUA_REGISTRYINDEX, "maggy.lhost");
 	h = lua_touserdata(L, -1);
 	lua_pop(L, 1);
+	if (h && atomic_load(&h->interrupt_job) != atomic_load(&h->job_no)) {
+		lua_sethook(L, NULL, 0, 0);
+		return; /* a late signal meant for a job that has ended */
+	}
+	/* The hook stays armed until the job ends: a strategy that catches
+	 * this error with pcall is interrupted again. */
 	luaL_error(L, "strategy time limit exceeded: a call took more than "
 		      "%f s (strategy_timeout)", h ? h->timeout_s : 0.0);
+}
+
+/*
+ * The watchdog's signal, delivered on the Lua thread itself: arm a count
+ * hook there, the way lua.c and luajit.c stop a script on Ctrl-C, so that
+ * no other thread ever touches the lua_State.
+ */
+static void interrupt_handler(int sig)
+{
+	lhost_t *h = this_host;
+
+	if (h && atomic_load(&h->interrupt_job) == atomic_load(&h->job_no))
+		lua_sethook(h->L, timeout_hook, LUA_MASKCOUNT, 1000);
 }
 
 static struct job *next_job(lhost_t *h)
@@ -247,6 +274,7 @@ static struct job *next_job(lhost_t *h)
 			h->jobs_tail = NULL;
 		h->busy = 1;
 		h->busy_tag = j->tag;
+		atomic_fetch_add(&h->job_no, 1);
 		h->deadline = now_s() + h->timeout_s;
 		h->hooked_at = 0;
 	}
@@ -280,6 +308,7 @@ static void *lua_thread(void *arg)
 	lhost_t *h = arg;
 	struct job *j;
 
+	this_host = h;
 	while ((j = next_job(h)) != NULL) {
 		char *out = NULL, *error = NULL;
 		call_runtime(h, "handle", j->json, NULL, &out, &error);
@@ -299,7 +328,8 @@ static void watch_once(lhost_t *h)
 		return;
 	if (h->hooked_at == 0) {
 		h->hooked_at = now;
-		lua_sethook(h->L, timeout_hook, LUA_MASKCOUNT, 1000);
+		atomic_store(&h->interrupt_job, atomic_load(&h->job_no));
+		pthread_kill(h->thread, INTERRUPT_SIGNAL);
 		return;
 	}
 	if (now < h->hooked_at + GRACE_S)
@@ -308,7 +338,8 @@ static void watch_once(lhost_t *h)
 	snprintf(msg, sizeof msg,
 		 "strategy time limit exceeded: a call has not returned after "
 		 "%.1f s (strategy_timeout) and cannot be interrupted "
-		 "(a loop in JIT-compiled code); the strategy was abandoned",
+		 "(a loop in JIT-compiled code, or one that catches every "
+		 "error); the strategy was abandoned",
 		 h->timeout_s + GRACE_S);
 	push_result(h, h->busy_tag, NULL, strdup(msg));
 }
@@ -335,6 +366,11 @@ static void *watchdog_thread(void *arg)
 
 int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen)
 {
+	struct sigaction sa = { .sa_handler = interrupt_handler,
+				.sa_flags = SA_RESTART };
+
+	sigemptyset(&sa.sa_mask);
+	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
 	h->timeout_s = timeout_s > 0 ? timeout_s : 10.0;
 	if (pthread_create(&h->thread, NULL, lua_thread, h) != 0) {
 		snprintf(err, errlen, "cannot start the Lua thread");

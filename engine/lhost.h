@@ -11,7 +11,9 @@
  *
  * Every call into Lua goes through one protected bridge that adds a
  * traceback (file:line). A call that runs longer than the experiment's
- * strategy time limit is interrupted by a watchdog thread; because LuaJIT's
+ * strategy time limit is interrupted by a watchdog thread: it sends SIGUSR2
+ * to the Lua thread, whose handler arms a count hook there (the watchdog
+ * never touches the lua_State, which stays the Lua thread's); because LuaJIT's
  * count hook does not fire inside compiled traces, a call that ignores the
  * interruption is abandoned after a grace period: its result is reported as
  * an error and the host refuses further jobs (the thread dies with the

@@ -8,6 +8,8 @@ import struct
 import subprocess
 import time
 
+import shutil
+
 import pytest
 
 from conftest import FIXTURES, ROOT
@@ -189,6 +191,47 @@ def test_endless_strategy_hits_the_time_limit(engine, tmp_path):
     summary = engine.summary(tmp_path / "r")
     assert summary["status"] == "failed"
     assert "time limit" in summary["error"]
+
+
+# A loop the interpreter runs (error() aborts every trace, keeping it out of JIT
+# traces) is interrupted; a loop compiled to a trace, or one that catches
+# every interruption, cannot be, and is abandoned after a grace period. Either way the run fails and says why.
+LOOPS = {
+    "interpreted": "while true do pcall(error, \"x\") end",
+    "interpreted, catching errors": "while true do pcall(function() "
+                                    "while true do pcall(error, \"x\") end end) end",
+    "compiled": "local n = 0 while true do n = n + 1 end",
+}
+HOOKS = {
+    "observe": ("optimizer", "{ suggest = function(self, ctx) return "
+                "ctx.space:sample(ctx.rng) end, observe = function() %s end }"),
+    "check": ("earlystop", "{ check = function() %s end }"),
+    "finalize": ("optimizer", "{ suggest = function(self, ctx) return "
+                 "ctx.space:sample(ctx.rng) end, finalize = function() %s end }"),
+}
+
+
+@pytest.mark.parametrize("method", sorted(HOOKS))
+@pytest.mark.parametrize("loop", sorted(LOOPS))
+def test_a_strategy_call_that_never_returns_fails_the_run(engine, tmp_path, method, loop):
+    field, strategy = HOOKS[method]
+    shutil.copy(FIXTURES / "fast_train.py", tmp_path)
+    script = tmp_path / "experiment.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "stuck", train = "fast_train:train", num_trials = 3, metric = "score",
+  space = maggy.searchspace {{ x = maggy.double(0, 1), mode = maggy.categorical {{ "a" }} }},
+  {field} = {strategy % LOOPS[loop]}, es_interval = 0.2,
+  strategy_timeout = 1,
+}}
+""")
+    out = engine.run(script, "--workers", 1, "--dir", tmp_path / "r", timeout=120)
+    assert out.returncode == 1, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "r")
+    assert summary["status"] == "failed"
+    assert "strategy time limit exceeded" in summary["error"]
+    assert ("cannot be interrupted" in summary["error"]) == (loop != "interpreted")
+    assert all(t["state"] != "RUNNING" for t in summary["trials"])
 
 
 def test_training_module_that_cannot_be_imported_fails_the_run(engine, tmp_path):
