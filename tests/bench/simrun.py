@@ -40,7 +40,9 @@ def simulate(script_text, benchmark, workers=1, seed=1, bsp=False, trace=False):
             cmd.append("--bsp")
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
         if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+            error = RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
+            error.stderr = proc.stderr
+            raise error
         report = json.loads((run_dir / "simulation.json").read_text())
         if trace:
             with open(run_dir / "trace.csv") as f:
