@@ -340,3 +340,92 @@ def test_resume_refuses_a_changed_script_unless_forced(tmp_path):
     assert "changed since the experiment started" in refused.stderr
     forced = resume(run_dir, "--force", "--workers", 1)
     assert forced.returncode == 0, forced.stdout + forced.stderr
+
+
+def trial_order(run_dir):
+    """(id, value) of each trial in creation order (the summary's order)."""
+    return [(t["id"], t["value"]) for t in trials_in(run_dir)]
+
+
+@pytest.mark.parametrize("optimizer,train", [
+    ('"random"', "fast_train:train"),
+    ("maggy.optimizers.tpe { n_startup = 3 }", "fast_train:train"),
+    ("maggy.optimizers.asha { eta = 2, min_budget = 1, max_budget = 4 }",
+     "fast_train:budgeted"),
+])
+def test_a_resumed_experiment_suggests_what_an_uninterrupted_one_does(
+        tmp_path, optimizer, train):
+    script = experiment(tmp_path, num_trials=12, optimizer=optimizer, train=train)
+    whole = tmp_path / "whole"
+    assert Run(tmp_path, script, "--workers", 1, "--dir", whole).wait() == 0
+    cut = tmp_path / "cut"
+    run = Run(tmp_path, script, "--workers", 1, "--dir", cut)
+    wait_for(lambda: len(trials_in(cut, "FINISHED")) >= 5, what="five results")
+    run.kill()
+    done = resume(cut, "--workers", 1)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert trial_order(cut) == trial_order(whole)
+
+
+# ---- chaos -------------------------------------------------------------------
+
+def children(pid):
+    """(pid, age in seconds) of each executor process of the engine."""
+    out = []
+    for child in executor_pids(pid):
+        try:
+            ticks = int(open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[19])
+            uptime = float(open("/proc/uptime").read().split()[0])
+        except (OSError, IndexError, ValueError):
+            continue
+        out.append((child, uptime - ticks / os.sysconf("SC_CLK_TCK")))
+    return out
+
+
+def test_chaos_kills_stalls_and_a_driver_crash_lose_nothing_and_run_nothing_twice(tmp_path):
+    import random
+    rng = random.Random(7)
+    run_dir = tmp_path / "r"
+    script = FIXTURES / "exp_chaos.lua"
+    run = Run(tmp_path, script, "--workers", 3, "--dir", run_dir)
+    run.address()
+    kills = stalls = 0
+    while kills < 12 or stalls < 1:
+        assert run.proc.poll() is None, "the run ended before the chaos did"
+        time.sleep(rng.uniform(0.2, 0.6))
+        # executors younger than 2.5 s are spared: a slot that dies right
+        # after each start is given up on (the launcher's own rule)
+        grown = sorted(p for p, age in children(run.proc.pid) if age > 2.5)
+        if not grown:
+            continue
+        victim = rng.choice(grown)
+        if kills == 6 and stalls == 0:
+            os.kill(victim, signal.SIGSTOP)
+            time.sleep(2.5)  # well past liveness_timeout = 1.5 s
+            os.kill(victim, signal.SIGCONT)
+            stalls += 1
+        else:
+            os.kill(victim, signal.SIGKILL)
+            kills += 1
+    before = {t["id"]: t["value"] for t in trials_in(run_dir, "FINISHED")}
+    run.kill()
+    assert show(run_dir)["status"] == "interrupted"
+    done = resume(run_dir, "--workers", 3)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = show(run_dir)
+    ids = [t["id"] for t in summary["trials"]]
+    assert len(set(ids)) == len(ids) == 120 and summary["finished"] == 120
+    assert summary["pending"] == 0 and summary["running"] == 0
+    after = {t["id"]: t["value"] for t in summary["trials"]}
+    assert all(after[i] == v for i, v in before.items()), "a stored result changed"
+    again = [i for i in before if f"{i} FINISHED" in done.stdout]
+    assert again == [], "a result stored before the crash ran again"
+    once = re.findall(r"\] (\w{16}) FINISHED", run.text() + done.stdout)
+    twice = {i for i in once if once.count(i) > 1 and i in before}
+    assert not twice
+    subprocess.run(["mdb_stat", "-a", str(run_dir / "store")], check=True,
+                   capture_output=True)
+    retries = sum(t["attempts"] for t in summary["trials"]) - 120
+    print(f"chaos: {kills} executor kills, {stalls} stall, 1 engine kill, "
+          f"{retries} retries, 0 duplicates, 0 lost, {len(before)} results "
+          f"stored before the engine kill")
