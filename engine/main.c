@@ -183,6 +183,9 @@ int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
 
+	/* Progress is read as it happens, also through `| tee` or a log file
+	 * (a Spark driver's): one line at a time, never a block later. */
+	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(cmd, "run") == 0)
 		return cmd_run(argc - 1, argv + 1, 0, 0);
 	if (strcmp(cmd, "resume") == 0)

@@ -159,11 +159,33 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 		sorted_trials(g.trials));
 	if (sum && json_object_get(sum, "error") == NULL)
 		json_object_set_new(sum, "error", json_null());
+	if (sum) {
+		json_t *excluded = load_meta(store, "excluded_hosts");
+		json_object_set_new(sum, "excluded_hosts",
+				    json_is_array(excluded) ? excluded
+							    : json_array());
+		if (excluded && !json_is_array(excluded))
+			json_decref(excluded);
+	}
 out:
 	json_decref(g.trials);
 	json_decref(exp);
 	json_decref(status);
 	return sum;
+}
+
+/* "excluded hosts: a, b" when the run gave up on some hosts. */
+static void print_excluded(const json_t *hosts, FILE *out)
+{
+	size_t i;
+	json_t *host;
+
+	if (json_array_size(hosts) == 0)
+		return;
+	fprintf(out, "excluded hosts:");
+	json_array_foreach(hosts, i, host)
+		fprintf(out, "%s %s", i ? "," : "", json_string_value(host));
+	fprintf(out, " (trials lost there kept finishing elsewhere)\n");
 }
 
 static void print_params(const json_t *params, FILE *out)
@@ -213,6 +235,7 @@ void summary_print(const json_t *s, FILE *out)
 	} else {
 		fprintf(out, "best: none (no trial produced a value)\n");
 	}
+	print_excluded(json_object_get(s, "excluded_hosts"), out);
 	fprintf(out, "results: %s\n", json_string_value(json_object_get(s, "dir")));
 }
 

@@ -186,6 +186,40 @@ def test_an_external_executor_on_slot_0_keeps_its_trial_when_local_slot_0_dies(t
     assert (mine["state"], mine["value"], mine["attempts"]) == ("FINISHED", 0.75, 1)
 
 
+def test_a_host_whose_trials_keep_finishing_elsewhere_is_excluded(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=4, liveness_timeout=1,
+                                   exclude_after=2),
+              "--workers", 0, "--dir", run_dir)
+    address = run.address()
+
+    def run_one_on(host, pid):
+        ex = FakeExecutor(address, run_dir, host=host, pid=pid)
+        ex.welcome()
+        trial = ex.next_trial()
+        ex.final(trial["id"], value=0.5)
+        ex.wait_ack(trial["id"])
+        ex.close()
+        return trial
+
+    for n, pid in enumerate((2001, 2002), 1):
+        flaky = FakeExecutor(address, run_dir, host="flaky", pid=pid)
+        flaky.welcome()
+        lost = flaky.next_trial()
+        flaky.close()  # vanishes with its trial, which then ends on "good"
+        wait_for(lambda: run.text().count("disconnected; retrying") == n,
+                 what="the lost trial's retry")
+        assert run_one_on("good", 3000 + n)["id"] == lost["id"]
+    refused = FakeExecutor(address, run_dir, host="flaky", pid=2003)
+    assert "excluded" in refused.closed_with_error()
+    run_one_on("good", 3003)
+    run_one_on("good", 3004)
+    assert run.wait() == 0, run.text()
+    assert show(run_dir)["excluded_hosts"] == ["flaky"]
+    assert "host flaky excluded" in run.text()
+    assert "excluded hosts: flaky" in run.text()
+
+
 @pytest.mark.parametrize("frame", ["short heartbeat", "short log", "bad json",
                                    "unknown trial", "bad state"])
 def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
