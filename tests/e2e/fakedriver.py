@@ -157,6 +157,8 @@ class Session:
                     result.points.extend(pts)
                 stop = (stop_after_points is not None and t == trial
                         and len(result.points) >= stop_after_points)
+                if stop and result.stopped_at is None:
+                    result.stopped_at = len(result.heartbeats)
                 self.send(HB_STOP if stop else HB_OK, struct.pack(">Q", t))
             elif ftype == LOG:
                 t, stream = struct.unpack_from(">QB", body)
@@ -204,6 +206,7 @@ class TrialResult:
         self.logs = []
         self.errors = []
         self.events = []
+        self.stopped_at = None  # heartbeats received when HB_STOP was sent
 
     def lines(self, stream=None):
         """Text of the LOG lines of this trial (of one stream if given)."""

@@ -263,6 +263,9 @@ def test_hb_stop_raises_early_stop_with_the_last_value(make_driver,
     assert f["value"] == res.points[-1][1]
     assert f["steps"] == len(res.points)
     assert [s for s, _ in res.points] == list(range(len(res.points)))
+    # the trial stops at its next broadcast: at most the heartbeat already
+    # under way follows the STOP (a trial ignoring it would run for minutes)
+    assert len(res.heartbeats) - res.stopped_at <= 1, res.heartbeats
     # the stop flag belongs to that trial only
     res = sess.run_trial({"max_steps": 5})
     assert res.final["state"] == "FINISHED"
@@ -281,13 +284,23 @@ def test_function_that_catches_early_stop_is_still_early_stopped(
 
 
 def test_hb_stop_for_another_trial_is_ignored(make_driver, executor_bin):
-    drv, proc, sess = start(make_driver, executor_bin, "slow")
-    trial = sess.send_trial({"seconds": 0.3})
-    sess.send(fakedriver.HB_STOP, struct.pack(">Q", trial + 1))
+    drv, proc, sess = start(make_driver, executor_bin, "stoppable")
+    trial = sess.send_trial({"max_steps": 300})
     res = fakedriver.TrialResult(trial)
+    # once the trial runs (its first points came), a STOP for another id
+    while not res.points:
+        ftype, _, body = sess.recv(fakedriver.DEFAULT_TIMEOUT)
+        if ftype != fakedriver.HEARTBEAT:
+            continue
+        t, n = struct.unpack_from(">QI", body)
+        res.points += [struct.unpack_from(">Qd", body, 12 + 16 * i)
+                       for i in range(n)]
+        sess.send(fakedriver.HB_OK, struct.pack(">Q", t))
+    sess.send(fakedriver.HB_STOP, struct.pack(">Q", trial + 1))
     sess.collect(trial, res)
     sess.ack(trial)
-    assert res.final["state"] == "FINISHED" and res.final["value"] == 2.0
+    assert res.final["state"] == "FINISHED", res.final
+    assert res.final["steps"] == len(res.points) == 300
     finish(proc, sess)
 
 

@@ -128,7 +128,7 @@ def test_seeded_runs_side_by_side_never_fail_and_agree(engine, tmp_path):
         return 1 + i % 12, read_trace(run_dir)
 
     with ThreadPoolExecutor(2) as pool:
-        runs = list(pool.map(one, range(120)))
+        runs = list(pool.map(one, range(200)))
     for seed in range(1, 13):
         traces = [trace for s, trace in runs if s == seed]
         assert all(trace == traces[0] for trace in traces)
