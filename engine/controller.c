@@ -14,6 +14,7 @@
 
 #define FLUSH_DELAY_US 50000 /* metric points and logs wait this long */
 #define TICK_S 0.5	     /* liveness and time limits are looked at this often */
+#define STORE_GIVE_UP_S 30.0 /* a store refusing writes this long ends the run */
 #define FAIL_FAST_DEFAULT 3
 
 static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error);
@@ -135,19 +136,51 @@ static void send_acks(ctl_t *c)
 	}
 }
 
+/*
+ * How long the store may refuse writes (a full disk) before the run gives
+ * up: MAGGY_STORE_GIVE_UP_S seconds, default STORE_GIVE_UP_S. Meanwhile
+ * nothing is acknowledged, so executors hold their results and wait.
+ */
+static double store_give_up_s(void)
+{
+	const char *env = getenv("MAGGY_STORE_GIVE_UP_S");
+	double s = env ? strtod(env, NULL) : 0;
+
+	return s > 0 ? s : STORE_GIVE_UP_S;
+}
+
 static int commit(ctl_t *c)
 {
-	char err[256];
+	char err[256], why[512];
 	struct timeval retry = { 1, 0 };
+	double now;
 
-	if (store_commit(c->store, err, sizeof err) < 0) {
-		fprintf(stderr, "maggy-engine: store commit failed, will "
-				"retry: %s\n", err);
-		evtimer_add(c->flush_timer, &retry);
+	if (store_commit(c->store, err, sizeof err) == 0) {
+		if (c->store_failing_since > 0)
+			fprintf(stderr, "maggy-engine: the store is written "
+					"again\n");
+		c->store_failing_since = 0;
+		send_acks(c);
+		return 0;
+	}
+	now = ctl_now(c);
+	if (c->store_failing_since == 0) {
+		c->store_failing_since = now;
+		fprintf(stderr, "maggy-engine: cannot write the store (%s); "
+			"no result is acknowledged until it can be, retrying "
+			"for %.0f s\n", err, store_give_up_s());
+	} else if (!c->ending &&
+		   now - c->store_failing_since > store_give_up_s()) {
+		snprintf(why, sizeof why, "the store could not be written for "
+			 "%.0f s (%s): make room on its disk, then `maggy-engine "
+			 "resume DIR` runs again what was not saved",
+			 now - c->store_failing_since, err);
+		finish(c, CTL_FAILED, why);
 		return -1;
 	}
-	send_acks(c);
-	return 0;
+	if (!c->ending)
+		evtimer_add(c->flush_timer, &retry);
+	return -1;
 }
 
 static void commit_cb(evutil_socket_t fd, short what, void *arg)

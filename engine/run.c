@@ -580,7 +580,9 @@ static void banner(const struct run *r)
 
 /* ---- the end ---------------------------------------------------------- */
 
-static int report(struct run *r)
+/* The summary of what the store holds; when its last commit failed, the
+ * status is the run's own (the store's is stale), and the run failed. */
+static int report(struct run *r, int saved)
 {
 	char err[512], path[PATH_MAX];
 	const char *error;
@@ -590,6 +592,12 @@ static int report(struct run *r)
 	if (sum == NULL) {
 		fail("summary", err);
 		return EXIT_FAILED;
+	}
+	if (!saved) {
+		outcome = CTL_FAILED;
+		json_object_set_new(sum, "status", json_string("failed"));
+		json_object_set_new(sum, "error", json_string(
+			error ? error : "the store could not be written"));
 	}
 	summary_print(sum, stdout);
 	if (r->sim && sim_report(r->sim, err, sizeof err) < 0)
@@ -672,10 +680,8 @@ int run_experiment(const struct run_options *opts)
 	event_base_dispatch(r.base);
 	if (ctl_outcome(r.ctl, NULL) == CTL_RUNNING)
 		ctl_abort(r.ctl, CTL_INTERRUPTED, "the engine loop stopped");
-	saved = final_commit(&r);
-	rc = report(&r);
-	if (saved < 0)
-		rc = EXIT_FAILED;
+	saved = final_commit(&r) == 0;
+	rc = report(&r, saved);
 out:
 	cleanup(&r);
 	return rc;

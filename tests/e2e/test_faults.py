@@ -326,6 +326,35 @@ def test_interrupted_trials_stay_pending_and_resume_finishes_them(tmp_path):
     assert summary["status"] == "finished" and summary["finished"] == 6
 
 
+def test_a_store_that_cannot_be_written_fails_the_run_and_resume_recovers(tmp_path):
+    import resource
+
+    def small_files():  # a "full disk": writes past 600 kB fail with EFBIG
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (600_000, 600_000))
+
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=20, train="fast_train:chatty")
+    full = subprocess.run([str(ENGINE), "run", str(script), "--workers", "2",
+                           "--dir", str(run_dir)], preexec_fn=small_files,
+                          env={**os.environ, "MAGGY_STORE_GIVE_UP_S": "2"},
+                          capture_output=True, text=True, timeout=120)
+    assert full.returncode == 1, full.stdout + full.stderr
+    assert "cannot write the store" in full.stderr
+    assert "writes are lost" in full.stderr
+    assert "experiment faults: failed" in full.stdout
+    assert "the store could not be written for" in full.stdout
+    kept = {t["id"]: t["value"] for t in trials_in(run_dir, "FINISHED")}
+    assert 0 < len(kept) < 20
+    assert show(run_dir)["status"] == "interrupted"
+    done = resume(run_dir, "--workers", 2)
+    assert done.returncode == 0, done.stdout + done.stderr
+    summary = show(run_dir)
+    assert summary["finished"] == 20 and len(summary["trials"]) == 20
+    assert all({t["id"]: t["value"] for t in summary["trials"]}[i] == v
+               for i, v in kept.items())
+
+
 def test_every_trial_failing_alike_stops_early_and_exits_1(tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=20, train="fast_train:wrong_key")
