@@ -135,6 +135,32 @@ def test_a_final_sent_again_after_a_reconnect_ends_the_trial_once(tmp_path):
     assert run.text().count(f"{trial['id']} FINISHED") == 1
 
 
+def test_an_executor_that_outlived_the_driver_delivers_to_the_resumed_one(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=2), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    ex = FakeExecutor(address, run_dir, pid=5151)
+    ex.welcome()
+    trial = ex.next_trial()
+    wait_for(lambda: trials_in(run_dir, "RUNNING"), what="the trial stored as running")
+    run.kill()  # the driver dies while the trial runs
+    again = Run(tmp_path, run_dir, "--workers", 0, command="resume")
+    assert again.address() == address  # where its executors look for it
+    back = FakeExecutor(address, run_dir, pid=5151, trial=trial["id"])
+    back.welcome()
+    assert back.heartbeat(trial["id"], [(0, 0.5)]) == "HB_OK"
+    back.final(trial["id"], value=0.5)
+    back.wait_ack(trial["id"])
+    other = back.next_trial()
+    back.final(other["id"], value=0.25)
+    back.wait_ack(other["id"])
+    back.close()
+    assert again.wait() == 0, again.text()
+    mine = [t for t in trials_in(run_dir) if t["id"] == trial["id"]][0]
+    assert (mine["state"], mine["value"], mine["attempts"]) == ("FINISHED", 0.5, 1)
+
+
 def test_a_late_final_from_a_lost_executor_does_not_count(tmp_path):
     run_dir = tmp_path / "r"
     run = Run(tmp_path, experiment(tmp_path, num_trials=1, liveness_timeout=1),
@@ -225,8 +251,8 @@ def test_a_host_whose_trials_keep_finishing_elsewhere_is_excluded(tmp_path):
 def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
     from fakedriver import FINAL, HEARTBEAT, LOG
     run_dir = tmp_path / "r"
-    run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 0,
-              "--dir", run_dir)
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1, liveness_timeout=1),
+              "--workers", 0, "--dir", run_dir)
     address = run.address()
     bad = FakeExecutor(address, run_dir)
     bad.welcome()
@@ -248,6 +274,7 @@ def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
     assert retry["id"] == trial["id"]
     good.final(retry["id"], value=0.5)
     good.wait_ack(retry["id"])
+    good.close()
     assert run.wait() == 0
 
 
