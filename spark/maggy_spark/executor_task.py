@@ -1,0 +1,90 @@
+"""What one Spark task does: run one long-lived `maggy-executor` that
+connects back to the engine on the driver, until the engine says goodbye.
+
+Runs on the Spark executors; imports nothing of the driver's side.
+"""
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import sys
+
+PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent():
+    """In the child: SIGTERM when the Python worker that started it dies
+    (a cancelled or killed task), so that no executor outlives its task."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(
+            PR_SET_PDEATHSIG, signal.SIGTERM)
+    except OSError:
+        pass
+
+
+def _gpu_addresses(ctx):
+    """The GPU addresses Spark assigned to this task, or None."""
+    try:
+        gpus = ctx.resources().get("gpu")
+    except Exception:  # an older Spark, or no resources API
+        return None
+    return list(gpus.addresses) if gpus is not None else None
+
+
+def task_environment(plan, ctx, python_path):
+    """The executor's environment: where the driver is, the secret (never
+    on a command line), its slot and attempt, its GPUs and module path."""
+    env = dict(os.environ)
+    env.update({
+        "MAGGY_DRIVER": plan["driver"],
+        "MAGGY_SECRET": plan["secret"],
+        "MAGGY_SLOT": str(ctx.partitionId()),
+        "MAGGY_ATTEMPT": str(ctx.attemptNumber() + 1),
+        "MAGGY_RECONNECT_TIMEOUT": str(plan.get("reconnect_timeout", 60)),
+    })
+    gpus = _gpu_addresses(ctx)
+    if gpus is not None:
+        env["CUDA_VISIBLE_DEVICES"] = ",".join(gpus)
+    paths = [p for p in python_path if p]
+    if env.get("PYTHONPATH"):
+        paths.append(env["PYTHONPATH"])
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+# The executor's exit statuses after which restarting it is pointless: the
+# driver said goodbye (0), refused it (2), is gone (3), or the training
+# module cannot be imported (4). Others (a crash) restart it in the task,
+# as the engine's own launcher does with local executors.
+FINAL_STATUSES = (0, 2, 3, 4)
+MAX_RESTARTS = 3
+
+
+def _run_once(executor, env):
+    proc = subprocess.Popen([executor], env=env, preexec_fn=_die_with_parent)
+    try:
+        return proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def run_executor(plan):
+    """The function of each partition: yields one (slot, host, exit status)."""
+    from pyspark import SparkFiles, TaskContext
+
+    def partition(_rows):
+        ctx = TaskContext.get()
+        python_path = [SparkFiles.getRootDirectory()] + sys.path
+        env = task_environment(plan, ctx, python_path)
+        status = None
+        for restart in range(MAX_RESTARTS + 1):
+            env["MAGGY_ATTEMPT"] = str(ctx.attemptNumber() + restart + 1)
+            status = _run_once(plan["executor"], env)
+            if status in FINAL_STATUSES:
+                break
+        yield ctx.partitionId(), socket.gethostname(), status
+
+    return partition

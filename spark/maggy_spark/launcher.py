@@ -1,0 +1,191 @@
+"""lagom: run a maggy-engine experiment with its executors as Spark tasks.
+
+The engine runs on the driver (`maggy-engine run --workers 0`), listening on
+the driver's host; one long-lived Spark task per executor slot starts a
+`maggy-executor` that connects back. Trials go to whichever executor is free
+(no waves); the engine's early-stop rule sees all of them. The engine's
+output (progress and the trials' log lines) is streamed to the console as
+it runs; the summary comes back as a dict.
+
+It is a plain Spark job, not a barrier stage: a barrier stage restarts all
+of its tasks when one fails, where a plain job retries only the failed task,
+which registers again while the engine reschedules its interrupted trial.
+"""
+import json
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+
+from .executor_task import run_executor
+
+HOME = pathlib.Path(os.environ.get(
+    "MAGGY_HOME", pathlib.Path(__file__).resolve().parents[2]))
+WAITING = re.compile(r"waiting for executors on (\S+):(\d+) \(secret in (\S+)\); "
+                     r"results in (\S+)")
+
+
+class ExperimentFailed(RuntimeError):
+    """The engine ended with a non-zero status; `summary` holds what it stored."""
+
+    def __init__(self, message, status, summary):
+        super().__init__(message)
+        self.status = status
+        self.summary = summary
+
+
+def binaries(home=None):
+    """(maggy-engine, maggy-executor) of an install or build tree."""
+    home = pathlib.Path(home or HOME)
+    for sub in ("build", "bin"):
+        engine, executor = home / sub / "maggy-engine", home / sub / "maggy-executor"
+        if engine.exists() and executor.exists():
+            return str(engine), str(executor)
+    raise FileNotFoundError(
+        f"no maggy-engine and maggy-executor under {home}/build or {home}/bin "
+        f"(build with scripts/setup, or set MAGGY_HOME)")
+
+
+def default_workers(sc):
+    """Executor slots: the cluster's task slots (cores / spark.task.cpus)."""
+    per_task = int(sc.getConf().get("spark.task.cpus", "1"))
+    return max(1, sc.defaultParallelism // per_task)
+
+
+def driver_host(sc):
+    return sc.getConf().get("spark.driver.host") or "127.0.0.1"
+
+
+class _Engine:
+    """maggy-engine on the driver; its output echoed line by line."""
+
+    def __init__(self, args, out):
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True,
+                                     bufsize=1)
+        self.out = out
+        self.lines = []
+        self.ready = threading.Event()
+        self.address = self.dir = self.secret_file = None
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            self.lines.append(line)
+            if self.out is not None:
+                self.out.write(line)
+                self.out.flush()
+            m = WAITING.search(line)
+            if m and not self.ready.is_set():
+                self.address = f"{m.group(1)}:{m.group(2)}"
+                self.secret_file, self.dir = m.group(3), m.group(4)
+                self.ready.set()
+        self.ready.set()  # also when it ended before listening
+
+    def wait_ready(self):
+        self.ready.wait()
+        if self.address is None:
+            self.proc.wait()
+            raise ExperimentFailed("maggy-engine ended before it listened:\n" +
+                                   "".join(self.lines[-20:]),
+                                   self.proc.returncode, None)
+
+    def interrupt(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+
+
+def _summary(run_dir):
+    path = pathlib.Path(run_dir) / "summary.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
+          seed=None, home=None, out=sys.stdout, quiet=False):
+    """Run EXPERIMENT (a Lua script) on the Spark cluster of `spark` (a
+    SparkSession or SparkContext); or, with resume=DIR, continue the
+    interrupted experiment in DIR. Returns the summary as a dict (the
+    content of summary.json); raises ExperimentFailed when the engine
+    reports a failure, KeyboardInterrupt after a clean stop on Ctrl-C.
+
+    workers: executor slots (default: the cluster's task slots).
+    dir: where the store and summary go (default: maggy-runs/NAME-TIME).
+    home: the maggy-engine tree on the driver and on every node (default:
+    $MAGGY_HOME, or the tree this module is in).
+    """
+    sc = getattr(spark, "sparkContext", spark)
+    engine_bin, executor_bin = binaries(home)
+    workers = workers or default_workers(sc)
+    listen = f"{driver_host(sc)}:0"
+    if resume:
+        args = [engine_bin, "resume", str(resume), "--workers", "0"]
+    else:
+        args = [engine_bin, "run", str(experiment), "--workers", "0",
+                "--listen", listen]
+        if dir:
+            args += ["--dir", str(dir)]
+        if seed is not None:
+            args += ["--seed", str(seed)]
+    if quiet:
+        args.append("--quiet")
+    engine = _Engine(args, out)
+    job = None
+    try:
+        engine.wait_ready()
+        plan = {
+            "driver": engine.address,
+            "secret": pathlib.Path(engine.secret_file).read_text().strip(),
+            "executor": executor_bin,
+        }
+        job = _Job(sc, plan, workers, on_failure=engine.interrupt)
+        job.start()
+        status = engine.proc.wait()
+    except BaseException:
+        engine.interrupt()  # stored and resumable, whatever went wrong here
+        engine.proc.wait()
+        if job is not None:
+            sc.cancelJobGroup(job.group)
+        raise
+    sc.cancelJobGroup(job.group)  # executors got BYE; tasks still waiting end
+    job.join()
+    engine.reader.join()
+    summary = _summary(engine.dir)
+    if status == 130:
+        raise KeyboardInterrupt("the experiment was interrupted; "
+                                f"lagom(spark, resume={engine.dir!r}) continues it")
+    if status != 0:
+        error = (summary or {}).get("error") or "".join(engine.lines[-5:])
+        raise ExperimentFailed(f"the experiment failed: {error}", status, summary)
+    return summary
+
+
+class _Job(threading.Thread):
+    """The Spark job of the executors, in a thread of the driver. If it
+    fails (its tasks failed too often), the engine is stopped cleanly."""
+
+    def __init__(self, sc, plan, workers, on_failure):
+        super().__init__(daemon=True)
+        self.sc, self.plan, self.workers = sc, plan, workers
+        self.group = f"maggy-{uuid.uuid4().hex[:12]}"
+        self.on_failure = on_failure
+        self.error = None
+
+    def run(self):
+        # the task's code travels with the task: nodes need not have this
+        # package, only the binaries
+        from pyspark import cloudpickle
+        from . import executor_task
+        cloudpickle.register_pickle_by_value(executor_task)
+        self.sc.setJobGroup(self.group, "maggy-engine executors",
+                            interruptOnCancel=True)
+        try:
+            (self.sc.parallelize(range(self.workers), self.workers)
+             .mapPartitions(run_executor(self.plan)).collect())
+        except Exception as e:  # cancelled at the end, or failed
+            self.error = e
+            self.on_failure()
