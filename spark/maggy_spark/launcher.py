@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 
 from .executor_task import run_executor
@@ -50,8 +51,25 @@ def binaries(home=None):
         f"(build with scripts/setup, or set MAGGY_HOME)")
 
 
-def default_workers(sc):
-    """Executor slots: the cluster's task slots (cores / spark.task.cpus)."""
+def _executors(sc):
+    """Spark executors registered so far (the driver is not one)."""
+    return len(sc.statusTracker().getExecutorInfos()) - 1
+
+
+def default_workers(sc, settle_s=3.0, patience_s=60.0):
+    """Executor slots: the cluster's task slots (cores / spark.task.cpus).
+    On a cluster, executors register after the application starts: wait
+    until some have and their number held for `settle_s` seconds."""
+    if not sc.master.startswith("local"):
+        deadline = time.monotonic() + patience_s
+        seen, since = _executors(sc), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            now = _executors(sc)
+            if now != seen:
+                seen, since = now, time.monotonic()
+            elif seen > 0 and time.monotonic() - since >= settle_s:
+                break
     per_task = int(sc.getConf().get("spark.task.cpus", "1"))
     return max(1, sc.defaultParallelism // per_task)
 

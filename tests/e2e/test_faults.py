@@ -39,13 +39,15 @@ def experiment(tmp_path, name="faults", train="fast_train:steady",
 
 class Run:
     """maggy-engine in the background, its output in a file (never a pipe
-    that could fill up and stall it)."""
+    that could fill up and stall it). Killed after the test if still alive."""
+    started = []
 
     def __init__(self, tmp_path, *args, command="run"):
         self.out = pathlib.Path(tmp_path) / f"engine-{time.monotonic_ns()}.log"
         with open(self.out, "w") as f:
             self.proc = subprocess.Popen([str(ENGINE), command, *map(str, args)],
                                          stdout=f, stderr=subprocess.STDOUT)
+        Run.started.append(self)
 
     def text(self):
         return self.out.read_text()
@@ -62,6 +64,15 @@ class Run:
     def kill(self):
         self.proc.kill()
         self.proc.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def no_engine_left_behind():
+    yield
+    while Run.started:
+        run = Run.started.pop()
+        if run.proc.poll() is None:
+            run.kill()
 
 
 def wait_for(predicate, timeout=60, what="a condition"):

@@ -1,0 +1,79 @@
+"""maggy-engine on a real Spark standalone cluster (see conftest.py): the
+quickstart with early stopping, a worker killed mid-run, a cancelled job
+resumed, and a local[2] smoke run."""
+import json
+import signal
+
+from conftest import (FIXTURES, ROOT, Submit, show, wait_for)
+
+QUICKSTART = ROOT / "examples" / "quickstart" / "experiment.lua"
+LONG = FIXTURES / "exp_long.lua"
+
+
+def finished_ids(text):
+    import re
+    return re.findall(r"\] (\w{16}) (?:FINISHED|EARLY_STOPPED|FAILED)", text)
+
+
+def check_once(summary, num_trials):
+    assert len(summary["trials"]) == num_trials
+    assert summary["pending"] == 0 and summary["running"] == 0
+    assert (summary["finished"] + summary["early_stopped"] + summary["failed"]
+            == num_trials)
+
+
+def test_quickstart_on_a_standalone_cluster(cluster, tmp_path):
+    run_dir = tmp_path / "qs"
+    submit = Submit(tmp_path, cluster.url, QUICKSTART, "--dir", run_dir)
+    assert submit.wait() == 0, submit.text()[-3000:]
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert submit.returned_summary() == summary
+    check_once(summary, 24)
+    assert [t["attempts"] for t in summary["trials"]] == [1] * 24
+    assert summary["early_stopped"] > 0
+    text = submit.text()
+    assert "done: lr=" in text  # the trials' own lines reach the driver
+    assert sorted(finished_ids(text)) == sorted(t["id"] for t in summary["trials"])
+    # executors ran in the Spark workers' executors, not on the driver
+    assert {t["worker"]["slot"] for t in summary["trials"]} == {0, 1, 2, 3}
+
+
+def test_a_killed_worker_loses_no_trial(cluster, tmp_path):
+    run_dir = tmp_path / "long"
+    submit = Submit(tmp_path, cluster.url, LONG, "--dir", run_dir)
+    wait_for(lambda: len(finished_ids(submit.text())) >= 6, timeout=120,
+             what="six trials ended")
+    cluster.workers[1].kill()
+    assert submit.wait() == 0, submit.text()[-3000:]
+    summary = show(run_dir)
+    check_once(summary, 40)
+    assert summary["status"] == "finished"
+    assert max(t["attempts"] for t in summary["trials"]) >= 2, \
+        "no trial was running on the killed worker"
+
+
+def test_a_cancelled_job_is_resumed(cluster, tmp_path):
+    run_dir = tmp_path / "cut"
+    submit = Submit(tmp_path, cluster.url, LONG, "--dir", run_dir)
+    wait_for(lambda: len(finished_ids(submit.text())) >= 6, timeout=120,
+             what="six trials ended")
+    submit.kill(signal.SIGINT)  # Ctrl-C in spark-submit
+    assert submit.wait() == 130, submit.text()[-3000:]
+    cut = show(run_dir)
+    assert cut["status"] == "interrupted" and cut["running"] == 0
+    kept = {t["id"]: t["value"] for t in cut["trials"] if t["state"] == "FINISHED"}
+    again = Submit(tmp_path, cluster.url, "--resume", run_dir)
+    assert again.wait() == 0, again.text()[-3000:]
+    summary = show(run_dir)
+    check_once(summary, 40)
+    assert summary["status"] == "finished"
+    values = {t["id"]: t["value"] for t in summary["trials"]}
+    assert all(values[i] == v for i, v in kept.items())
+
+
+def test_local_mode_smoke(tmp_path):
+    run_dir = tmp_path / "local"
+    submit = Submit(tmp_path, "local[2]", QUICKSTART, "--dir", run_dir)
+    assert submit.wait() == 0, submit.text()[-3000:]
+    assert submit.returned_summary()["finished"] + \
+        submit.returned_summary()["early_stopped"] == 24
