@@ -111,14 +111,14 @@ class Submit:
     """spark-submit of tests/spark/driver.py (lagom, the returned summary
     written to a file) in its own process group, output in a file."""
 
-    def __init__(self, tmp, master, *args, env=None):
+    def __init__(self, tmp, master, *args, env=None, spark_args=()):
         self.out = tmp / f"submit-{time.monotonic_ns()}.log"
         self.returned = tmp / f"returned-{time.monotonic_ns()}.json"
         cmd = [str(SPARK_SUBMIT), "--master", master,
                "--conf", "spark.ui.enabled=false",
                "--conf", "spark.ui.showConsoleProgress=false",
                "--conf", "spark.driver.host=127.0.0.1",
-               "--conf", f"spark.pyspark.python={PYTHON}",
+               "--conf", f"spark.pyspark.python={PYTHON}", *map(str, spark_args),
                str(DRIVER), "--returned", str(self.returned), *map(str, args)]
         with open(self.out, "w") as f:
             self.proc = subprocess.Popen(cmd, env=env or spark_env(tmp), stdout=f,

@@ -71,9 +71,13 @@ def test_a_cancelled_job_is_resumed(cluster, tmp_path):
     assert all(values[i] == v for i, v in kept.items())
 
 
-def test_local_mode_smoke(tmp_path):
+def test_local_mode_smoke_with_the_module_shipped_by_py_files(tmp_path):
+    # the script's folder has no train.py: it comes with --py-files
+    script = tmp_path / "experiment.lua"
+    script.write_text(QUICKSTART.read_text())
     run_dir = tmp_path / "local"
-    submit = Submit(tmp_path, "local[2]", QUICKSTART, "--dir", run_dir)
+    submit = Submit(tmp_path, "local[2]", script, "--dir", run_dir,
+                    spark_args=["--py-files", QUICKSTART.parent / "train.py"])
     assert submit.wait() == 0, submit.text()[-3000:]
     assert submit.returned_summary()["finished"] + \
         submit.returned_summary()["early_stopped"] == 24
