@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <lauxlib.h>
-#include <libgen.h>
 #include <lua.h>
 #include <lualib.h>
 #include <pthread.h>
@@ -131,18 +130,37 @@ static int call_runtime(lhost_t *h, const char *fname, const char *a1,
 	return 0;
 }
 
-static void set_package_path(lua_State *L, const char *lua_dir,
-			     const char *script_path)
+/*
+ * What the state may load, set before any script runs: Lua modules from the
+ * library folder only (a script's folder is searched by the sandbox's own
+ * require, in the sandbox); the C modules the library uses (cjson) loaded
+ * now, then no native loading at all; and no string.dump, which even a
+ * sandboxed string can reach through the string metatable.
+ */
+static int confine_loading(lua_State *L, const char *lua_dir, char **error)
 {
-	char *copy = strdup(script_path);
-	const char *dir = dirname(copy);
+	static const char *const c_modules[] = { "cjson", "cjson.safe" };
+	size_t i;
 
 	lua_getglobal(L, "package");
-	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua;%s/?.lua;%s/?/init.lua",
-			lua_dir, lua_dir, dir, dir);
+	lua_pushfstring(L, "%s/?.lua;%s/?/init.lua", lua_dir, lua_dir);
 	lua_setfield(L, -2, "path");
 	lua_pop(L, 1);
-	free(copy);
+	for (i = 0; i < sizeof c_modules / sizeof c_modules[0]; i++) {
+		lua_getglobal(L, "require");
+		lua_pushstring(L, c_modules[i]);
+		if (bridge_pcall(L, 1, 0, error) < 0)
+			return -1;
+	}
+	lua_getglobal(L, "package");
+	lua_pushliteral(L, "");
+	lua_setfield(L, -2, "cpath");
+	lua_pop(L, 1);
+	lua_getglobal(L, "string");
+	lua_pushnil(L);
+	lua_setfield(L, -2, "dump");
+	lua_pop(L, 1);
+	return 0;
 }
 
 lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
@@ -162,7 +180,8 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 	if (h->L == NULL)
 		goto fail;
 	luaL_openlibs(h->L);
-	set_package_path(h->L, lua_dir, script_path);
+	if (confine_loading(h->L, lua_dir, &error) < 0)
+		goto fail;
 	lua_getglobal(h->L, "require");
 	lua_pushstring(h->L, "maggy.runtime");
 	if (bridge_pcall(h->L, 1, 1, &error) < 0)

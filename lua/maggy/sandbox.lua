@@ -3,9 +3,9 @@
 -- Built from an allow-list (after Redis scripting): basic functions, copies of
 -- string, table and math, os.time/clock/date, a `print` that becomes log
 -- lines, and a `require` that
---   - gives the trusted library for "maggy", "maggy.*" (except the engine's
---     internals) and "cjson" (a private instance, so a script's settings do
---     not change the engine's);
+--   - gives the trusted library for the public "maggy" modules (PUBLIC; any
+--     other "maggy.*" name is refused, never searched for) and "cjson" (a
+--     private instance, so a script's settings do not change the engine's);
 --   - loads any other module from the search path as Lua source, in this same
 --     environment, once per sandbox.
 -- Nothing else: no io, no os.execute/exit/remove, no load/loadstring/loadfile/
@@ -20,8 +20,19 @@ local BASICS = {
 
 local LIBRARIES = { "table", "math" }
 
--- Trusted modules a script may not have: they reach the engine's state.
-local INTERNAL = { ["maggy.runtime"] = true, ["maggy.sandbox"] = true, ["maggy.experiment"] = true }
+-- The library's modules a script may require; every other "maggy.*" name
+-- is internal to the engine (its state, or raw FFI memory in gp_linalg).
+local PUBLIC = {
+  ["maggy"] = true, ["maggy.searchspace"] = true, ["maggy.rng"] = true,
+  ["maggy.trial"] = true,
+  ["maggy.optimizers.random"] = true, ["maggy.optimizers.grid"] = true,
+  ["maggy.optimizers.tpe"] = true, ["maggy.optimizers.gp"] = true,
+  ["maggy.optimizers.asha"] = true, ["maggy.optimizers.hyperband"] = true,
+  ["maggy.optimizers.bohb"] = true, ["maggy.optimizers.history"] = true,
+  ["maggy.optimizers.budgets"] = true,
+  ["maggy.earlystop.median"] = true, ["maggy.earlystop.percentile"] = true,
+  ["maggy.earlystop.plateau"] = true, ["maggy.earlystop.none"] = true,
+}
 
 local function copy(t, except)
   local out = {}
@@ -49,7 +60,7 @@ local function trusted(name)
   if name == "cjson" or name == "cjson.safe" then
     return require(name).new()
   end
-  if INTERNAL[name] then
+  if not PUBLIC[name] then
     error(string.format("module '%s' is internal to the engine", name), 3)
   end
   return require(name)

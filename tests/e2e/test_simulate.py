@@ -248,3 +248,23 @@ def test_async_with_early_stopping_on_lcbench(engine, tmp_path):
     assert sorted(t["id"] for t in reports["async"]["summary"]["trials"]) == \
         sorted(t["id"] for t in reports["bsp"]["summary"]["trials"])
     assert reports["async"]["best_value"] >= reports["bsp"]["best_value"] - 2.0
+
+
+def test_a_script_cannot_reach_past_the_sandbox(engine, tmp_path):
+    # a "maggy.*" module in the script's folder would run with io if the
+    # engine's own require searched there; string.dump hides behind ("").dump
+    proof = tmp_path / "escaped"
+    (tmp_path / "maggy").mkdir()
+    (tmp_path / "maggy" / "evil.lua").write_text(
+        f'io.open("{proof}", "w"):write("out")\nreturn {{}}\n')
+    script = tmp_path / "experiment.lua"
+    script.write_text("""local maggy = require "maggy"
+local ok, err = pcall(require, "maggy.evil")
+assert(not ok and err:find("internal to the engine", 1, true), err)
+assert(not pcall(require, "maggy.optimizers.gp_linalg"), "raw FFI memory reachable")
+assert(("").dump == nil, "string.dump reachable")
+return maggy.experiment { name = "sealed", num_trials = 3, metric = "loss",
+                          direction = "min" }
+""")
+    simulate(engine, script, tmp_path / "r", "--benchmark", "branin")
+    assert not proof.exists()

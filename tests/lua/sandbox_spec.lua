@@ -83,6 +83,19 @@ describe("maggy.sandbox", function()
     assert.matches("module 'no_such_module' not found", err, 1, true)
   end)
 
+  it("gives only the public library modules, and never searches for others", function()
+    local env = new_env({})
+    assert.are.equal(require("maggy.optimizers.history"), env.require("maggy.optimizers.history"))
+    for _, name in ipairs({ "maggy.evil", "maggy.optimizers.gp_linalg", "maggy.json", "maggy.ctx",
+      "maggy.experiment", "maggy.sandbox" }) do
+      local ok, err = pcall(env.require, name)
+      assert.is_false(ok, name)
+      assert.matches("is internal to the engine", err, 1, true)
+    end
+    assert.is_nil(rawget(_G, "escaped_the_sandbox"))
+    assert.is_nil(env.escaped_the_sandbox)
+  end)
+
   it("loads only source files, in the sandbox", function()
     local env = new_env({})
     local chunk = sandbox.loadfile(env, FIXTURES .. "/helper.lua")
