@@ -1,6 +1,7 @@
 /* run: the `run` subcommand, wiring everything together. See run.h. */
 #include "run.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <event2/thread.h>
@@ -175,18 +176,35 @@ static int make_dirs(const char *path)
 	return mkdir(tmp, 0755) < 0 && errno != EEXIST ? -1 : 0;
 }
 
+/* The experiment's name as one safe path component: letters, digits, '-',
+ * '_' and '.' kept ('.' not first), anything else ('/', "..", spaces) '_',
+ * at most 64 bytes. */
+static void name_for_path(const char *name, char *out, size_t len)
+{
+	size_t i, n = 0;
+
+	for (i = 0; name[i] && n + 1 < len && n < 64; i++) {
+		char ch = name[i];
+		int ok = isalnum((unsigned char)ch) || ch == '-' || ch == '_' ||
+			 (ch == '.' && n > 0);
+		out[n++] = ok ? ch : '_';
+	}
+	out[n] = '\0';
+}
+
 /* maggy-runs/NAME-YYYYmmdd-HHMMSS, with -2, -3... if that one is taken. */
 static void default_dir(struct run *r, char *out, size_t len)
 {
-	char stamp[32];
+	char stamp[32], name[80];
 	time_t now = time(NULL);
 	struct stat st;
 	int n;
 
+	name_for_path(r->cc.name, name, sizeof name);
 	strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", localtime(&now));
-	snprintf(out, len, "maggy-runs/%s-%s", r->cc.name, stamp);
+	snprintf(out, len, "maggy-runs/%s-%s", name, stamp);
 	for (n = 2; stat(out, &st) == 0; n++)
-		snprintf(out, len, "maggy-runs/%s-%s-%d", r->cc.name, stamp, n);
+		snprintf(out, len, "maggy-runs/%s-%s-%d", name, stamp, n);
 }
 
 static int lock_dir(const char *dir)

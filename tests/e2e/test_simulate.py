@@ -268,3 +268,18 @@ return maggy.experiment { name = "sealed", num_trials = 3, metric = "loss",
 """)
     simulate(engine, script, tmp_path / "r", "--benchmark", "branin")
     assert not proof.exists()
+
+
+def test_the_name_cannot_move_the_default_directory(tmp_path):
+    import subprocess
+    from conftest import ENGINE
+    cwd = tmp_path / "a" / "b"
+    cwd.mkdir(parents=True)
+    script = experiment(tmp_path, '"random"', trials=2)
+    script.write_text(script.read_text().replace('name = "sim"', 'name = "../../out x"'))
+    done = subprocess.run([str(ENGINE), "simulate", str(script), "--benchmark", "branin"],
+                          cwd=cwd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    [made] = list((cwd / "maggy-runs").iterdir())
+    assert made.name.startswith("_._.._out_x-")  # one component, no leading dot
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "experiment.lua"]
