@@ -191,7 +191,6 @@ class _Job(threading.Thread):
         self.sc, self.plan, self.workers = sc, plan, workers
         self.group = f"maggy-{uuid.uuid4().hex[:12]}"
         self.on_failure = on_failure
-        self.error = None
 
     def run(self):
         # the task's code travels with the task: nodes need not have this
@@ -204,6 +203,5 @@ class _Job(threading.Thread):
         try:
             (self.sc.parallelize(range(self.workers), self.workers)
              .mapPartitions(run_executor(self.plan)).collect())
-        except Exception as e:  # cancelled at the end, or failed
-            self.error = e
+        except Exception:  # cancelled at the end, or failed
             self.on_failure()

@@ -11,7 +11,6 @@ encoded as `{}`. With luajit2 none should fail.
 """
 import argparse
 import collections
-import json
 import time
 
 from simrun import experiment_lua, parallel, simulate

@@ -89,10 +89,10 @@ def main():
         if out.returncode != 0 or not line:
             sys.exit("the Spark benchmark failed:\n" + out.stdout[-3000:] + out.stderr[-3000:])
         f = json.loads(line[0][len("FIGURES "):])
-        local = subprocess.run([str(ENGINE), "run", str(tmp / "noop.lua"), "--workers",
-                                str(workers), "--dir", str(tmp / "local"), "--quiet"],
-                               env={**os.environ, "LCREPLAY_CSV": str(table)},
-                               capture_output=True, text=True, timeout=600)
+        subprocess.run([str(ENGINE), "run", str(tmp / "noop.lua"), "--workers",
+                        str(workers), "--dir", str(tmp / "local"), "--quiet"],
+                       env={**os.environ, "LCREPLAY_CSV": str(table)},
+                       capture_output=True, text=True, timeout=600, check=True)
         local_s = json.loads((tmp / "local" / "summary.json").read_text())["duration_s"]
     print(f"{f['trials']} LCBench configs of {args.table}, {workers} Spark task slots "
           f"(2 workers x 2 cores), epochs replayed at {scale:.3f} x their time")

@@ -6,13 +6,12 @@ import signal
 import socket
 import struct
 import subprocess
-import time
 
 import shutil
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, wait_for
 
 FINAL_STATES = {"FINISHED", "EARLY_STOPPED", "FAILED"}
 
@@ -36,16 +35,6 @@ def read_frames(sock):
         frames.append((msg_type, data[16:16 + length]))
         data = data[16 + length:]
     return frames
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def stored(engine, run_dir):

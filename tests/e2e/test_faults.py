@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from conftest import ENGINE, FIXTURES
+from conftest import ENGINE, FIXTURES, wait_for
 from fakeexecutor import FakeExecutor
 
 LIVE = 0.2  # heartbeat interval of these experiments' executors
@@ -73,16 +73,6 @@ def no_engine_left_behind():
         run = Run.started.pop()
         if run.proc.poll() is None:
             run.kill()
-
-
-def wait_for(predicate, timeout=60, what="a condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def show(run_dir):

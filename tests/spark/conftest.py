@@ -8,8 +8,7 @@ import time
 
 import pytest
 
-from cluster import (ENGINE, FIXTURES, PYTHON, ROOT, SPARK_SUBMIT, Cluster,
-                     spark_env, wait_for)  # noqa: F401 (the tests import them here)
+from cluster import ENGINE, FIXTURES, PYTHON, SPARK_SUBMIT, Cluster, spark_env
 
 DRIVER = FIXTURES.parent / "driver.py"
 

@@ -2,16 +2,17 @@
 quickstart with early stopping, a worker killed mid-run, a cancelled job
 resumed, and a local[2] smoke run."""
 import json
+import re
 import signal
 
-from conftest import (FIXTURES, ROOT, Submit, show, wait_for)
+from cluster import FIXTURES, ROOT, wait_for
+from conftest import Submit, show
 
 QUICKSTART = ROOT / "examples" / "quickstart" / "experiment.lua"
 LONG = FIXTURES / "exp_long.lua"
 
 
 def finished_ids(text):
-    import re
     return re.findall(r"\] (\w{16}) (?:FINISHED|EARLY_STOPPED|FAILED)", text)
 
 
