@@ -62,15 +62,20 @@ static void welcome(ctl_t *c, struct worker *w)
 	json_t *exp = c->cfg->experiment;
 	json_t *train = json_object_get(exp, "train");
 
-	ctl_send_json(w->peer, PROTO_WELCOME, 0,
-		      json_pack("{s:s, s:O, s:O, s:O, s:s, s:f, s:i}",
+	json_t *settings = json_pack("{s:s, s:O, s:O, s:O, s:s, s:f, s:i}",
 				"experiment", c->cfg->name, "module",
 				json_object_get(train, "module"), "function",
 				json_object_get(train, "function"),
 				"python_path",
 				json_object_get(train, "python_path"),
 				"metric", c->cfg->metric, "hb_interval",
-				c->cfg->hb_interval, "worker", w->id));
+				c->cfg->hb_interval, "worker", w->id);
+	char *text = settings ? json_dumps(settings, JSON_COMPACT) : NULL;
+
+	if (text)
+		server_send_welcome(w->peer, text, strlen(text));
+	free(text);
+	json_decref(settings);
 }
 
 void *ctl_hello(void *arg, conn_t *conn, const char *json, size_t len,

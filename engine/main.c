@@ -25,6 +25,8 @@ static const char usage[] =
 	"      -s, --seed S       seed of the strategies (overrides the script)\n"
 	"      -l, --listen H:P   address executors connect to\n"
 	"                         (default: 127.0.0.1:0, a free loopback port)\n"
+	"      --max-connections N  executor connections served at once\n"
+	"                         (default 1024; more wait to be accepted)\n"
 	"      -q, --quiet        print only the summary (no progress lines,\n"
 	"                         no echo of the trials' output)\n"
 	"      --no-fsync         do not wait for the disk on each commit: a\n"
@@ -34,7 +36,8 @@ static const char usage[] =
 	"                       killed, machine rebooted, Ctrl-C): finished\n"
 	"                       trials are kept, interrupted ones run again,\n"
 	"                       the strategies go on where they were\n"
-	"      -w, --workers N, -l, --listen H:P, -q, --quiet, --no-fsync\n"
+	"      -w, --workers N, -l, --listen H:P, -q, --quiet, --no-fsync,\n"
+	"      --max-connections N\n"
 	"                         as for run (--listen defaults to the\n"
 	"                         address the experiment had)\n"
 	"      --force            resume even though the script changed\n"
@@ -89,7 +92,7 @@ static int default_workers(void)
 static int refused_option(int ch, int simulate, int resume)
 {
 	if (simulate)
-		return ch == 'l' || ch == 'F' || ch == 'f';
+		return ch == 'l' || ch == 'F' || ch == 'f' || ch == 'C';
 	if (resume)
 		return ch == 'b' || ch == 'B' || ch == 'd' || ch == 's';
 	return ch == 'b' || ch == 'B' || ch == 'f';
@@ -107,6 +110,7 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 		{ "benchmark", required_argument, NULL, 'b' },
 		{ "bsp", no_argument, NULL, 'B' },
 		{ "force", no_argument, NULL, 'f' },
+		{ "max-connections", required_argument, NULL, 'C' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -140,6 +144,13 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 		case 'b': o.benchmark = optarg; break;
 		case 'B': o.bsp = 1; break;
 		case 'f': o.force = 1; break;
+		case 'C':
+			if (parse_int(optarg, 1, 1000000, &v) < 0)
+				return bad_usage("--max-connections wants a "
+						 "number from 1, not '%s'",
+						 optarg);
+			o.max_connections = (int)v;
+			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return bad_usage("bad option for %s", cmd);
 		}

@@ -471,13 +471,19 @@ static int start_server(struct run *r)
 {
 	struct server_handlers h = ctl_server_handlers(r->ctl);
 	json_t *was = r->stored ? stored_meta(r, "address") : NULL;
-	const char *listen = r->opts->listen ? r->opts->listen : "127.0.0.1:0";
+	struct server_options so = {
+		.listen = r->opts->listen ? r->opts->listen : "127.0.0.1:0",
+		.max_body = PROTO_DEFAULT_MAX_BODY,
+		.max_connections = r->opts->max_connections,
+	};
 	char err[512], *text;
 
 	if (r->opts->listen == NULL && json_is_string(was)) {
-		r->server = server_new(r->base, json_string_value(was),
-				       r->secret, PROTO_DEFAULT_MAX_BODY, &h,
-				       err, sizeof err);
+		struct server_options again = so;
+
+		again.listen = json_string_value(was);
+		r->server = server_new(r->base, &again, r->secret, &h, err,
+				       sizeof err);
 		if (r->server == NULL)
 			fprintf(stderr, "maggy-engine: cannot listen on %s "
 				"again (%s); executors started elsewhere must "
@@ -486,8 +492,7 @@ static int start_server(struct run *r)
 	}
 	json_decref(was);
 	if (r->server == NULL)
-		r->server = server_new(r->base, listen, r->secret,
-				       PROTO_DEFAULT_MAX_BODY, &h, err,
+		r->server = server_new(r->base, &so, r->secret, &h, err,
 				       sizeof err);
 	if (r->server == NULL) {
 		fail("server", err);
@@ -598,6 +603,42 @@ static void banner(const struct run *r)
 
 /* ---- the end ---------------------------------------------------------- */
 
+/* What the server refused, added to what earlier runs of this experiment
+ * refused (resume), queued as the store's "connections" meta for the
+ * summary. */
+static void save_connection_stats(struct run *r)
+{
+	struct server_stats st;
+	json_t *was = stored_meta(r, "connections"), *now;
+	char *text;
+
+	if (r->server == NULL)
+		return;
+	server_stats(r->server, &st);
+	now = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+			"failed_handshakes", (json_int_t)st.auth_failures,
+			"rate_limited", (json_int_t)st.rate_limited,
+			"hello_timeouts", (json_int_t)st.hello_timeouts,
+			"evicted", (json_int_t)st.evicted,
+			"protocol_errors", (json_int_t)st.protocol_errors,
+			"slow_readers", (json_int_t)st.slow_readers,
+			"accept_pauses", (json_int_t)st.accept_pauses);
+	if (now && json_is_object(was)) {
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(now, key, v)
+			json_integer_set(v, json_integer_value(v) +
+				json_integer_value(json_object_get(was, key)));
+	}
+	text = now ? json_dumps(now, JSON_COMPACT) : NULL;
+	if (text)
+		store_meta_put(r->store, "connections", text);
+	free(text);
+	json_decref(now);
+	json_decref(was);
+}
+
 /* The summary of what the store holds; when its last commit failed, the
  * status is the run's own (the store's is stale), and the run failed. */
 static int report(struct run *r, int saved)
@@ -698,6 +739,7 @@ int run_experiment(const struct run_options *opts)
 	event_base_dispatch(r.base);
 	if (ctl_outcome(r.ctl, NULL) == CTL_RUNNING)
 		ctl_abort(r.ctl, CTL_INTERRUPTED, "the engine loop stopped");
+	save_connection_stats(&r);
 	saved = final_commit(&r) == 0;
 	rc = report(&r, saved);
 out:

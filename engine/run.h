@@ -17,6 +17,7 @@ struct run_options {
 	long long seed;
 	int has_seed;
 	const char *listen;  /* HOST:PORT, default 127.0.0.1:0 */
+	int max_connections; /* 0: the server's default */
 	int quiet;	     /* no per-trial lines on the console */
 	int no_fsync;	     /* commits survive an engine crash, not an OS crash */
 	const char *benchmark; /* simulate on this benchmark (simbench.h) */

@@ -166,6 +166,9 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 							    : json_array());
 		if (excluded && !json_is_array(excluded))
 			json_decref(excluded);
+		json_t *conns = load_meta(store, "connections");
+		json_object_set_new(sum, "connections",
+				    conns ? conns : json_null());
 	}
 out:
 	json_decref(g.trials);
@@ -186,6 +189,32 @@ static void print_excluded(const json_t *hosts, FILE *out)
 	json_array_foreach(hosts, i, host)
 		fprintf(out, "%s %s", i ? "," : "", json_string_value(host));
 	fprintf(out, " (trials lost there kept finishing elsewhere)\n");
+}
+
+/* "refused connections: ..." when the server turned peers away. */
+static void print_refused(const json_t *conns, FILE *out)
+{
+	static const struct { const char *key, *what; } kinds[] = {
+		{ "failed_handshakes", "failed handshakes" },
+		{ "rate_limited", "closed at once for their address's failures" },
+		{ "hello_timeouts", "without a HELLO in time" },
+		{ "evicted", "closed for newer handshakes" },
+		{ "protocol_errors", "executors that broke the protocol" },
+		{ "slow_readers", "executors that stopped reading" },
+	};
+	const char *sep = "refused connections: ";
+	size_t i;
+
+	for (i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+		json_int_t n = json_integer_value(json_object_get(conns,
+								  kinds[i].key));
+		if (n == 0)
+			continue;
+		fprintf(out, "%s%lld %s", sep, (long long)n, kinds[i].what);
+		sep = ", ";
+	}
+	if (sep[0] == ',')
+		fprintf(out, " (see docs/protocol.md)\n");
 }
 
 static void print_params(const json_t *params, FILE *out)
@@ -236,6 +265,7 @@ void summary_print(const json_t *s, FILE *out)
 		fprintf(out, "best: none (no trial produced a value)\n");
 	}
 	print_excluded(json_object_get(s, "excluded_hosts"), out);
+	print_refused(json_object_get(s, "connections"), out);
 	fprintf(out, "results: %s\n", json_string_value(json_object_get(s, "dir")));
 }
 

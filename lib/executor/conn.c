@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -359,22 +360,32 @@ static json_t *identity(struct conn *c)
 	return o;
 }
 
+/* HELLO: our MAC over the driver's nonce, our nonce, the identity. */
 static int send_hello(struct conn *c, int fd, char *err, size_t errlen)
 {
-	uint8_t hdr[PROTO_HEADER_SIZE];
+	uint8_t hdr[PROTO_HEADER_SIZE], mac[PROTO_MAC_SIZE];
 	json_t *id = identity(c);
 	char *text = id ? json_dumps(id, JSON_COMPACT) : NULL;
-	struct iovec iov[3];
+	struct iovec iov[4];
+	size_t len;
 	int rc = CONN_ENOMEM, e;
 
 	if (!text)
 		goto out;
+	len = strlen(text);
+	if (getrandom(c->nonce, sizeof c->nonce, 0) != sizeof c->nonce) {
+		rc = io_error(errno, "drawing a nonce", err, errlen);
+		goto out;
+	}
+	proto_hello_mac(c->cfg->secret, c->server_nonce, c->nonce, text, len,
+			mac);
 	proto_header_encode(hdr, PROTO_HELLO, 0,
-			    (uint32_t)(PROTO_SECRET_SIZE + strlen(text)));
+			    (uint32_t)(sizeof mac + sizeof c->nonce + len));
 	iov[0] = (struct iovec){hdr, sizeof hdr};
-	iov[1] = (struct iovec){(void *)c->cfg->secret, PROTO_SECRET_SIZE};
-	iov[2] = (struct iovec){text, strlen(text)};
-	e = write_all(fd, iov, 3);
+	iov[1] = (struct iovec){mac, sizeof mac};
+	iov[2] = (struct iovec){c->nonce, sizeof c->nonce};
+	iov[3] = (struct iovec){text, len};
+	e = write_all(fd, iov, 4);
 	rc = e ? io_error(e, "sending HELLO", err, errlen) : 0;
 out:
 	free(text);
@@ -382,15 +393,18 @@ out:
 	return rc;
 }
 
-/* The "error" string of an ERROR body, into err. */
-static void error_text(const uint8_t *body, size_t len, char *err,
-		       size_t errlen)
+/* An ERROR in the handshake, its text into err: CONN_EREJECTED, or
+ * CONN_EIO when the driver says to try again (it was busy). */
+static int handshake_error(const uint8_t *body, size_t len, char *err,
+			   size_t errlen)
 {
 	json_t *o = json_loadb((const char *)body, len, 0, NULL);
 	const char *msg = json_string_value(json_object_get(o, "error"));
+	int retry = json_is_true(json_object_get(o, "retry"));
 
 	snprintf(err, errlen, "%s", msg ? msg : "(no message)");
 	json_decref(o);
+	return retry ? CONN_EIO : CONN_EREJECTED;
 }
 
 /* Wait for the next frame on the receive side, bounded by `deadline`. */
@@ -407,7 +421,8 @@ static int next_frame(struct conn *c, double deadline, struct proto_header *h,
 		if (rc < 0)
 			return io_error(errno, "poll", err, errlen);
 		if (rc == 0) {
-			snprintf(err, errlen, "no WELCOME from the driver in time");
+			snprintf(err, errlen, "the driver did not answer in "
+				 "time");
 			return CONN_ETIMEDOUT;
 		}
 		if (conn_read(c) < 0) {
@@ -419,26 +434,56 @@ static int next_frame(struct conn *c, double deadline, struct proto_header *h,
 	return rc < 0 ? rc : 0;
 }
 
+/* The driver's CHALLENGE: its nonce, which our HELLO must sign. */
+static int await_challenge(struct conn *c, double deadline, char *err,
+			   size_t errlen)
+{
+	struct proto_header h;
+	const uint8_t *body;
+	int rc = next_frame(c, deadline, &h, &body, err, errlen);
+
+	if (rc)
+		return rc;
+	if (h.type == PROTO_ERROR)
+		return handshake_error(body, h.length, err, errlen);
+	if (h.type != PROTO_CHALLENGE || h.length != PROTO_NONCE_SIZE) {
+		snprintf(err, errlen, "driver sent %s instead of CHALLENGE",
+			 proto_type_name(h.type));
+		return CONN_EPROTO;
+	}
+	memcpy(c->server_nonce, body, PROTO_NONCE_SIZE);
+	return 0;
+}
+
+/* WELCOME: settings signed by a driver that knows the secret. */
 static int await_welcome(struct conn *c, double deadline, json_t **welcome,
 			 char *err, size_t errlen)
 {
 	struct proto_header h;
 	const uint8_t *body;
+	uint8_t mac[PROTO_MAC_SIZE];
 	json_error_t jerr;
 	int rc = next_frame(c, deadline, &h, &body, err, errlen);
 
 	if (rc)
 		return rc;
-	if (h.type == PROTO_ERROR) {
-		error_text(body, h.length, err, errlen);
-		return CONN_EREJECTED;
-	}
-	if (h.type != PROTO_WELCOME) {
+	if (h.type == PROTO_ERROR)
+		return handshake_error(body, h.length, err, errlen);
+	if (h.type != PROTO_WELCOME || h.length < PROTO_MAC_SIZE) {
 		snprintf(err, errlen, "driver sent %s instead of WELCOME",
 			 proto_type_name(h.type));
 		return CONN_EPROTO;
 	}
-	*welcome = json_loadb((const char *)body, h.length, 0, &jerr);
+	proto_welcome_mac(c->cfg->secret, c->server_nonce, c->nonce,
+			  body + PROTO_MAC_SIZE, h.length - PROTO_MAC_SIZE, mac);
+	if (!proto_mac_equal(mac, body)) {
+		snprintf(err, errlen, "its WELCOME was not signed with the "
+			 "experiment's secret (another experiment, or not a "
+			 "maggy driver)");
+		return CONN_EREJECTED;
+	}
+	*welcome = json_loadb((const char *)body + PROTO_MAC_SIZE,
+			      h.length - PROTO_MAC_SIZE, 0, &jerr);
 	if (!json_is_object(*welcome)) {
 		snprintf(err, errlen, "WELCOME is not a JSON object: %s",
 			 jerr.text);
@@ -479,7 +524,9 @@ int conn_open(struct conn *c, double timeout, json_t **welcome, char *err,
 		return fd;
 	set_options(fd, c->cfg->reconnect_timeout);
 	c->rfd = fd;
-	rc = send_hello(c, fd, err, errlen);
+	rc = await_challenge(c, deadline, err, errlen);
+	if (!rc)
+		rc = send_hello(c, fd, err, errlen);
 	if (!rc)
 		rc = await_welcome(c, deadline, welcome, err, errlen);
 	if (!rc)

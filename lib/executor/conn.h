@@ -1,7 +1,7 @@
 /*
  * conn: the executor's TCP connection to the driver.
  *
- * Owns the socket, the HELLO/WELCOME handshake, framing on both directions
+ * Owns the socket, the CHALLENGE/HELLO/WELCOME handshake, framing on both directions
  * (headers and limits from proto.h), the send mutex and a bounded backlog of
  * frames written while the connection was down (LOG lines and HEARTBEATs
  * are kept there and go out first on the next connection, so a short driver
@@ -50,6 +50,9 @@ struct conn {
 	size_t blen, bcap;
 	uint64_t dropped;          /* frames lost to a full backlog */
 
+	/* the handshake's nonces: the owning thread only */
+	uint8_t server_nonce[PROTO_NONCE_SIZE], nonce[PROTO_NONCE_SIZE];
+
 	/* receive side: the owning thread only */
 	int rfd;
 	uint8_t *rbuf;
@@ -62,8 +65,9 @@ void conn_init(struct conn *c, const struct exec_config *cfg);
 void conn_destroy(struct conn *c);
 
 /*
- * Connect, send HELLO (identity with "trial" when hello_trial is set), wait
- * for WELCOME; `timeout` seconds bound the whole exchange. On success the
+ * Connect, wait for CHALLENGE, send HELLO (identity with "trial" when
+ * hello_trial is set), wait for a WELCOME signed with the secret (proto.h);
+ * `timeout` seconds bound the whole exchange. On success the
  * connection is up, the backlog has been sent first, and *welcome holds the
  * WELCOME object (caller decrefs). Returns 0, CONN_EREJECTED (err holds the
  * driver's message), or CONN_EIO / CONN_ETIMEDOUT / CONN_EPROTO /

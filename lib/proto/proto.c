@@ -2,6 +2,7 @@
 #include "proto.h"
 #include "bytes.h"
 
+#include <sodium.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -25,6 +26,7 @@ const char *proto_type_name(unsigned type)
 	static const char *const names[] = {
 		"UNKNOWN", "HELLO",  "WELCOME",   "TRIAL", "HEARTBEAT", "HB_OK",
 		"HB_STOP", "LOG",    "FINAL",     "FINAL_ACK", "BYE",   "ERROR",
+		"CHALLENGE",
 	};
 	return type <= PROTO_TYPE_MAX ? names[type] : names[0];
 }
@@ -167,12 +169,44 @@ int proto_log_decode(const uint8_t *body, size_t len, uint64_t *trial,
 	return PROTO_OK;
 }
 
-int proto_secret_equal(const uint8_t *a, const uint8_t *b)
+static void handshake_mac(const char *label,
+			  const uint8_t secret[PROTO_SECRET_SIZE],
+			  const uint8_t server[PROTO_NONCE_SIZE],
+			  const uint8_t exec[PROTO_NONCE_SIZE],
+			  const void *json, size_t len,
+			  uint8_t mac[PROTO_MAC_SIZE])
 {
-	volatile uint8_t diff = 0;
-	size_t i;
+	crypto_auth_hmacsha256_state st;
 
-	for (i = 0; i < PROTO_SECRET_SIZE; i++)
-		diff |= (uint8_t)(a[i] ^ b[i]);
-	return diff == 0;
+	crypto_auth_hmacsha256_init(&st, secret, PROTO_SECRET_SIZE);
+	/* The label's NUL ends it, so no label is a prefix of another. */
+	crypto_auth_hmacsha256_update(&st, (const uint8_t *)label,
+				      strlen(label) + 1);
+	crypto_auth_hmacsha256_update(&st, server, PROTO_NONCE_SIZE);
+	crypto_auth_hmacsha256_update(&st, exec, PROTO_NONCE_SIZE);
+	crypto_auth_hmacsha256_update(&st, json, len);
+	crypto_auth_hmacsha256_final(&st, mac);
+	sodium_memzero(&st, sizeof st);
+}
+
+void proto_hello_mac(const uint8_t secret[PROTO_SECRET_SIZE],
+		     const uint8_t server[PROTO_NONCE_SIZE],
+		     const uint8_t exec[PROTO_NONCE_SIZE], const void *json,
+		     size_t len, uint8_t mac[PROTO_MAC_SIZE])
+{
+	handshake_mac("maggy/2 hello", secret, server, exec, json, len, mac);
+}
+
+void proto_welcome_mac(const uint8_t secret[PROTO_SECRET_SIZE],
+		       const uint8_t server[PROTO_NONCE_SIZE],
+		       const uint8_t exec[PROTO_NONCE_SIZE], const void *json,
+		       size_t len, uint8_t mac[PROTO_MAC_SIZE])
+{
+	handshake_mac("maggy/2 welcome", secret, server, exec, json, len, mac);
+}
+
+int proto_mac_equal(const uint8_t a[PROTO_MAC_SIZE],
+		    const uint8_t b[PROTO_MAC_SIZE])
+{
+	return sodium_memcmp(a, b, PROTO_MAC_SIZE) == 0;
 }

@@ -17,9 +17,19 @@
  *   8      4    length   body length in bytes (<= the receiver's limit)
  *   12     4    flags    reserved, 0
  *
- * Bodies: HELLO is 32 raw secret bytes followed by JSON (worker identity);
- * HEARTBEAT, HB_OK, HB_STOP, FINAL_ACK and LOG are binary (codecs below);
- * WELCOME, TRIAL, FINAL and ERROR are JSON objects; BYE is empty.
+ * Bodies: CHALLENGE is a 32-byte server nonce; HELLO is a 32-byte MAC and
+ * a 32-byte executor nonce followed by JSON (worker identity); WELCOME is a
+ * 32-byte MAC followed by JSON (experiment settings); HEARTBEAT, HB_OK,
+ * HB_STOP, FINAL_ACK and LOG are binary (codecs below); TRIAL, FINAL and
+ * ERROR are JSON objects; BYE is empty.
+ *
+ * The handshake proves both sides know the experiment secret without
+ * sending it: the driver opens with CHALLENGE(ns), the executor answers
+ * HELLO(HMAC-SHA256(secret, "maggy/2 hello" ns ne identity), ne, identity),
+ * the driver answers WELCOME(HMAC-SHA256(secret, "maggy/2 welcome" ns ne
+ * settings), settings). A recorded HELLO is worth nothing on another
+ * connection (another ns), and an executor only runs settings signed by a
+ * driver that holds the secret.
  */
 #pragma once
 
@@ -27,14 +37,18 @@
 #include <stdint.h>
 
 #define PROTO_MAGIC 0x4D47u
-#define PROTO_VERSION 1
+#define PROTO_VERSION 2
 #define PROTO_HEADER_SIZE 16
 #define PROTO_DEFAULT_MAX_BODY (1u << 20)
 #define PROTO_SECRET_SIZE 32
+#define PROTO_NONCE_SIZE 32
+#define PROTO_MAC_SIZE 32
+/* Body limit of a connection until its HELLO is verified. */
+#define PROTO_MAX_HELLO 4096
 
 enum proto_type {
-	PROTO_HELLO = 1,     /* exec -> engine: secret[32] + JSON identity */
-	PROTO_WELCOME = 2,   /* engine -> exec: JSON experiment settings */
+	PROTO_HELLO = 1,     /* exec -> engine: mac, nonce + JSON identity */
+	PROTO_WELCOME = 2,   /* engine -> exec: mac + JSON settings */
 	PROTO_TRIAL = 3,     /* engine -> exec: JSON {id, params, attempt} */
 	PROTO_HEARTBEAT = 4, /* exec -> engine: binary trial + metric points */
 	PROTO_HB_OK = 5,     /* engine -> exec: binary trial id */
@@ -44,7 +58,8 @@ enum proto_type {
 	PROTO_FINAL_ACK = 9, /* engine -> exec: binary trial id, durable */
 	PROTO_BYE = 10,      /* engine -> exec: no more trials, exit */
 	PROTO_ERROR = 11,    /* either way: JSON {error}, then close */
-	PROTO_TYPE_MAX = 11,
+	PROTO_CHALLENGE = 12, /* engine -> exec: nonce, the first frame */
+	PROTO_TYPE_MAX = 12,
 };
 
 /* Errors returned by the codecs (negative, so callers can mix them with
@@ -143,5 +158,20 @@ int proto_log_decode(const uint8_t *body, size_t len, uint64_t *trial,
 		     enum proto_stream *stream, const char **text,
 		     size_t *text_len);
 
-/* Constant-time comparison of two secrets: 1 when equal, else 0. */
-int proto_secret_equal(const uint8_t *a, const uint8_t *b);
+/*
+ * Handshake MACs (HMAC-SHA256, libsodium), see the top of this file.
+ * proto_hello_mac() signs an identity, proto_welcome_mac() the settings;
+ * `server` and `exec` are the two nonces of the connection.
+ */
+void proto_hello_mac(const uint8_t secret[PROTO_SECRET_SIZE],
+		     const uint8_t server[PROTO_NONCE_SIZE],
+		     const uint8_t exec[PROTO_NONCE_SIZE], const void *json,
+		     size_t len, uint8_t mac[PROTO_MAC_SIZE]);
+void proto_welcome_mac(const uint8_t secret[PROTO_SECRET_SIZE],
+		       const uint8_t server[PROTO_NONCE_SIZE],
+		       const uint8_t exec[PROTO_NONCE_SIZE], const void *json,
+		       size_t len, uint8_t mac[PROTO_MAC_SIZE]);
+
+/* Constant-time comparison of two MACs: 1 when equal, else 0. */
+int proto_mac_equal(const uint8_t a[PROTO_MAC_SIZE],
+		    const uint8_t b[PROTO_MAC_SIZE]);

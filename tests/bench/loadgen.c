@@ -10,8 +10,9 @@
  *       each client keeps WINDOW heartbeats in flight; prints answers per
  *       second and the p50/p99 answer latency.
  *   loadgen echo       HOST:PORT
- *       a bare server that answers HELLO with WELCOME and every HEARTBEAT
- *       with HB_OK, nothing else: the baseline for the heartbeat figure.
+ *       a bare server that answers HELLO with WELCOME (no MACs checked or
+ *       made) and every HEARTBEAT with HB_OK, nothing else: the baseline
+ *       for the heartbeat figure.
  *
  * Output: one JSON object on stdout.
  */
@@ -118,17 +119,29 @@ static void load_secret(const char *path)
 		sscanf(hex + 2 * i, "%2hhx", &secret[i]);
 }
 
+/* The handshake of proto.h; the nonce of a load generator need not be
+ * random, only the engine's must. */
 static int hello(const char *addr, int slot)
 {
-	char body[256], reply[4096];
+	const size_t prefix = PROTO_MAC_SIZE + PROTO_NONCE_SIZE;
+	uint8_t body[256], server_nonce[PROTO_NONCE_SIZE];
+	char reply[4096];
 	struct proto_header h;
 	int fd = connect_to(addr);
-	int n = snprintf(body + PROTO_SECRET_SIZE, sizeof body - PROTO_SECRET_SIZE,
+	int n = snprintf((char *)body + prefix, sizeof body - prefix,
 			 "{\"host\":\"loadgen\",\"pid\":%d,\"slot\":%d,\"attempt\":1}",
 			 (int)getpid(), slot);
 
-	memcpy(body, secret, PROTO_SECRET_SIZE);
-	send_frame(fd, PROTO_HELLO, 0, body, PROTO_SECRET_SIZE + (size_t)n);
+	if (recv_frame(fd, &h, reply, sizeof reply) < 0 ||
+	    h.type != PROTO_CHALLENGE || h.length != PROTO_NONCE_SIZE) {
+		fprintf(stderr, "loadgen: no CHALLENGE\n");
+		exit(1);
+	}
+	memcpy(server_nonce, reply, PROTO_NONCE_SIZE);
+	memset(body + PROTO_MAC_SIZE, slot, PROTO_NONCE_SIZE);
+	proto_hello_mac(secret, server_nonce, body + PROTO_MAC_SIZE,
+			body + prefix, (size_t)n, body);
+	send_frame(fd, PROTO_HELLO, 0, body, prefix + (size_t)n);
 	if (recv_frame(fd, &h, reply, sizeof reply) < 0 || h.type != PROTO_WELCOME) {
 		fprintf(stderr, "loadgen: no WELCOME\n");
 		exit(1);
@@ -257,6 +270,9 @@ static void *echo_conn(void *arg)
 	uint8_t out[PROTO_HEADER_SIZE + 8];
 	struct proto_header h;
 
+	uint8_t nonce[PROTO_NONCE_SIZE] = { 0 };
+
+	send_frame(fd, PROTO_CHALLENGE, 0, nonce, sizeof nonce);
 	while (recv_frame(fd, &h, body, sizeof body) == 0) {
 		if (h.type == PROTO_HELLO) {
 			send_frame(fd, PROTO_WELCOME, 0, "{}", 2);

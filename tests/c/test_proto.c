@@ -149,18 +149,45 @@ static void test_trial_hex(void)
 	CHECK(proto_trial_parse("zzab00cd00ef0012", &id) == PROTO_EBODY);
 }
 
-static void test_secret_compare(void)
+static void hex_of(const uint8_t *b, size_t n, char *out)
 {
-	uint8_t a[PROTO_SECRET_SIZE], b[PROTO_SECRET_SIZE];
+	size_t i;
 
-	memset(a, 7, sizeof a);
-	memcpy(b, a, sizeof b);
-	CHECK(proto_secret_equal(a, b));
-	b[PROTO_SECRET_SIZE - 1] ^= 1;
-	CHECK(!proto_secret_equal(a, b));
-	b[PROTO_SECRET_SIZE - 1] ^= 1;
-	b[0] ^= 0x80;
-	CHECK(!proto_secret_equal(a, b));
+	for (i = 0; i < n; i++)
+		sprintf(out + 2 * i, "%02x", b[i]);
+}
+
+/* The handshake MACs against Python's hmac module (the reference the
+ * end-to-end tests' fake peers use too). */
+static void test_handshake_macs(void)
+{
+	uint8_t secret[PROTO_SECRET_SIZE], ns[PROTO_NONCE_SIZE],
+		ne[PROTO_NONCE_SIZE], mac[PROTO_MAC_SIZE], other[PROTO_MAC_SIZE];
+	const char *json = "{\"host\":\"a\"}";
+	char hex[2 * PROTO_MAC_SIZE + 1];
+	size_t i;
+
+	for (i = 0; i < sizeof secret; i++)
+		secret[i] = (uint8_t)i;
+	memset(ns, 0x11, sizeof ns);
+	memset(ne, 0x22, sizeof ne);
+	proto_hello_mac(secret, ns, ne, json, strlen(json), mac);
+	hex_of(mac, sizeof mac, hex);
+	CHECK(strcmp(hex, "c2c6063c18625a96bf51ae338eff501d"
+			  "cf9d403b4fd49cd148b143bbafbd544a") == 0);
+	proto_welcome_mac(secret, ns, ne, json, strlen(json), other);
+	hex_of(other, sizeof other, hex);
+	CHECK(strcmp(hex, "87fdcc7e7cc9f324b8dba5250cf3ab0d"
+			  "a5908739cecb83724fa479d028d9cbd8") == 0);
+	CHECK(!proto_mac_equal(mac, other));
+	memcpy(other, mac, sizeof mac);
+	CHECK(proto_mac_equal(mac, other));
+	other[PROTO_MAC_SIZE - 1] ^= 1;
+	CHECK(!proto_mac_equal(mac, other));
+	/* Another server nonce, another MAC: a recorded HELLO is no use. */
+	ns[0] ^= 1;
+	proto_hello_mac(secret, ns, ne, json, strlen(json), other);
+	CHECK(!proto_mac_equal(mac, other));
 }
 
 static void test_names(void)
@@ -179,7 +206,7 @@ int main(void)
 	test_heartbeat_rejections();
 	test_log_and_trial_bodies();
 	test_trial_hex();
-	test_secret_compare();
+	test_handshake_macs();
 	test_names();
 	if (failures) {
 		fprintf(stderr, "test_proto: %d check(s) failed\n", failures);

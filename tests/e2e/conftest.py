@@ -4,6 +4,7 @@ import json
 import os
 import pathlib
 import re
+import resource
 import subprocess
 import time
 
@@ -72,3 +73,83 @@ class Engine:
 
     def summary(self, run_dir):
         return json.loads((pathlib.Path(run_dir) / "summary.json").read_text())
+
+
+# ---- experiments in the background --------------------------------------
+
+LIVE = 0.2  # heartbeat interval of the experiments written by experiment()
+
+
+def experiment(tmp_path, name="faults", train="fast_train:steady",
+               **fields):
+    """Write an experiment script; `fields` are Lua expressions."""
+    body = {
+        "name": json.dumps(name), "train": json.dumps(train),
+        "python_path": json.dumps(str(FIXTURES)),
+        "space": 'maggy.searchspace { x = maggy.double(0, 1), '
+                 'mode = maggy.categorical { "a", "b" } }',
+        "metric": '"score"', "hb_interval": str(LIVE), "seed": "3",
+        "num_trials": "4",
+    }
+    body.update({k: str(v) for k, v in fields.items()})
+    text = 'local maggy = require "maggy"\nreturn maggy.experiment {\n' + \
+        "".join(f"  {k} = {v},\n" for k, v in body.items()) + "}\n"
+    path = pathlib.Path(tmp_path) / f"{name}.lua"
+    path.write_text(text)
+    return path
+
+
+class Run:
+    """maggy-engine in the background, its output in a file (never a pipe
+    that could fill up and stall it). Killed after the test if still alive."""
+    started = []
+
+    def __init__(self, tmp_path, *args, command="run", nofile=None):
+        """nofile: the engine's descriptor limit (ulimit -n), if not ours."""
+        self.out = pathlib.Path(tmp_path) / f"engine-{time.monotonic_ns()}.log"
+        def limit():
+            if nofile:
+                hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, hard))
+        with open(self.out, "w") as f:
+            self.proc = subprocess.Popen([str(ENGINE), command, *map(str, args)],
+                                         stdout=f, stderr=subprocess.STDOUT,
+                                         preexec_fn=limit)
+        Run.started.append(self)
+
+    def text(self):
+        return self.out.read_text()
+
+    def address(self, timeout=30):
+        m = wait_for(lambda: re.search(r"(?:listening on|waiting for executors on)"
+                                       r" (\S+?):(\d+)[; ]", self.text()),
+                     timeout, "the engine to listen")
+        return m.group(1), int(m.group(2))
+
+    def wait(self, timeout=120):
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self):
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture(autouse=True)
+def no_engine_left_behind():
+    yield
+    while Run.started:
+        run = Run.started.pop()
+        if run.proc.poll() is None:
+            run.kill()
+
+
+def show(run_dir):
+    out = subprocess.run([str(ENGINE), "show", str(run_dir), "--json"],
+                         capture_output=True, text=True, timeout=60)
+    return json.loads(out.stdout) if out.returncode == 0 else None
+
+
+def trials_in(run_dir, state=None):
+    s = show(run_dir)
+    ts = s["trials"] if s else []
+    return [t for t in ts if state is None or t["state"] == state]

@@ -6,8 +6,8 @@ maggy-executor:
 
     drv = FakeDriver(tmp_path, module="executor_cases", function="plain")
     proc = drv.spawn_executor(build_dir)
-    sess = drv.accept()               # one executor connection
-    ident = sess.handshake()          # HELLO checked, WELCOME sent
+    sess = drv.accept()               # one executor connection, challenged
+    ident = sess.handshake()          # HELLO checked, signed WELCOME sent
     res = sess.run_trial({"lr": 0.1}) # TRIAL ... FINAL, FINAL_ACK
     sess.bye()
 
@@ -15,6 +15,8 @@ Every wait has a timeout (FrameTimeout), so a broken executor fails a test
 instead of hanging it.
 """
 
+import hashlib
+import hmac
 import json
 import os
 import socket
@@ -23,16 +25,16 @@ import subprocess
 import time
 
 MAGIC = 0x4D47
-VERSION = 1
+VERSION = 2
 HEADER = struct.Struct(">HBBIII")  # magic, version, type, id, length, flags
 MAX_BODY = 1 << 20
 
 HELLO, WELCOME, TRIAL, HEARTBEAT, HB_OK, HB_STOP, LOG, FINAL, FINAL_ACK, \
-    BYE, ERROR = range(1, 12)
+    BYE, ERROR, CHALLENGE = range(1, 13)
 NAMES = {v: k for k, v in dict(
     HELLO=HELLO, WELCOME=WELCOME, TRIAL=TRIAL, HEARTBEAT=HEARTBEAT,
     HB_OK=HB_OK, HB_STOP=HB_STOP, LOG=LOG, FINAL=FINAL, FINAL_ACK=FINAL_ACK,
-    BYE=BYE, ERROR=ERROR).items()}
+    BYE=BYE, ERROR=ERROR, CHALLENGE=CHALLENGE).items()}
 
 STDOUT, STDERR, REPORTER, EXECUTOR = range(4)
 DEFAULT_TIMEOUT = 30.0
@@ -44,6 +46,13 @@ class FrameTimeout(AssertionError):
 
 class Closed(AssertionError):
     """The executor closed the connection."""
+
+
+def handshake_mac(secret, label, server_nonce, exec_nonce, body):
+    """HMAC-SHA256 of the handshake (docs/protocol.md); label is "hello" or
+    "welcome"."""
+    msg = b"maggy/2 " + label.encode() + b"\0" + server_nonce + exec_nonce
+    return hmac.new(secret, msg + body, hashlib.sha256).digest()
 
 
 def trial_hex(n):
@@ -109,18 +118,27 @@ class Session:
         self.sock.close()
 
     # ---- handshake -------------------------------------------------------
+    def challenge(self):
+        self.nonce = os.urandom(32)
+        self.send(CHALLENGE, self.nonce)
+
     def read_hello(self, timeout=DEFAULT_TIMEOUT):
-        """Read HELLO; return (secret ok?, identity dict)."""
+        """Read HELLO; return (signed with the secret?, identity dict)."""
         ftype, _, body = self.recv(timeout)
         assert ftype == HELLO, "first frame is %s" % NAMES[ftype]
-        ok = body[:32] == self.driver.secret
-        self.identity = json.loads(body[32:])
-        return ok, self.identity
+        self.exec_nonce = body[32:64]
+        mac = handshake_mac(self.driver.secret, "hello", self.nonce,
+                            self.exec_nonce, body[64:])
+        self.identity = json.loads(body[64:])
+        return hmac.compare_digest(mac, body[:32]), self.identity
 
-    def welcome(self, **overrides):
+    def welcome(self, secret=None, **overrides):
         settings = self.driver.settings()
         settings.update(overrides)
-        self.send(WELCOME, settings)
+        body = json.dumps(settings).encode()
+        mac = handshake_mac(secret or self.driver.secret, "welcome",
+                            self.nonce, self.exec_nonce, body)
+        self.send(WELCOME, mac + body)
 
     def handshake(self, **overrides):
         ok, ident = self.read_hello()
@@ -280,6 +298,7 @@ class FakeDriver:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sess = Session(self, sock)
         self.sessions.append(sess)
+        sess.challenge()
         return sess
 
     def stop_listening(self):

@@ -2,7 +2,7 @@
 that must control exactly what an executor sends and when (a FINAL then a
 kill of the engine, a FINAL sent twice, an executor that goes silent).
 
-    ex = FakeExecutor(address, run_dir)      # HELLO with the run's secret
+    ex = FakeExecutor(address, run_dir)      # HELLO signed with the secret
     trial = ex.next_trial()                  # {"id", "params", "attempt"}
     ex.heartbeat(trial["id"], [(0, 0.5)])    # -> "HB_OK" or "HB_STOP"
     ex.final(trial["id"], value=0.5)
@@ -18,9 +18,9 @@ import socket
 import struct
 import time
 
-from fakedriver import (ERROR, FINAL, FINAL_ACK, HB_OK, HB_STOP, HEARTBEAT,
-                        HELLO, LOG, NAMES, TRIAL, WELCOME, FrameTimeout,
-                        Session)
+from fakedriver import (CHALLENGE, ERROR, FINAL, FINAL_ACK, HB_OK, HB_STOP,
+                        HEARTBEAT, HELLO, LOG, NAMES, TRIAL, WELCOME,
+                        FrameTimeout, Session, handshake_mac)
 
 
 class FakeExecutor(Session):
@@ -31,12 +31,21 @@ class FakeExecutor(Session):
         if secret is None:
             secret = bytes.fromhex(
                 (pathlib.Path(run_dir) / "secret").read_text().strip())
+        self.secret = secret
+        self.pending = []  # frames read while waiting for another kind
         ident = {"host": host, "pid": pid or os.getpid(), "slot": slot,
                  "attempt": 1}
         if trial:
             ident["trial"] = trial
-        self.send(HELLO, secret + json.dumps(ident).encode())
-        self.pending = []  # frames read while waiting for another kind
+        self.server_nonce = self.expect(CHALLENGE)[2]
+        self.nonce = os.urandom(32)
+        self.hello = self.signed_hello(json.dumps(ident).encode())
+        self.send(HELLO, self.hello)
+
+    def signed_hello(self, identity):
+        """A HELLO body for this connection's challenge."""
+        return handshake_mac(self.secret, "hello", self.server_nonce,
+                             self.nonce, identity) + self.nonce + identity
 
     def expect(self, *types, timeout=20):
         """The next frame of one of `types`, answering nothing else."""
@@ -53,7 +62,11 @@ class FakeExecutor(Session):
             self.pending.append((ftype, fid, body))
 
     def welcome(self):
-        return json.loads(self.expect(WELCOME)[2])
+        body = self.expect(WELCOME)[2]
+        mac = handshake_mac(self.secret, "welcome", self.server_nonce,
+                            self.nonce, body[32:])
+        assert mac == body[:32], "the WELCOME is not signed with the secret"
+        return json.loads(body[32:])
 
     def next_trial(self, timeout=20, beat=0.2):
         """Wait for a TRIAL, sending idle heartbeats every `beat` seconds

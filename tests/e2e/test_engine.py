@@ -11,13 +11,15 @@ import shutil
 
 import pytest
 
+import fakedriver
 from conftest import FIXTURES, ROOT, wait_for
 
 FINAL_STATES = {"FINISHED", "EARLY_STOPPED", "FAILED"}
 
 
 def frame(msg_type, body=b"", req_id=0):
-    return struct.pack(">HBBIII", 0x4D47, 1, msg_type, req_id, len(body), 0) + body
+    return struct.pack(">HBBIII", fakedriver.MAGIC, fakedriver.VERSION,
+                       msg_type, req_id, len(body), 0) + body
 
 
 def read_frames(sock):
@@ -124,13 +126,14 @@ def test_wrong_secret_is_refused_and_the_run_goes_on(engine, tmp_path):
     proc, addr = engine.start(FIXTURES / "exp_fast.lua", "--workers", 2,
                               "--dir", tmp_path / "r")
     with socket.create_connection(addr) as sock:
-        sock.sendall(frame(1, b"\x00" * 32 + b'{"slot": 9}'))
+        sock.sendall(frame(fakedriver.HELLO, b"\x00" * 64 + b'{"slot": 9}'))
         frames = read_frames(sock)
-    assert [t for t, _ in frames] == [11], "expected one ERROR frame, then close"
-    assert "secret" in json.loads(frames[0][1])["error"]
+    assert [t for t, _ in frames] == [fakedriver.CHALLENGE, fakedriver.ERROR], \
+        "expected a CHALLENGE, one ERROR frame, then close"
+    assert "secret" in json.loads(frames[1][1])["error"]
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, rest
-    assert "wrong experiment secret" in rest
+    assert "not signed with this experiment's secret" in rest
     check_complete(engine.summary(tmp_path / "r"), 12)
 
 
@@ -140,15 +143,16 @@ def test_garbage_closes_only_that_connection(engine, tmp_path):
     bad_inputs = [
         b"GET / HTTP/1.1\r\nHost: x\r\n\r\n",
         os.urandom(64),
-        struct.pack(">HBBIII", 0x4D47, 1, 1, 0, 1 << 30, 0),  # over the limit
-        struct.pack(">HBBIII", 0x4D47, 9, 1, 0, 0, 0),  # another version
-        frame(4, b"x" * 12),  # a heartbeat before HELLO
+        frame(fakedriver.HELLO, b"x" * 5000),  # a HELLO over its limit
+        struct.pack(">HBBIII", fakedriver.MAGIC, 1, 1, 0, 90, 0),  # version 1
+        frame(fakedriver.HEARTBEAT, b"x" * 12),  # a heartbeat before HELLO
     ]
     for data in bad_inputs:
         with socket.create_connection(addr) as sock:
             sock.sendall(data)
             frames = read_frames(sock)
-        assert frames and frames[-1][0] == 11, f"no ERROR frame for {data[:20]!r}"
+        assert frames and frames[-1][0] == fakedriver.ERROR, \
+            f"no ERROR frame for {data[:20]!r}"
     rest, _ = proc.communicate(timeout=120)
     assert proc.returncode == 0, rest
     check_complete(engine.summary(tmp_path / "r"), 12)

@@ -489,7 +489,7 @@ def test_trial_keeps_running_across_a_reconnect(make_driver, executor_bin):
 def test_oversized_frame_is_refused_and_the_executor_reconnects(
         make_driver, executor_bin):
     drv, proc, sess = start(make_driver, executor_bin, "plain")
-    sess.send_raw(fakedriver.HEADER.pack(fakedriver.MAGIC, 1,
+    sess.send_raw(fakedriver.HEADER.pack(fakedriver.MAGIC, fakedriver.VERSION,
                                          fakedriver.TRIAL, 0,
                                          (1 << 20) + 1, 0))
     ftype, _, body = sess.recv()

@@ -2,9 +2,7 @@
 mid-run and resumed, trials that must be decided exactly once, and honest
 end states. The real engine, real executors (or a fake one where a test must
 control each frame), the real store."""
-import json
 import os
-import pathlib
 import re
 import signal
 import subprocess
@@ -12,79 +10,9 @@ import time
 
 import pytest
 
-from conftest import ENGINE, FIXTURES, wait_for
+from conftest import (ENGINE, FIXTURES, Run, experiment, show, trials_in,
+                      wait_for)
 from fakeexecutor import FakeExecutor
-
-LIVE = 0.2  # heartbeat interval of these experiments' executors
-
-
-def experiment(tmp_path, name="faults", train="fast_train:steady",
-               **fields):
-    """Write an experiment script; `fields` are Lua expressions."""
-    body = {
-        "name": json.dumps(name), "train": json.dumps(train),
-        "python_path": json.dumps(str(FIXTURES)),
-        "space": 'maggy.searchspace { x = maggy.double(0, 1), '
-                 'mode = maggy.categorical { "a", "b" } }',
-        "metric": '"score"', "hb_interval": str(LIVE), "seed": "3",
-        "num_trials": "4",
-    }
-    body.update({k: str(v) for k, v in fields.items()})
-    text = 'local maggy = require "maggy"\nreturn maggy.experiment {\n' + \
-        "".join(f"  {k} = {v},\n" for k, v in body.items()) + "}\n"
-    path = pathlib.Path(tmp_path) / f"{name}.lua"
-    path.write_text(text)
-    return path
-
-
-class Run:
-    """maggy-engine in the background, its output in a file (never a pipe
-    that could fill up and stall it). Killed after the test if still alive."""
-    started = []
-
-    def __init__(self, tmp_path, *args, command="run"):
-        self.out = pathlib.Path(tmp_path) / f"engine-{time.monotonic_ns()}.log"
-        with open(self.out, "w") as f:
-            self.proc = subprocess.Popen([str(ENGINE), command, *map(str, args)],
-                                         stdout=f, stderr=subprocess.STDOUT)
-        Run.started.append(self)
-
-    def text(self):
-        return self.out.read_text()
-
-    def address(self, timeout=30):
-        m = wait_for(lambda: re.search(r"(?:listening on|waiting for executors on)"
-                                       r" (\S+?):(\d+)[; ]", self.text()),
-                     timeout, "the engine to listen")
-        return m.group(1), int(m.group(2))
-
-    def wait(self, timeout=120):
-        return self.proc.wait(timeout=timeout)
-
-    def kill(self):
-        self.proc.kill()
-        self.proc.wait(timeout=30)
-
-
-@pytest.fixture(autouse=True)
-def no_engine_left_behind():
-    yield
-    while Run.started:
-        run = Run.started.pop()
-        if run.proc.poll() is None:
-            run.kill()
-
-
-def show(run_dir):
-    out = subprocess.run([str(ENGINE), "show", str(run_dir), "--json"],
-                         capture_output=True, text=True, timeout=60)
-    return json.loads(out.stdout) if out.returncode == 0 else None
-
-
-def trials_in(run_dir, state=None):
-    s = show(run_dir)
-    ts = s["trials"] if s else []
-    return [t for t in ts if state is None or t["state"] == state]
 
 
 def executor_pids(engine_pid):
