@@ -264,19 +264,36 @@ static int valid_suggestion(ctl_t *c, const json_t *params)
 	return 0;
 }
 
+/* Params too large to send: the trial fails at once, with the reason. */
+static void refuse_params(ctl_t *c, struct trial *t, size_t size)
+{
+	char why[200];
+
+	snprintf(why, sizeof why, "its params take %zu bytes as JSON, over the "
+		 "limit of %u KiB: a trial's params travel to the executor in "
+		 "one frame", size, CTL_MAX_PARAMS_BYTES >> 10);
+	t->state = TRIAL_FAILED;
+	t->error = strdup(why);
+	ctl_trial_ended(c, t);
+}
+
 static void create_trial(ctl_t *c, json_t *params)
 {
 	uint64_t id;
 	struct trial *t;
-	char hex[PROTO_TRIAL_HEX];
+	char hex[PROTO_TRIAL_HEX], *canonical = NULL;
+	size_t size;
 
 	if (c->ending || !valid_suggestion(c, params))
 		return;
-	if (trial_id_of(params, &id, NULL) < 0 || ctl_find(c, id)) {
+	if (trial_id_of(params, &id, &canonical) < 0 || ctl_find(c, id)) {
 		fprintf(stderr, "maggy-engine: suggestion skipped (not an "
 				"object, or a trial with these params exists)\n");
+		free(canonical);
 		return;
 	}
+	size = strlen(canonical);
+	free(canonical);
 	t = trial_new(id, (uint32_t)c->ntrials + 1, json_incref(params));
 	if (t == NULL)
 		return;
@@ -291,6 +308,10 @@ static void create_trial(ctl_t *c, json_t *params)
 	proto_trial_hex(id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:i, s:O}", "e", "new", "id", hex,
 			       "seq", (int)t->seq, "params", params));
+	if (size > CTL_MAX_PARAMS_BYTES) {
+		refuse_params(c, t, size);
+		return;
+	}
 	if (c->pending_tail)
 		c->pending_tail->next_pending = t;
 	else
@@ -569,9 +590,10 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 {
 	char hex[PROTO_TRIAL_HEX];
 
-	if (t->state == TRIAL_FINISHED)
+	if (t->state == TRIAL_FINISHED) {
 		c->finished++;
-	else if (t->state == TRIAL_EARLY_STOPPED)
+		c->fatal_at = 0; /* some executor works */
+	} else if (t->state == TRIAL_EARLY_STOPPED)
 		c->stopped++;
 	else
 		c->failed++;
@@ -580,6 +602,10 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 				       c->best->value)))
 		c->best = t;
 	t->ended = ctl_now(c);
+	if (t->log_dropped)
+		ctl_trial_log(c, t, "%llu bytes of output were dropped (over "
+			      "%u MiB)", (unsigned long long)t->log_dropped,
+			      CTL_MAX_LOG_BYTES >> 20);
 	ctl_store_trial(c, t);
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:s, s:o}", "e", "end", "id", hex,
@@ -724,6 +750,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	ctl_check_liveness(c);
 	lose_vanished(c, now);
 	enforce_time_limit(c, now);
+	ctl_check_fatal_hosts(c, now);
 	ctl_schedule(c);
 }
 

@@ -42,6 +42,7 @@ struct ctl_config {
 	int fail_fast;	       /* the first N trials failing alike end the
 				  run (0: never) */
 	const char *local_host; /* this machine's name (local executors) */
+	int local_executors;   /* the engine starts executors on local_host */
 	int quiet;	       /* no per-trial lines on the console */
 	/* Simulated runs: time comes from `clock` (seconds since the epoch),
 	 * and early-stop checks happen when the simulator calls

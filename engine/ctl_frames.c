@@ -140,6 +140,33 @@ static void heartbeat(ctl_t *c, struct worker *w, const struct proto_header *h,
 
 /* ---- LOG -------------------------------------------------------------- */
 
+/* 1 when `len` more bytes of output may be stored: a trial, or an executor
+ * outside trials, stores at most CTL_MAX_LOG_BYTES. The first line over it
+ * leaves a note; ctl_trial_ended() says how much was dropped. */
+static int within_log_budget(ctl_t *c, struct worker *w, struct trial *t,
+			     size_t len)
+{
+	uint64_t *used = t ? &t->log_bytes : &w->log_bytes;
+
+	if (*used + len <= CTL_MAX_LOG_BYTES) {
+		*used += len;
+		return 1;
+	}
+	if (t && t->log_dropped == 0)
+		ctl_trial_log(c, t, "output over %u MiB: the rest of this "
+			      "trial's output is dropped",
+			      CTL_MAX_LOG_BYTES >> 20);
+	else if (!t && w->log_bytes <= CTL_MAX_LOG_BYTES) {
+		fprintf(stderr, "maggy-engine: executor %d (slot %d) printed "
+			"over %u MiB outside trials: the rest is dropped\n",
+			w->id, w->slot, CTL_MAX_LOG_BYTES >> 20);
+		w->log_bytes = CTL_MAX_LOG_BYTES + 1;
+	}
+	if (t)
+		t->log_dropped += len;
+	return 0;
+}
+
 static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 		     const uint8_t *body)
 {
@@ -156,6 +183,8 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 		return;
 	}
 	t = id ? ctl_find(c, id) : NULL;
+	if (!within_log_budget(c, w, t, len))
+		return;
 	seq = t ? t->log_seq++ : c->executor_log_seq++;
 	store_log_put(c->store, t ? id : 0, seq, ctl_now(c), stream, text,
 		      len);
@@ -196,7 +225,7 @@ static void executor_error(ctl_t *c, struct worker *w,
 		 w->host, w->slot, text ? text : "an unreadable error");
 	fprintf(stderr, "maggy-engine: %s\n", why);
 	if (json_is_true(json_object_get(msg, "fatal")))
-		ctl_abort(c, CTL_FAILED, why);
+		ctl_host_fatal(c, w, why);
 	json_decref(msg);
 }
 

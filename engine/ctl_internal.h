@@ -30,8 +30,15 @@ struct worker {
 	int ack_pending;     /* FINAL_ACK to send after the next commit */
 	uint64_t ack_trial;
 	uint32_t ack_req;
+	uint64_t log_bytes;  /* its output outside trials, stored so far */
 	struct worker *next;
 };
+
+/* What one trial (and one executor outside trials) may store of output;
+ * the rest is dropped, with a note in the log. */
+#define CTL_MAX_LOG_BYTES (16u << 20)
+/* The largest params of a trial, as JSON: they travel in one TRIAL frame. */
+#define CTL_MAX_PARAMS_BYTES (256u << 10)
 
 enum ctl_tag { TAG_SUGGEST = 1, TAG_CHECK, TAG_FINALIZE };
 
@@ -64,6 +71,9 @@ struct ctl {
 	uint64_t journal_seq;	   /* last Lua job written to the journal */
 	uint64_t applied_seq;	   /* last job whose reply was acted on */
 	int fail_fast_off;	   /* the first failures were not alike */
+	double fatal_at;	   /* last fatal executor error since a trial
+				      finished, 0 if none */
+	char fatal[512];	   /* the first fatal executor error */
 	char first_error[200];	   /* the first failure's reason */
 	void (*recycle_cb)(void *arg, const char *host, int pid);
 	void *recycle_arg;
@@ -102,6 +112,8 @@ void ctl_trial_log(ctl_t *c, struct trial *t, const char *fmt, ...)
 /* ctl_workers.c */
 int ctl_host_excluded(const ctl_t *c, const char *host);
 void ctl_host_strike(ctl_t *c, struct trial *t);
+void ctl_host_fatal(ctl_t *c, struct worker *w, const char *why);
+void ctl_check_fatal_hosts(ctl_t *c, double now);
 void ctl_unqueue(ctl_t *c, struct trial *t);
 void ctl_check_liveness(ctl_t *c);
 

@@ -360,14 +360,12 @@ int ctl_host_excluded(const ctl_t *c, const char *host)
 	return 0;
 }
 
-static void exclude(ctl_t *c, struct host_record *h)
+static void exclude(ctl_t *c, struct host_record *h, const char *why)
 {
 	struct worker *w;
 
 	h->excluded = 1;
-	printf("[engine] host %s excluded: %d trials lost there finished on "
-	       "other hosts (exclude_after = %d)\n", h->name, h->strikes,
-	       c->cfg->exclude_after);
+	printf("[engine] host %s excluded: %s\n", h->name, why);
 	fflush(stdout);
 	for (w = c->workers; w; w = w->next) {
 		if (w->lost || strcmp(w->host, h->name) != 0)
@@ -396,7 +394,54 @@ void ctl_host_strike(ctl_t *c, struct trial *t)
 			continue;
 		h = host_record(c, name);
 		if (h && !h->excluded && ++h->strikes >= c->cfg->exclude_after &&
-		    c->cfg->exclude_after > 0)
-			exclude(c, h);
+		    c->cfg->exclude_after > 0) {
+			char why[160];
+			snprintf(why, sizeof why, "%d trials lost there "
+				 "finished on other hosts (exclude_after = %d)",
+				 h->strikes, c->cfg->exclude_after);
+			exclude(c, h, why);
+		}
 	}
+}
+
+/*
+ * An executor that cannot work at all (its training module does not
+ * import, say). Local executors all share this machine's set-up, so the
+ * run ends at once with the error. An executor elsewhere costs its host
+ * only: the run goes on with the others, and ends when for a whole
+ * liveness_timeout no executor is left and no trial has finished since
+ * (ctl_check_fatal_hosts).
+ */
+void ctl_host_fatal(ctl_t *c, struct worker *w, const char *why)
+{
+	struct host_record *h;
+
+	if (c->cfg->local_executors && c->cfg->local_host &&
+	    strcmp(w->host, c->cfg->local_host) == 0) {
+		ctl_abort(c, CTL_FAILED, why);
+		return;
+	}
+	if (c->fatal[0] == '\0')
+		snprintf(c->fatal, sizeof c->fatal, "%s", why);
+	c->fatal_at = ctl_now(c);
+	h = host_record(c, w->host);
+	if (h && !h->excluded)
+		exclude(c, h, why);
+}
+
+void ctl_check_fatal_hosts(ctl_t *c, double now)
+{
+	char msg[700];
+	struct worker *w;
+	double grace = c->cfg->liveness_timeout > 0 ? c->cfg->liveness_timeout
+						    : 10;
+
+	if (c->fatal_at == 0 || now - c->fatal_at < grace)
+		return;
+	for (w = c->workers; w; w = w->next)
+		if (!w->lost)
+			return;
+	snprintf(msg, sizeof msg, "no executor is left: every host they ran "
+		 "on reported a fatal error (the first: %s)", c->fatal);
+	ctl_abort(c, CTL_FAILED, msg);
 }

@@ -102,6 +102,7 @@ static int read_config(struct run *r)
 	r->cc.fail_fast = (int)json_integer_value(json_object_get(c, "fail_fast"));
 	gethostname(r->host, sizeof r->host - 1);
 	r->cc.local_host = r->host;
+	r->cc.local_executors = r->opts->workers > 0;
 	r->cc.quiet = r->opts->quiet;
 	if (!r->cc.name || !r->cc.direction || !r->cc.metric ||
 	    r->cc.num_trials <= 0 || r->cc.hb_interval <= 0 ||

@@ -188,7 +188,7 @@ static void print_excluded(const json_t *hosts, FILE *out)
 	fprintf(out, "excluded hosts:");
 	json_array_foreach(hosts, i, host)
 		fprintf(out, "%s %s", i ? "," : "", json_string_value(host));
-	fprintf(out, " (trials lost there kept finishing elsewhere)\n");
+	fprintf(out, " (the run's log says why)\n");
 }
 
 /* "refused connections: ..." when the server turned peers away. */

@@ -44,6 +44,8 @@ struct trial {
 	int warned;	  /* bits: a non-finite value, a step not increasing */
 	uint64_t last_step; /* highest step kept in this attempt */
 	uint32_t log_seq; /* next log line number */
+	uint64_t log_bytes;   /* output stored in this engine run */
+	uint64_t log_dropped; /* output over CTL_MAX_LOG_BYTES, dropped */
 	int stop_requested;
 	double lost_at;	  /* when its executor vanished, 0 if not lost */
 	int last_worker;  /* engine id of the executor of the last attempt */

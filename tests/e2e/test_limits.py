@@ -1,0 +1,82 @@
+"""Bounded everything, for executors that did authenticate: params too large
+to send, a training function that prints without end, a fatal error from
+one executor among several (docs/protocol.md, "Limits")."""
+import json
+import subprocess
+
+from conftest import ENGINE, Run, experiment, wait_for
+from fakedriver import ERROR
+from fakeexecutor import FakeExecutor
+
+
+def test_params_too_large_to_send_fail_that_trial_only(tmp_path):
+    space = ('maggy.searchspace { x = maggy.double(0, 1), mode = '
+             'maggy.categorical { string.rep("x", 300000), "small" } }')
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, space=space, num_trials=8,
+                                   fail_fast=0, train="fast_train:train"),
+              "--workers", 1, "--dir", run_dir, "--quiet")
+    assert run.wait() == 0, run.text()[-2000:]
+    trials = json.loads((run_dir / "summary.json").read_text())["trials"]
+    big = [t for t in trials if t["params"]["mode"] != "small"]
+    small = [t for t in trials if t["params"]["mode"] == "small"]
+    assert big and small
+    assert all(t["state"] == "FAILED" and t["attempts"] == 0 for t in big)
+    assert all("over the limit of 256 KiB" in t["error"] for t in big)
+    assert all(t["state"] == "FINISHED" for t in small)
+
+
+def test_output_past_the_limit_is_dropped_with_a_note(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1,
+                                   train="fast_train:chatty"),
+              "--workers", 1, "--dir", run_dir, "--quiet")
+    assert run.wait() == 0, run.text()[-2000:]
+    logs = subprocess.run([str(ENGINE), "logs", str(run_dir)],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert len(logs) < 17 << 20
+    assert "the rest of this trial's output is dropped" in logs
+    assert "bytes of output were dropped" in logs
+
+
+def fatal(ex, message):
+    ex.send(ERROR, {"error": message, "fatal": True})
+    ex.close()
+
+
+def test_a_fatal_error_from_one_host_excludes_that_host_only(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=2), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    good = FakeExecutor(address, run_dir, host="good-node")
+    good.welcome()
+    broken = FakeExecutor(address, run_dir, host="broken-node")
+    broken.welcome()
+    fatal(broken, "cannot import module 'train': No module named 'torch'")
+    wait_for(lambda: "host broken-node excluded" in run.text(), 30,
+             "the broken host to be excluded")
+    again = FakeExecutor(address, run_dir, host="broken-node")
+    assert "excluded" in again.closed_with_error()
+    for _ in range(2):
+        trial = good.next_trial()
+        good.final(trial["id"], value=0.5)
+        good.wait_ack(trial["id"])
+    assert run.wait() == 0, run.text()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["finished"] == 2
+    assert summary["excluded_hosts"] == ["broken-node"]
+
+
+def test_the_run_fails_when_every_executor_is_fatal(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=2), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    for host in ("a-node", "b-node"):
+        ex = FakeExecutor(address, run_dir, host=host)
+        ex.welcome()
+        fatal(ex, "cannot import module 'train'")
+    assert run.wait() == 1, run.text()
+    assert "no executor is left" in run.text()
+    assert "cannot import module 'train'" in run.text()
