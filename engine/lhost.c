@@ -19,6 +19,7 @@
 #define GRACE_S 2.0	    /* after the hook is armed, before we give up */
 #define WATCH_PERIOD_MS 100 /* how often the watchdog looks */
 #define INTERRUPT_SIGNAL SIGUSR2 /* watchdog -> Lua thread: time is up */
+#define DEFAULT_MEMORY_MIB 1024   /* until lhost_start() sets the experiment's */
 
 struct job {
 	int tag;
@@ -31,6 +32,13 @@ struct lhost {
 	char *script_path;
 	int runtime_ref; /* registry ref of the maggy.runtime table */
 	double timeout_s;
+
+	/* The state's allocator, behind a limit (one thread at a time uses
+	 * the state, so plain fields do). */
+	lua_Alloc base_alloc;
+	void *base_ud;
+	size_t mem_used, mem_limit;
+	int mem_refused; /* an allocation was refused since the last job */
 
 	pthread_t thread, watchdog;
 	int started;
@@ -104,6 +112,40 @@ static int bridge_pcall(lua_State *L, int nargs, int nresults, char **error)
 	return -1;
 }
 
+/* The state's allocator: LuaJIT's own, refusing to grow past mem_limit, so
+ * a strategy that hoards memory gets "not enough memory" (call_runtime()
+ * says which limit) instead of taking the machine. */
+static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
+{
+	lhost_t *h = ud;
+	void *out;
+
+	if (nsize > osize && h->mem_used + (nsize - osize) > h->mem_limit) {
+		h->mem_refused = 1;
+		return NULL;
+	}
+	out = h->base_alloc(h->base_ud, ptr, osize, nsize);
+	if (out != NULL || nsize == 0)
+		h->mem_used = h->mem_used + nsize > osize
+				      ? h->mem_used + nsize - osize : 0;
+	return out;
+}
+
+/* The message of a failed job: when it failed for memory, which limit. */
+static void explain_memory(lhost_t *h, char **error)
+{
+	char msg[256];
+
+	if (!h->mem_refused)
+		return;
+	h->mem_refused = 0;
+	snprintf(msg, sizeof msg, "the strategy needed more than %zu MiB of "
+		 "memory (strategy_memory; the error was: %.80s)",
+		 h->mem_limit >> 20, *error ? *error : "not enough memory");
+	free(*error);
+	*error = strdup(msg);
+}
+
 /* Call runtime[fname](args...) expecting one string back. */
 static int call_runtime(lhost_t *h, const char *fname, const char *a1,
 			const char *a2, char **out, char **error)
@@ -117,8 +159,11 @@ static int call_runtime(lhost_t *h, const char *fname, const char *a1,
 	lua_pushstring(L, a1);
 	if (a2)
 		lua_pushstring(L, a2);
-	if (bridge_pcall(L, nargs, 1, error) < 0)
+	h->mem_refused = 0;
+	if (bridge_pcall(L, nargs, 1, error) < 0) {
+		explain_memory(h, error);
 		return -1;
+	}
 	if (lua_type(L, -1) != LUA_TSTRING) {
 		*error = dup_printf("maggy.runtime.%s returned no string",
 				    fname);
@@ -137,7 +182,7 @@ static int call_runtime(lhost_t *h, const char *fname, const char *a1,
  * now, then no native loading at all; and no string.dump, which even a
  * sandboxed string can reach through the string metatable.
  */
-static int confine_loading(lua_State *L, const char *lua_dir, char **error)
+static void confine_loading(lua_State *L, const char *lua_dir)
 {
 	static const char *const c_modules[] = { "cjson", "cjson.safe" };
 	size_t i;
@@ -149,8 +194,7 @@ static int confine_loading(lua_State *L, const char *lua_dir, char **error)
 	for (i = 0; i < sizeof c_modules / sizeof c_modules[0]; i++) {
 		lua_getglobal(L, "require");
 		lua_pushstring(L, c_modules[i]);
-		if (bridge_pcall(L, 1, 0, error) < 0)
-			return -1;
+		lua_call(L, 1, 0);
 	}
 	lua_getglobal(L, "package");
 	lua_pushliteral(L, "");
@@ -160,6 +204,36 @@ static int confine_loading(lua_State *L, const char *lua_dir, char **error)
 	lua_pushnil(L);
 	lua_setfield(L, -2, "dump");
 	lua_pop(L, 1);
+}
+
+/* The whole set-up of the state, run by lua_cpcall() so that an error or
+ * a failed allocation in it is an error, never a panic: the libraries,
+ * confine_loading(), then maggy.runtime, kept in the registry. */
+static int setup_state(lua_State *L)
+{
+	lhost_t *h = lua_touserdata(L, 1);
+	const char *lua_dir = lua_tostring(L, lua_upvalueindex(1));
+
+	luaL_openlibs(L);
+	confine_loading(L, lua_dir);
+	lua_getglobal(L, "require");
+	lua_pushliteral(L, "maggy.runtime");
+	lua_call(L, 1, 1);
+	h->runtime_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+	lua_pushlightuserdata(L, h);
+	lua_setfield(L, LUA_REGISTRYINDEX, "maggy.lhost");
+	return 0;
+}
+
+/* lua_cpcall() with a string upvalue: the directory setup_state needs. */
+static int setup_with_dir(lua_State *L)
+{
+	struct { lhost_t *h; const char *dir; } *a = lua_touserdata(L, 1);
+
+	lua_pushstring(L, a->dir);
+	lua_pushcclosure(L, setup_state, 1);
+	lua_pushlightuserdata(L, a->h);
+	lua_call(L, 1, 0);
 	return 0;
 }
 
@@ -179,21 +253,25 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 	h->L = luaL_newstate();
 	if (h->L == NULL)
 		goto fail;
-	luaL_openlibs(h->L);
-	if (confine_loading(h->L, lua_dir, &error) < 0)
-		goto fail;
-	lua_getglobal(h->L, "require");
-	lua_pushstring(h->L, "maggy.runtime");
-	if (bridge_pcall(h->L, 1, 1, &error) < 0)
-		goto fail;
-	h->runtime_ref = luaL_ref(h->L, LUA_REGISTRYINDEX);
+	h->base_alloc = lua_getallocf(h->L, &h->base_ud);
+	h->mem_used = (size_t)lua_gc(h->L, LUA_GCCOUNT, 0) * 1024 +
+		      (size_t)lua_gc(h->L, LUA_GCCOUNTB, 0);
+	h->mem_limit = (size_t)DEFAULT_MEMORY_MIB << 20;
+	lua_setallocf(h->L, limited_alloc, h);
+	{
+		struct { lhost_t *h; const char *dir; } args = { h, lua_dir };
+		if (lua_cpcall(h->L, setup_with_dir, &args) != 0) {
+			error = strdup(lua_tostring(h->L, -1)
+				       ? lua_tostring(h->L, -1)
+				       : "out of memory");
+			goto fail;
+		}
+	}
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (h->wake_fd < 0)
 		goto fail;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->cv, NULL);
-	lua_pushlightuserdata(h->L, h);
-	lua_setfield(h->L, LUA_REGISTRYINDEX, "maggy.lhost");
 	return h;
 fail:
 	snprintf(err, errlen, "cannot start the Lua host: %s",
@@ -383,7 +461,8 @@ static void *watchdog_thread(void *arg)
 	return NULL;
 }
 
-int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen)
+int lhost_start(lhost_t *h, double timeout_s, double memory_mib, char *err,
+		size_t errlen)
 {
 	struct sigaction sa = { .sa_handler = interrupt_handler,
 				.sa_flags = SA_RESTART };
@@ -391,6 +470,8 @@ int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen)
 	sigemptyset(&sa.sa_mask);
 	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
 	h->timeout_s = timeout_s > 0 ? timeout_s : 10.0;
+	if (memory_mib > 0)
+		h->mem_limit = (size_t)(memory_mib * 1048576.0);
 	if (pthread_create(&h->thread, NULL, lua_thread, h) != 0) {
 		snprintf(err, errlen, "cannot start the Lua thread");
 		return -1;

@@ -58,9 +58,11 @@ int lhost_load(lhost_t *h, const char *options_json, char **config_json,
 int lhost_call(lhost_t *h, const char *fname, const char *arg, char **out,
 	       char **error);
 
-/* Start the Lua thread and the watchdog. `timeout_s` bounds every job.
- * Returns 0 or -1 (err filled). */
-int lhost_start(lhost_t *h, double timeout_s, char *err, size_t errlen);
+/* Start the Lua thread and the watchdog. `timeout_s` bounds every job,
+ * `memory_mib` the state's memory from now on (until then, 1 GiB; <= 0
+ * keeps that). Returns 0 or -1 (err filled). */
+int lhost_start(lhost_t *h, double timeout_s, double memory_mib, char *err,
+		size_t errlen);
 
 /* Queue a job; `json` is copied. Returns 0, or -1 when the host is dead
  * (a previous job was abandoned) or out of memory. */

@@ -540,6 +540,8 @@ static int start_services(struct run *r)
 	char err[512], secret_path[PATH_MAX];
 	double timeout = json_number_value(
 		json_object_get(r->config, "strategy_timeout"));
+	double memory = json_number_value(
+		json_object_get(r->config, "strategy_memory"));
 
 	r->base = event_base_new();
 	if (r->base == NULL || (r->bench && make_sim(r) < 0))
@@ -563,7 +565,7 @@ static int start_services(struct run *r)
 		return -1;
 	}
 	ctl_on_done(r->ctl, done_cb, r);
-	if (lhost_start(r->lhost, timeout, err, sizeof err) < 0) {
+	if (lhost_start(r->lhost, timeout, memory, err, sizeof err) < 0) {
 		fail("Lua", err);
 		return -1;
 	}

@@ -23,6 +23,7 @@ M.EARLYSTOP = {
 M.DEFAULTS = {
   optimizer = "random", earlystop = "none", direction = "max", metric = "metric",
   hb_interval = 1.0, es_interval = 1.0, es_min = 4, max_attempts = 3, strategy_timeout = 10,
+  strategy_memory = 1024,
   trial_timeout = 0, exclude_after = 3, fail_fast = 3,
   -- liveness_timeout: max(5 * hb_interval, 2) seconds unless given (see M.new)
 }
@@ -87,6 +88,8 @@ local FIELDS = {
   seed = { is_integer, "an integer below 2^53" },
   max_attempts = { function(v) return is_integer(v) and v >= 1 end, "an integer >= 1" },
   strategy_timeout = { positive_number, "a number of seconds above 0" },
+  strategy_memory = { function(v) return type(v) == "number" and v >= 16 and v < 2 ^ 20 end,
+                      "a number of MiB, at least 16" },
   liveness_timeout = { positive_number, "a number of seconds above 0" },
   trial_timeout = { function(v) return type(v) == "number" and v >= 0 and v < math.huge end,
                     "a number of seconds (0: no limit)" },

@@ -21,7 +21,11 @@ local maggy = {}
 
 -- What an optimizer's suggest returns when it has nothing to run until a
 -- running trial reports back.
-maggy.WAIT = setmetatable({}, { __tostring = function() return "maggy.WAIT" end })
+maggy.WAIT = setmetatable({}, {
+  __tostring = function() return "maggy.WAIT" end,
+  __newindex = function() error("maggy.WAIT is read-only", 2) end,
+  __metatable = "maggy.WAIT",
+})
 
 function maggy.experiment(fields)
   local e, err = experiment.new(fields)

@@ -92,6 +92,7 @@ local function config_of(e, dir, ctx, seed)
     direction = e.direction, metric = e.metric, hb_interval = e.hb_interval,
     es_interval = e.es_interval, es_min = e.es_min, seed = seed,
     max_attempts = e.max_attempts, strategy_timeout = e.strategy_timeout,
+    strategy_memory = e.strategy_memory,
     liveness_timeout = e.liveness_timeout, trial_timeout = e.trial_timeout,
     exclude_after = e.exclude_after, fail_fast = e.fail_fast,
     optimizer = experiment.strategy_name(e.optimizer),

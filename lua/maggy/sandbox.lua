@@ -2,10 +2,13 @@
 --
 -- Built from an allow-list (after Redis scripting): basic functions, copies of
 -- string, table and math, os.time/clock/date, a `print` that becomes log
--- lines, and a `require` that
---   - gives the trusted library for the public "maggy" modules (PUBLIC; any
---     other "maggy.*" name is refused, never searched for) and "cjson" (a
---     private instance, so a script's settings do not change the engine's);
+-- lines, getmetatable/setmetatable that only see and change metatables the
+-- script set itself (the library's objects keep theirs, hidden), and a
+-- `require` that
+--   - gives read-only views of the trusted library's public modules (PUBLIC;
+--     any other "maggy.*" name is refused, never searched for), so a script
+--     cannot patch what the engine runs, and "cjson" (a private instance, so
+--     a script's settings do not change the engine's);
 --   - loads any other module from the search path as Lua source, in this same
 --     environment, once per sandbox.
 -- Nothing else: no io, no os.execute/exit/remove, no load/loadstring/loadfile/
@@ -15,7 +18,7 @@ local M = {}
 
 local BASICS = {
   "assert", "error", "ipairs", "next", "pairs", "pcall", "xpcall", "select",
-  "tonumber", "tostring", "type", "unpack", "setmetatable", "rawget", "rawset", "rawequal",
+  "tonumber", "tostring", "type", "unpack", "rawget", "rawset", "rawequal",
 }
 
 local LIBRARIES = { "table", "math" }
@@ -42,10 +45,46 @@ local function copy(t, except)
   return out
 end
 
--- The string metatable is shared with the engine: hide it.
-local function safe_getmetatable(v)
-  if type(v) == "string" then return nil end
-  return getmetatable(v)
+-- A read-only view of a library table: reads go through (tables read from
+-- it are views too), writes are errors. Sentinels such as maggy.WAIT, whose
+-- metatable is locked, are handed over as they are: the runtime knows them
+-- by identity, and a locked empty table has nothing to change.
+local views = setmetatable({}, { __mode = "k" })
+
+local function view(t)
+  if type(t) ~= "table" or getmetatable(t) ~= debug.getmetatable(t) then return t end
+  local v = views[t]
+  if v then return v end
+  v = setmetatable({}, {
+    __index = function(_, k) return view(t[k]) end,
+    __newindex = function(_, k)
+      error(string.format("the maggy library is read-only (cannot set '%s')", tostring(k)), 2)
+    end,
+    __metatable = false,
+  })
+  views[t] = v
+  return v
+end
+
+-- Metatables the script set: the only ones it may see or replace. The
+-- library's objects (the ctx and trials strategies get, search spaces)
+-- keep theirs out of reach, and so does the string metatable.
+local function metatable_guards()
+  local own = setmetatable({}, { __mode = "k" })
+  local function guarded_getmetatable(v)
+    local mt = debug.getmetatable(v)
+    if mt ~= nil and own[mt] then return getmetatable(v) end
+    return nil
+  end
+  local function guarded_setmetatable(t, mt)
+    local old = debug.getmetatable(t)
+    if old ~= nil and not own[old] then
+      error("setmetatable: cannot change the metatable of an object of the maggy library", 2)
+    end
+    if type(mt) == "table" then own[mt] = true end
+    return setmetatable(t, mt)
+  end
+  return guarded_getmetatable, guarded_setmetatable
 end
 
 local function make_print(sink)
@@ -63,7 +102,7 @@ local function trusted(name)
   if not PUBLIC[name] then
     error(string.format("module '%s' is internal to the engine", name), 3)
   end
-  return require(name)
+  return view(require(name))
 end
 
 local function is_trusted(name)
@@ -113,7 +152,7 @@ function M.new(opts)
   for _, name in ipairs(BASICS) do env[name] = _G[name] end
   for _, name in ipairs(LIBRARIES) do env[name] = copy(_G[name]) end
   env.string = copy(string, { dump = true }) -- bytecode is not a safe currency
-  env.getmetatable = safe_getmetatable
+  env.getmetatable, env.setmetatable = metatable_guards()
   env.os = { time = os.time, clock = os.clock, date = os.date }
   env.print = make_print(opts.print)
   env.require = make_require(env, opts.path)

@@ -263,11 +263,28 @@ local ok, err = pcall(require, "maggy.evil")
 assert(not ok and err:find("internal to the engine", 1, true), err)
 assert(not pcall(require, "maggy.optimizers.gp_linalg"), "raw FFI memory reachable")
 assert(("").dump == nil, "string.dump reachable")
+ok, err = pcall(function() require("maggy.searchspace").new = print end)
+assert(not ok and err:find("read-only", 1, true), "the library can be patched")
 return maggy.experiment { name = "sealed", num_trials = 3, metric = "loss",
                           direction = "min" }
 """)
     simulate(engine, script, tmp_path / "r", "--benchmark", "branin")
     assert not proof.exists()
+
+
+def test_a_strategy_that_hoards_memory_is_stopped_at_its_limit(engine, tmp_path):
+    script = tmp_path / "hoard.lua"
+    script.write_text("""local maggy = require "maggy"
+local hoard = {}
+local greedy = { suggest = function(self, ctx)
+  for i = 1, 1e8 do hoard[i] = { i } end
+end }
+return maggy.experiment { name = "hoard", num_trials = 3, metric = "loss",
+                          direction = "min", strategy_memory = 64, optimizer = greedy }
+""")
+    out = engine.simulate(script, "--benchmark", "branin", "--dir", tmp_path / "r")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "needed more than 64 MiB of memory (strategy_memory" in out.stdout + out.stderr
 
 
 def test_the_name_cannot_move_the_default_directory(tmp_path):

@@ -63,10 +63,14 @@ describe("maggy.sandbox", function()
     assert.are.same({ "helper loaded; io is nil" }, lines)
   end)
 
-  it("gives the trusted maggy library and a private cjson", function()
+  it("gives read-only views of the trusted maggy library and a private cjson", function()
     local env = new_env({})
-    assert.are.equal(require("maggy"), env.require("maggy"))
-    assert.are.equal(require("maggy.searchspace"), env.require("maggy.searchspace"))
+    local maggy, space = env.require("maggy"), env.require("maggy.searchspace")
+    assert.are.equal(maggy, env.require("maggy"))
+    assert.are.equal(require("maggy").double, maggy.double)
+    assert.are.equal(require("maggy.searchspace").new, space.new)
+    assert.are.equal(require("maggy").WAIT, maggy.WAIT) -- known by identity
+    assert.are.equal(require("maggy.optimizers.tpe").new, maggy.optimizers.tpe)
     local cj = env.require("cjson")
     assert.are_not.equal(require("cjson"), cj)
     assert.are.equal(cj, env.require("cjson"))
@@ -83,9 +87,44 @@ describe("maggy.sandbox", function()
     assert.matches("module 'no_such_module' not found", err, 1, true)
   end)
 
+  it("lets no script patch the library the engine runs", function()
+    local env = new_env({})
+    local real_new = require("maggy.searchspace").new
+    local attempts = {
+      function() env.require("maggy.searchspace").new = print end,
+      function() env.require("maggy").optimizers.tpe = print end,
+      function() env.require("maggy").WAIT.x = 1 end,
+      function() env.require("maggy.trial").new = print end,
+    }
+    for i, attempt in ipairs(attempts) do
+      local ok, err = pcall(attempt)
+      assert.is_false(ok, i)
+      assert.matches("read-only", err, 1, true)
+    end
+    assert.are.equal(real_new, require("maggy.searchspace").new)
+    assert.are_not.equal(print, require("maggy").optimizers.tpe)
+  end)
+
+  it("hides the library's metatables and keeps the script's own", function()
+    local env = new_env({})
+    local space = run([[
+      local maggy = require "maggy"
+      return maggy.searchspace { x = maggy.double(0, 1) }
+    ]])
+    assert.is_nil(env.getmetatable(space))
+    local ok, err = pcall(env.setmetatable, space, { __index = function() return print end })
+    assert.is_false(ok)
+    assert.matches("cannot change the metatable of an object of the maggy library", err, 1, true)
+    local mine = { __index = { hello = 1 } }
+    local obj = env.setmetatable({}, mine)
+    assert.are.equal(mine, env.getmetatable(obj))
+    assert.are.equal(1, obj.hello)
+    env.setmetatable(obj, nil) -- its own: may be replaced
+  end)
+
   it("gives only the public library modules, and never searches for others", function()
     local env = new_env({})
-    assert.are.equal(require("maggy.optimizers.history"), env.require("maggy.optimizers.history"))
+    assert.are.equal(require("maggy.optimizers.history").lie, env.require("maggy.optimizers.history").lie)
     for _, name in ipairs({ "maggy.evil", "maggy.optimizers.gp_linalg", "maggy.json", "maggy.ctx",
       "maggy.experiment", "maggy.sandbox" }) do
       local ok, err = pcall(env.require, name)
