@@ -48,8 +48,11 @@ void ctl_store_trial(ctl_t *c, const struct trial *t)
 	json_t *rec = trial_record(t);
 	char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
 
+	/* Out of memory: a trial whose state cannot be stored must not go on
+	 * as if it were (resume would not know it). */
 	if (text == NULL || store_trial_put(c->store, t->id, text) < 0)
-		fprintf(stderr, "maggy-engine: cannot queue trial record\n");
+		finish(c, CTL_FAILED, "out of memory: a trial record could not "
+					"be queued for the store");
 	free(text);
 	json_decref(rec);
 }
@@ -299,8 +302,15 @@ static void create_trial(ctl_t *c, json_t *params)
 		return;
 	t->created = ctl_now(c);
 	if (c->ntrials == c->cap) {
-		c->cap = c->cap ? c->cap * 2 : 64;
-		c->by_seq = realloc(c->by_seq, c->cap * sizeof *c->by_seq);
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct trial **all = realloc(c->by_seq, cap * sizeof *all);
+		if (all == NULL) {
+			trial_free(t);
+			finish(c, CTL_FAILED, "out of memory for a new trial");
+			return;
+		}
+		c->by_seq = all;
+		c->cap = cap;
 	}
 	c->by_seq[c->ntrials++] = t;
 	HASH_ADD(hh, c->trials, id, sizeof t->id, t);

@@ -101,17 +101,22 @@ static char **child_env(launcher_t *l, struct slot *s)
 	if (env == NULL)
 		return NULL;
 	for (p = environ; *p; p++)
-		if (!overridden(*p) || (l->gpus == 0 &&
-		    strncmp(*p, "CUDA_VISIBLE_DEVICES=", 21) == 0))
-			env[i++] = strdup(*p);
-	asprintf(&env[i++], "MAGGY_DRIVER=%s", l->driver);
-	asprintf(&env[i++], "MAGGY_SECRET_FILE=%s", l->secret_file);
-	asprintf(&env[i++], "MAGGY_SLOT=%d", s->index);
-	asprintf(&env[i++], "MAGGY_ATTEMPT=%d", s->attempt);
-	if (l->gpus > 0)
-		asprintf(&env[i++], "CUDA_VISIBLE_DEVICES=%d",
-			 s->index % l->gpus);
+		if ((!overridden(*p) || (l->gpus == 0 &&
+		     strncmp(*p, "CUDA_VISIBLE_DEVICES=", 21) == 0)) &&
+		    (env[i++] = strdup(*p)) == NULL)
+			goto fail;
+	if (asprintf(&env[i++], "MAGGY_DRIVER=%s", l->driver) < 0 ||
+	    asprintf(&env[i++], "MAGGY_SECRET_FILE=%s", l->secret_file) < 0 ||
+	    asprintf(&env[i++], "MAGGY_SLOT=%d", s->index) < 0 ||
+	    asprintf(&env[i++], "MAGGY_ATTEMPT=%d", s->attempt) < 0 ||
+	    (l->gpus > 0 && asprintf(&env[i++], "CUDA_VISIBLE_DEVICES=%d",
+				     s->index % l->gpus) < 0))
+		goto fail;
 	return env;
+fail:
+	env[i - 1] = NULL; /* undefined after a failed asprintf */
+	free_env(env);
+	return NULL;
 }
 
 /* In the child: own process group, die with the engine, run the shim. */

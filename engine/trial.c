@@ -104,7 +104,7 @@ json_t *trial_record(const struct trial *t)
 
 	proto_trial_hex(t->id, hex);
 	return json_pack(
-		"{s:s, s:i, s:O, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
+		"{s:s, s:I, s:O, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
 		"id", hex, "seq", (json_int_t)t->seq, "params", t->params,
 		"state", trial_state_name(t->state), "attempts", t->attempts,
 		"worker", t->worker_info, "created", time_or_null(t->created),
