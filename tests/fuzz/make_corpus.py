@@ -176,6 +176,9 @@ def space_check_seeds():
         "branin_valid": pair(BRANIN, {"x1": -5.0, "x2": 15.0}),
         "branin_slack": pair(BRANIN, {"x1": 10.000000000001, "x2": 0}),
         "broken_space": pair([{"name": "x", "type": "FLOAT"}], {"x": 1}),
+        # The 40-byte excerpt of the value once ended inside a character.
+        "utf8_cut": js({"a": 0.01, "b": 3, "c": "a" + "\u00e9" * 20,
+                        "d": 16, "e": 0.5}),
     }
 
 
