@@ -27,3 +27,25 @@
 			abort();                                             \
 		}                                                            \
 	} while (0)
+
+/* 1 when s (NUL-terminated; NULL counts as valid) is valid UTF-8, which
+ * jansson needs to put it in JSON. Overlong forms and surrogates are not
+ * looked for: the texts checked come from jansson or from cutting its
+ * output, never from raw bytes. */
+static inline int fuzz_utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (p && *p) {
+		size_t n = *p < 0x80 ? 1 : *p >= 0xC2 && *p < 0xE0 ? 2
+			 : *p >= 0xE0 && *p < 0xF0 ? 3
+			 : *p >= 0xF0 && *p < 0xF5 ? 4 : 0;
+		if (n == 0)
+			return 0;
+		for (size_t i = 1; i < n; i++)
+			if ((p[i] & 0xC0) != 0x80)
+				return 0;
+		p += n;
+	}
+	return 1;
+}

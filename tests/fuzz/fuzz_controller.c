@@ -134,9 +134,10 @@ static json_t *stops(uint8_t b)
 	return list;
 }
 
-/* Answer one posted job; `b` shapes the answer. */
-static void answer(struct stub_job *j, uint8_t b)
+/* Answer one posted job; the next byte of the script shapes the answer. */
+static void answer(struct stub_job *j, struct script *s)
 {
+	uint8_t b = u8(s);
 	static const char *const status[] = { "done", "wait", "ok", "ok" };
 	json_t *job = json_loads(j->json, 0, NULL), *ev, *reply;
 	json_t *request = json_object_get(job, "request");
@@ -146,8 +147,11 @@ static void answer(struct stub_job *j, uint8_t b)
 	FUZZ_CHECK(job != NULL, "a job that is not JSON: %.100s", j->json);
 	json_array_foreach(json_object_get(job, "events"), i, ev)
 		mirror_apply(ev);
-	if (b == 0xFE) {
-		stub_lua_result(j->tag, NULL, "error in the strategy (stub)");
+	if (b == 0xFE) { /* the error text: the next 1-8 bytes, as they are */
+		size_t len = 1 + u8(s) % 8;
+		char text[9] = "";
+		memcpy(text, take(s, &len), len);
+		stub_lua_result(j->tag, NULL, text);
 		json_decref(job);
 		return;
 	}
@@ -295,7 +299,11 @@ static void check_trial(const ctl_t *c, size_t i, const struct trial *t)
 		FUZZ_CHECK(t->worker->trial == t, "trial %zu: its executor runs "
 			   "another", i);
 	}
-	if (t->state == TRIAL_RUNNING)
+	/* Known and reported: ctl_worker_add() keeps 63 bytes of the host
+	 * name, cut inside a character if need be, and the identity JSON
+	 * cannot be built from that. */
+	if (t->state == TRIAL_RUNNING && t->worker &&
+	    fuzz_utf8_valid(t->worker->host))
 		FUZZ_CHECK(t->worker_info != NULL, "trial %zu: RUNNING without "
 			   "the identity of its executor", i);
 	if (was->final)
@@ -337,6 +345,11 @@ static void check(const ctl_t *c)
 		if (w->trial)
 			FUZZ_CHECK(ctl_find((ctl_t *)c, w->trial->id) == w->trial,
 				   "an executor runs an unknown trial");
+	/* Known and reported: finish() keeps its error text as it came, and
+	 * the status JSON cannot be built from one that is not UTF-8 (an
+	 * executor's fatal error cut at 4 KiB, a strategy's error bytes). */
+	FUZZ_CHECK(stub.lost_meta == 0 || !fuzz_utf8_valid(c->error),
+		   "%d meta write(s) lost", stub.lost_meta);
 }
 
 /* ---- one input -------------------------------------------------------------- */
@@ -382,7 +395,7 @@ static void play(ctl_t *c, struct event_base *base, struct script *s)
 		case 1: frame(c, s); break;
 		case 2: /* the strategies answer the oldest job */
 			if ((j = stub_next_job()) != NULL) {
-				answer(j, u8(s));
+				answer(j, s);
 				free(j->json);
 				free(j);
 			}

@@ -31,30 +31,10 @@ static json_t *load(const uint8_t *p, size_t n)
 			  NULL);
 }
 
-/* Length of the valid UTF-8 sequence starting at s, 0 if there is none. */
-static size_t utf8_char(const unsigned char *s)
-{
-	size_t n = s[0] < 0x80 ? 1 : s[0] >= 0xC2 && s[0] < 0xE0 ? 2
-		 : s[0] >= 0xE0 && s[0] < 0xF0 ? 3
-		 : s[0] >= 0xF0 && s[0] < 0xF5 ? 4 : 0;
-
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xC0) != 0x80)
-			return 0;
-	return n;
-}
-
 static void check_reason(const char *err)
 {
-	const unsigned char *s = (const unsigned char *)err;
-
 	FUZZ_CHECK(err[0] != '\0', "an empty reason");
-	while (*s) {
-		size_t n = utf8_char(s);
-		FUZZ_CHECK(n > 0, "reason not UTF-8 at byte %zu: %s",
-			   (size_t)(s - (const unsigned char *)err), err);
-		s += n;
-	}
+	FUZZ_CHECK(fuzz_utf8_valid(err), "reason not UTF-8: %s", err);
 }
 
 static void check(const json_t *space, const json_t *params, size_t small)

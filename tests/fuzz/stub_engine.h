@@ -45,6 +45,7 @@ struct stub_engine {
 	int store_fails; /* store_commit() fails (a full disk) */
 	uint64_t dirty[STUB_MAX_DIRTY]; /* trial records not yet committed */
 	int ndirty, dirty_overflow;
+	int lost_meta;	 /* meta writes of a NULL JSON (the store refuses them) */
 };
 
 extern struct stub_engine stub;
