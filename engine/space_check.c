@@ -23,15 +23,35 @@ static const char *const TYPE_NAMES[] = {
 /* Enough for any number and the first 40 bytes of a string, quoted. */
 #define SHOW_SIZE 64
 
+/* The length of the longest prefix of s's first n bytes that ends between
+ * two UTF-8 characters: reasons end up in JSON (the run's status), which a
+ * character cut in two would make unwritable. */
+static int utf8_whole(const char *s, size_t n)
+{
+	size_t i = 0, len;
+
+	while (i < n) {
+		unsigned char c = (unsigned char)s[i];
+		len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+		if (i + len > n)
+			break;
+		i += len;
+	}
+	return (int)i;
+}
+
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
+	int n;
 
 	if (err != NULL && errlen > 0) {
 		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
+		n = vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
+		if (n >= (int)errlen) /* cut: not inside a character */
+			err[utf8_whole(err, strlen(err))] = '\0';
 	}
 	return -1;
 }
@@ -58,7 +78,10 @@ static const char *show_value(const json_t *v, char *buf)
 		return "nothing";
 	switch (json_typeof(v)) {
 	case JSON_STRING:
-		snprintf(buf, SHOW_SIZE, "'%.40s'", json_string_value(v));
+		snprintf(buf, SHOW_SIZE, "'%.*s'",
+			 utf8_whole(json_string_value(v),
+				    strnlen(json_string_value(v), 40)),
+			 json_string_value(v));
 		return buf;
 	case JSON_INTEGER:
 	case JSON_REAL:
@@ -210,8 +233,8 @@ static int check_unknown(const json_t *space, const json_t *params,
 		size_t len = json_object_iter_key_len(it);
 
 		if (!key_is(key, len, "budget") && !in_space(space, key, len))
-			return fail(err, errlen, "unknown parameter '%.60s'",
-				    key);
+			return fail(err, errlen, "unknown parameter '%.*s'",
+				    utf8_whole(key, strnlen(key, 60)), key);
 	}
 	return 0;
 }

@@ -335,6 +335,35 @@ static void test_err_buffer(void)
 	json_decref(params);
 }
 
+/* A reason is cut between characters, never inside one: it ends up in the
+ * run's status JSON, which a cut character made unwritable (found by
+ * tests/fuzz/fuzz_space_check). */
+static void test_utf8_cut(void)
+{
+	json_t *params = parse("{'a':0.01,'b':3,'c':'a\u00e9\u00e9\u00e9"
+			       "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+			       "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+			       "\u00e9\u00e9\u00e9','d':16,'e':0.5}", __LINE__);
+	char err[256], small[20];
+
+	/* 'a' and 19 of the 20 two-byte characters fit in 40 bytes. */
+	if (space_check(space, params, err, sizeof err) != -1 ||
+	    strcmp(err, "parameter 'c' = 'a\u00e9\u00e9\u00e9\u00e9\u00e9"
+		   "\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9\u00e9"
+		   "\u00e9\u00e9\u00e9\u00e9\u00e9' is not one of the listed "
+		   "values") != 0) {
+		fprintf(stderr, "%s:%d: got \"%s\"\n", __FILE__, __LINE__, err);
+		failures++;
+	}
+	/* 19 bytes hold "parameter 'c' = 'a" and half a character. */
+	if (space_check(space, params, small, sizeof small) != -1 ||
+	    strcmp(small, "parameter 'c' = 'a") != 0) {
+		fprintf(stderr, "%s:%d: got \"%s\"\n", __FILE__, __LINE__, small);
+		failures++;
+	}
+	json_decref(params);
+}
+
 int main(void)
 {
 	space = parse(SPACE, __LINE__);
@@ -354,6 +383,7 @@ int main(void)
 	test_budget();
 	test_bad_space();
 	test_err_buffer();
+	test_utf8_cut();
 	json_decref(space);
 	if (failures) {
 		fprintf(stderr, "test_space_check: %d check(s) failed\n",
