@@ -11,6 +11,7 @@
 
 #include "proto/proto.h"
 #include "space_check.h"
+#include "utf8.h"
 
 #define FLUSH_DELAY_US 50000 /* metric points and logs wait this long */
 #define TICK_S 0.5	     /* liveness and time limits are looked at this often */
@@ -682,8 +683,18 @@ static int ran_in(const struct trial *t, const char *host, int pid)
 
 void ctl_executor_exited(ctl_t *c, int pid)
 {
+	struct worker *w;
 	size_t i;
 
+	/* Its connection may not have seen the EOF yet: it must not look idle
+	 * and get the retry of its own trial. */
+	for (w = c->workers; w; w = w->next) {
+		if (w->lost || w->pid != pid || !c->cfg->local_host ||
+		    strcmp(w->host, c->cfg->local_host) != 0)
+			continue;
+		w->lost = 1;
+		c->port.drop(c->port.arg, w->peer);
+	}
 	for (i = 0; i < c->ntrials; i++) {
 		struct trial *t = c->by_seq[i];
 		if (t->state == TRIAL_RUNNING &&
@@ -844,6 +855,8 @@ static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error)
 	c->ending = 1;
 	c->outcome = outcome;
 	c->error = error ? strdup(error) : NULL;
+	if (c->error) /* it goes into the status JSON: no cut or raw bytes */
+		utf8_repair(c->error);
 	if (outcome != CTL_FINISHED)
 		requeue_unfinished(c);
 	write_status(c, outcome_name(outcome));
@@ -960,6 +973,11 @@ void ctl_free(ctl_t *c)
 	while ((w = c->workers) != NULL) {
 		c->workers = w->next;
 		free(w);
+	}
+	while (c->hosts) {
+		struct host_record *h = c->hosts;
+		c->hosts = h->next;
+		free(h);
 	}
 	free(c->by_seq);
 	json_decref(c->events);

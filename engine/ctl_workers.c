@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "utf8.h"
 
 /* ---- joining ---------------------------------------------------------- */
 
@@ -78,6 +79,7 @@ ctl_worker_t *ctl_worker_add(ctl_t *c, void *peer, const char *host,
 	w->pid = pid;
 	w->last_heard = ctl_now(c);
 	snprintf(w->host, sizeof w->host, "%s", host ? host : "?");
+	w->host[utf8_prefix(w->host, strlen(w->host))] = '\0';
 	reattach(c, w, trial);
 	w->next = c->workers;
 	c->workers = w;

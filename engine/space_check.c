@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* Slack on DOUBLE bounds, relative to each bound (see space_check.h). Zero for
  * a bound of 0, where no rounding through exp/log can land outside. */
 #define BOUND_REL_TOL 1e-12
@@ -23,23 +25,6 @@ static const char *const TYPE_NAMES[] = {
 /* Enough for any number and the first 40 bytes of a string, quoted. */
 #define SHOW_SIZE 64
 
-/* The length of the longest prefix of s's first n bytes that ends between
- * two UTF-8 characters: reasons end up in JSON (the run's status), which a
- * character cut in two would make unwritable. */
-static int utf8_whole(const char *s, size_t n)
-{
-	size_t i = 0, len;
-
-	while (i < n) {
-		unsigned char c = (unsigned char)s[i];
-		len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
-		if (i + len > n)
-			break;
-		i += len;
-	}
-	return (int)i;
-}
-
 __attribute__((format(printf, 3, 4)))
 static int fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -51,7 +36,7 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 		n = vsnprintf(err, errlen, fmt, ap);
 		va_end(ap);
 		if (n >= (int)errlen) /* cut: not inside a character */
-			err[utf8_whole(err, strlen(err))] = '\0';
+			err[utf8_prefix(err, strlen(err))] = '\0';
 	}
 	return -1;
 }
@@ -79,7 +64,7 @@ static const char *show_value(const json_t *v, char *buf)
 	switch (json_typeof(v)) {
 	case JSON_STRING:
 		snprintf(buf, SHOW_SIZE, "'%.*s'",
-			 utf8_whole(json_string_value(v),
+			 (int)utf8_prefix(json_string_value(v),
 				    strnlen(json_string_value(v), 40)),
 			 json_string_value(v));
 		return buf;
@@ -234,7 +219,7 @@ static int check_unknown(const json_t *space, const json_t *params,
 
 		if (!key_is(key, len, "budget") && !in_space(space, key, len))
 			return fail(err, errlen, "unknown parameter '%.*s'",
-				    utf8_whole(key, strnlen(key, 60)), key);
+				    (int)utf8_prefix(key, strnlen(key, 60)), key);
 	}
 	return 0;
 }
