@@ -26,11 +26,24 @@ local M = {}
 
 local WAIT = maggy.WAIT
 local MAX_DUPLICATES = 100 -- consecutive duplicate suggestions before "exhausted"
+local MAX_SUGGEST = 2 ^ 20 -- suggestions one request may ask for
 
 local exp -- {ctx, opt_ctx, rule_ctx, optimizer, rule, opt_name, rule_name, keys, exhausted}
 
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 0)
+end
+
+-- x when it is a JSON object (a Lua table), else a failure naming `what`.
+local function object_of(x, what)
+  if type(x) ~= "table" then fail("maggy.runtime: %s must be an object, got %s", what, type(x)) end
+  return x
+end
+
+-- x when it is a JSON list (a table; an empty object counts), else a failure.
+local function list_of(x, what)
+  if type(x) ~= "table" then fail("maggy.runtime: %s must be a list, got %s", what, type(x)) end
+  return x
 end
 
 ---------------------------------------------------------------------------
@@ -215,8 +228,8 @@ end
 
 function EVENTS.pts(ev)
   local t = find(ev)
-  for _, p in ipairs(ev.pts or {}) do
-    if type(p[1]) ~= "number" or type(p[2]) ~= "number" then
+  for _, p in ipairs(list_of(ev.pts or {}, "'pts' event: pts")) do
+    if type(p) ~= "table" or type(p[1]) ~= "number" or type(p[2]) ~= "number" then
       fail("maggy.runtime: trial %s: a point must be [step, value]", t.id)
     end
     t:add_point(p[1], p[2])
@@ -274,7 +287,7 @@ local function distinct_count(batch_keys)
 end
 
 local function suggest(n)
-  if type(n) ~= "number" or n < 0 or n ~= math.floor(n) then
+  if type(n) ~= "number" or n < 0 or n ~= math.floor(n) or n > MAX_SUGGEST then
     fail("maggy.runtime: suggest needs a count n >= 0, got %s", tostring(n))
   end
   local out, batch, dups = {}, {}, 0
@@ -338,10 +351,10 @@ end
 -- Applies the job's events, answers its request; returns the reply as JSON.
 function M.handle(job_json)
   if not exp then fail("maggy.runtime: handle() called before load()") end
-  local job = json.decode(job_json)
-  for _, ev in ipairs(json.opt(job.events) or {}) do apply(ev) end
+  local job = object_of(json.decode(job_json), "a job")
+  for _, ev in ipairs(list_of(json.opt(job.events) or {}, "a job's events")) do apply(ev) end
   local req = json.opt(job.request)
-  local reply = req and dispatch(req) or {}
+  local reply = req and dispatch(object_of(req, "a job's request")) or {}
   reply.logs = Ctx.take_logs(exp.ctx)
   return json.encode(reply)
 end
@@ -371,7 +384,8 @@ function M.reconcile(trials_json)
     apply(ev)
     events[#events + 1] = ev
   end
-  for _, r in ipairs(json.decode(trials_json)) do
+  for _, r in ipairs(list_of(json.decode(trials_json), "reconcile: the stored trials")) do
+    object_of(r, "reconcile: a stored trial")
     local t = exp.ctx:trial(r.id)
     if not t then
       emit({ e = "new", id = r.id, seq = r.seq, params = r.params })

@@ -71,6 +71,9 @@ local function check_bounds(p)
   if not (lo < hi) then
     return nil, string.format("lower bound %s is not below upper bound %s", show(lo), show(hi))
   end
+  if not is_finite(hi - lo) then
+    return nil, string.format("bounds %s and %s are too far apart (their difference overflows)", show(lo), show(hi))
+  end
   if p.log and lo <= 0 then
     return nil, string.format("log scale needs a lower bound above 0, got %s", show(lo))
   end
@@ -95,6 +98,16 @@ local function check_values(p)
     return nil, "expected a list of values, got " .. type(p.values)
   end
   if #p.values == 0 then return nil, "value list is empty" end
+  local n = 0
+  for k in pairs(p.values) do
+    if type(k) ~= "number" or k < 1 or k ~= math.floor(k) then
+      return nil, "expected a list of values, got a table with the key " .. show(k)
+    end
+    n = math.max(n, k)
+  end
+  for i = 1, n do
+    if p.values[i] == nil then return nil, string.format("value list has a hole at %d", i) end
+  end
   local seen = {}
   for _, v in ipairs(p.values) do
     local ok, err = check_value(p.type, v)

@@ -25,28 +25,7 @@ local WRONG_KIND = { "attempt to ", "bad argument", "table index is", "stack ove
 
 -- Known bugs, reported to the owner of lua/ and not fixed yet: the patterns
 -- of the messages they give, and what is wrong. Remove an entry with its fix.
-local KNOWN = {
-  { patterns = { "rng:choice: the list is empty" },
-    why = "maggy.searchspace: a value list with a hole ({nil, 'a'}, {[2] = 3}) passes check_values "
-      .. "(its # is not 0) but is checked and copied with ipairs, which stops at the hole: the space "
-      .. "keeps an empty or shorter list, values after the hole unchecked, and sample() fails. "
-      .. "Fix: refuse a list whose ipairs count differs from # ('value list has a hole at N')." },
-  { patterns = { "broken promise: .*expected a finite number, got number" },
-    why = "maggy.searchspace: DOUBLE or INTEGER bounds whose span overflows (-1e308, 1e308) are "
-      .. "accepted, and sample(), from_unit() and grid() then give inf or nan. Fix: check_bounds "
-      .. "refuses bounds whose high - low is not finite." },
-  { patterns = { "attempt to index local 'job'", "attempt to index local 'req'",
-      "runtime.lua:%d+: bad argument #1 to 'ipairs'" },
-    why = "maggy.runtime.handle/reconcile: a job that is not an object, events, pts or a trial list "
-      .. "that is not a list, or a request that is not an object, fail inside the library. Fix: check "
-      .. "each type first and fail('maggy.runtime: ...') like the other engine mistakes." },
-  { patterns = { "attempt to index local 'p'" },
-    why = "maggy.runtime 'pts' event: a point that is not a list ([step, value]) is indexed. Fix: "
-      .. "check type(p) == 'table' before p[1], with the existing 'a point must be [step, value]'." },
-  { patterns = { "attempt to index local 'r'" },
-    why = "maggy.runtime.reconcile: a stored trial that is not an object is indexed. Fix: check "
-      .. "type(r) == 'table' and fail('maggy.runtime: reconcile: ...')." },
-}
+local KNOWN = {}
 
 local function describe_value(v, depth)
   depth = depth or 0
