@@ -58,6 +58,7 @@ struct server {
 	uint8_t secret[PROTO_SECRET_SIZE];
 	uint32_t max_body;
 	int max_connections;
+	double auth_burst;
 	struct server_handlers h;
 	struct conn *head, *tail;
 	int nconns, handshakes, paused;
@@ -117,8 +118,8 @@ static struct penalty *penalty_of(server_t *s, const uint8_t source[16],
 		p = &s->penalties[i];
 		if (p->used && memcmp(p->source, source, 16) == 0) {
 			p->tokens += (now - p->at) * SERVER_AUTH_RATE;
-			if (p->tokens > SERVER_AUTH_BURST)
-				p->tokens = SERVER_AUTH_BURST;
+			if (p->tokens > s->auth_burst)
+				p->tokens = s->auth_burst;
 			p->at = now;
 			return p;
 		}
@@ -129,7 +130,7 @@ static struct penalty *penalty_of(server_t *s, const uint8_t source[16],
 	if (!create)
 		return NULL;
 	memcpy(victim->source, source, 16);
-	victim->tokens = SERVER_AUTH_BURST;
+	victim->tokens = s->auth_burst;
 	victim->at = now;
 	victim->used = 1;
 	return victim;
@@ -672,6 +673,7 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 	memcpy(s->secret, secret, PROTO_SECRET_SIZE);
 	s->max_body = o->max_body;
 	s->max_connections = connection_cap(o->max_connections);
+	s->auth_burst = o->auth_burst > 0 ? o->auth_burst : SERVER_AUTH_BURST;
 	s->h = *handlers;
 	s->note_window = now_s();
 	s->resume_accept = evtimer_new(base, resume_accept_cb, s);

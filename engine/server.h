@@ -59,6 +59,8 @@ struct server_options {
 	const char *listen;      /* "HOST:PORT"; port 0 picks a free one */
 	uint32_t max_body;       /* frame body limit after the handshake */
 	int max_connections;     /* 0: SERVER_DEFAULT_MAX_CONNECTIONS */
+	int auth_burst;          /* failed handshakes an address may have at
+				    once; 0: SERVER_AUTH_BURST */
 };
 
 /*

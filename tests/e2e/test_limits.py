@@ -29,7 +29,7 @@ def test_params_too_large_to_send_fail_that_trial_only(tmp_path):
 def test_output_past_the_limit_is_dropped_with_a_note(tmp_path):
     run_dir = tmp_path / "r"
     run = Run(tmp_path, experiment(tmp_path, num_trials=1,
-                                   train="fast_train:chatty"),
+                                   train="fast_train:floods_output"),
               "--workers", 1, "--dir", run_dir, "--quiet")
     assert run.wait() == 0, run.text()[-2000:]
     logs = subprocess.run([str(ENGINE), "logs", str(run_dir)],

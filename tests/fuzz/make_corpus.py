@@ -297,12 +297,28 @@ def controller_seeds():
             "fatal_error": fatal, "protocol_errors": protocol}
 
 
+def server_seeds():
+    """Byte 0 odd: the harness signs a HELLO first (tests/fuzz/fuzz_server.c)."""
+    b = bodies()
+    after = b"".join(frame(t, b[t], req=i) for i, t in
+                     enumerate([HEARTBEAT, LOG, HEARTBEAT, FINAL, ERROR]))
+    return {
+        "signed_then_frames": b"\x01" + after,
+        "signed_then_garbage": b"\x01" + frame(HEARTBEAT, b"x" * 12),
+        "unsigned_hello": b"\x00" + frame(HELLO, b[HELLO]),
+        "frames_without_hello": b"\x00" + after,
+        "hello_over_its_limit": b"\x00" + header(HELLO, 5000) + b"x" * 64,
+        "http": b"\x00GET / HTTP/1.1\r\nHost: x\r\n\r\n",
+    }
+
+
 TARGETS = {
     "header": header_seeds,
     "heartbeat": heartbeat_seeds,
     "trial_body": trial_body_seeds,
     "log": log_seeds,
     "stream": stream_seeds,
+    "server": server_seeds,
     "space_check": space_check_seeds,
     "controller": controller_seeds,
 }
