@@ -272,6 +272,36 @@ return maggy.experiment { name = "sealed", num_trials = 3, metric = "loss",
     assert not proof.exists()
 
 
+def test_no_ffi_memory_is_reachable_from_a_script(engine, tmp_path):
+    # GP keeps its linear algebra in FFI arrays: after it has fitted models,
+    # nothing a script can reach (the optimizer it made, its ctx) is one.
+    script = tmp_path / "walk.lua"
+    script.write_text("""local maggy = require "maggy"
+local gp = maggy.optimizers.gp { n_startup = 3 }
+local function walk(v, path, seen)
+  assert(type(v) ~= "cdata", "FFI memory reachable at " .. path)
+  if type(v) ~= "table" or seen[v] then return end
+  seen[v] = true
+  for k, x in pairs(v) do walk(x, path .. "." .. tostring(k), seen) end
+end
+local probe = {
+  suggest = function(self, ctx)
+    local params = gp:suggest(ctx)
+    walk(gp, "gp", {})
+    walk(ctx, "ctx", {})
+    for _, t in ipairs(ctx:trials()) do walk(t, "trial", {}) end
+    return params
+  end,
+  observe = function(self, ctx, t) if gp.observe then gp:observe(ctx, t) end end,
+}
+return maggy.experiment { name = "walk", num_trials = 12, metric = "loss",
+                          direction = "min", optimizer = probe }
+""")
+    out = engine.simulate(script, "--benchmark", "branin", "--dir", tmp_path / "r")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "FFI memory" not in out.stdout + out.stderr
+
+
 def test_a_strategy_that_hoards_memory_is_stopped_at_its_limit(engine, tmp_path):
     script = tmp_path / "hoard.lua"
     script.write_text("""local maggy = require "maggy"

@@ -112,11 +112,48 @@ static ssize_t read_some(int fd, uint8_t *buf, size_t want, double deadline)
 		if (poll(&p, 1, 1) <= 0)
 			continue;
 		n = recv(fd, buf + got, want - got, 0);
+		if (n < 0 && errno == EINTR) /* libFuzzer's timers */
+			continue;
 		if (n <= 0)
 			break;
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
+}
+
+/* send() all of it, through the signals libFuzzer's timers raise. */
+static int send_all(int fd, const uint8_t *p, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* connect(), finished with poll() when a signal interrupts it. */
+static int connect_to_server(void)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0), err = 0;
+	socklen_t len = sizeof err;
+	struct pollfd p = { fd, POLLOUT, 0 };
+
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0)
+		return fd;
+	if (errno != EINTR && errno != EINPROGRESS)
+		return -1;
+	while (poll(&p, 1, -1) < 0 && errno == EINTR)
+		;
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0 || err)
+		return -1;
+	return fd;
 }
 
 /* The handshake of a real executor: CHALLENGE in, signed HELLO out. */
@@ -136,8 +173,8 @@ static void handshake(int fd, double deadline)
 			body + PROTO_MAC_SIZE, "{}", 2, body);
 	proto_header_encode(hello, PROTO_HELLO, 0, sizeof hello -
 			    PROTO_HEADER_SIZE);
-	FUZZ_CHECK(send(fd, hello, sizeof hello, MSG_NOSIGNAL) ==
-			   (ssize_t)sizeof hello, "send HELLO");
+	FUZZ_CHECK(send_all(fd, hello, sizeof hello) == 0, "send HELLO: %d",
+		   errno);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -150,13 +187,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (srv == NULL)
 		start_server();
 	hellos = frames = closes = 0;
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	FUZZ_CHECK(fd >= 0 && connect(fd, (struct sockaddr *)&addr,
-				      sizeof addr) == 0, "connect: %d", errno);
+	fd = connect_to_server();
+	FUZZ_CHECK(fd >= 0, "connect: %d", errno);
 	if (signed_hello)
 		handshake(fd, deadline);
 	if (size > 1)
-		send(fd, data + 1, size - 1, MSG_NOSIGNAL);
+		send_all(fd, data + 1, size - 1); /* it may have closed */
 	shutdown(fd, SHUT_WR);
 	while (read_some(fd, sink, sizeof sink, deadline) == sizeof sink)
 		;
