@@ -362,6 +362,20 @@ static void on_check(ctl_t *c, json_t *reply)
 	}
 }
 
+/* A report of the strategies (an ablation study's table) into the store's
+ * meta under `key`, for the summary; committed with the final status. */
+static void store_report(ctl_t *c, const json_t *report, const char *key)
+{
+	char *text;
+
+	if (!json_is_object(report))
+		return;
+	text = json_dumps(report, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	if (text)
+		store_meta_put(c->store, key, text);
+	free(text);
+}
+
 static void on_result(ctl_t *c, struct lhost_result *r)
 {
 	json_error_t jerr;
@@ -386,8 +400,10 @@ static void on_result(ctl_t *c, struct lhost_result *r)
 		on_suggest(c, reply);
 	else if (r->tag == TAG_CHECK)
 		on_check(c, reply);
-	else if (r->tag == TAG_FINALIZE)
+	else if (r->tag == TAG_FINALIZE) {
+		store_report(c, json_object_get(reply, "ablation"), "ablation");
 		finish(c, CTL_FINISHED, NULL);
+	}
 	json_decref(reply);
 }
 

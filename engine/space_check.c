@@ -188,6 +188,47 @@ static int check_budget(const json_t *params, char *err, size_t errlen)
 		    show_value(b, sv));
 }
 
+/* An ablation study's "ablate": {"features"|"layers"|"components": [names]}. */
+static int check_ablate(const json_t *params, char *err, size_t errlen)
+{
+	const json_t *a = json_object_get(params, "ablate"), *names, *n;
+	const char *kind;
+	size_t i;
+
+	if (a == NULL)
+		return 0;
+	if (!json_is_object(a))
+		return fail(err, errlen, "'ablate' must be an object of name lists");
+	json_object_foreach((json_t *)a, kind, names) {
+		if (strcmp(kind, "features") != 0 && strcmp(kind, "layers") != 0 &&
+		    strcmp(kind, "components") != 0)
+			return fail(err, errlen, "'ablate' has an unknown kind "
+				    "'%.*s'", (int)utf8_prefix(kind, strnlen(kind, 40)),
+				    kind);
+		if (!json_is_array(names))
+			return fail(err, errlen, "'ablate' %s must be a list",
+				    kind);
+		json_array_foreach(names, i, n)
+			if (!json_is_string(n))
+				return fail(err, errlen, "'ablate' %s must be "
+					    "a list of names", kind);
+	}
+	return 0;
+}
+
+/* The "seed" of a repeated ablation trial: an integer in [0, 2^53). */
+static int check_seed(const json_t *params, char *err, size_t errlen)
+{
+	const json_t *s = json_object_get(params, "seed");
+	char sv[SHOW_SIZE];
+
+	if (s == NULL || (json_is_integer(s) && json_integer_value(s) >= 0 &&
+			  json_integer_value(s) < (json_int_t)1 << 53))
+		return 0;
+	return fail(err, errlen, "'seed' must be an integer >= 0, got %s",
+		    show_value(s, sv));
+}
+
 /* Whether key (len bytes: a JSON key may hold NUL) is exactly name. */
 static int key_is(const char *key, size_t len, const char *name)
 {
@@ -217,7 +258,8 @@ static int check_unknown(const json_t *space, const json_t *params,
 		const char *key = json_object_iter_key(it);
 		size_t len = json_object_iter_key_len(it);
 
-		if (!key_is(key, len, "budget") && !in_space(space, key, len))
+		if (!key_is(key, len, "budget") && !key_is(key, len, "ablate") &&
+		    !key_is(key, len, "seed") && !in_space(space, key, len))
 			return fail(err, errlen, "unknown parameter '%.*s'",
 				    (int)utf8_prefix(key, strnlen(key, 60)), key);
 	}
@@ -239,7 +281,9 @@ int space_check(const json_t *space, const json_t *params, char *err,
 	if (!json_is_object(params))
 		return fail(err, errlen, "params must be a JSON object, got %s",
 			    show_value(params, sv));
-	if (check_budget(params, err, errlen) != 0)
+	if (check_budget(params, err, errlen) != 0 ||
+	    check_ablate(params, err, errlen) != 0 ||
+	    check_seed(params, err, errlen) != 0)
 		return -1;
 	json_array_foreach(space, i, p)
 		if (check_param(p, i, params, err, errlen) != 0)

@@ -27,10 +27,13 @@
  *   {"name": N, "type": "DOUBLE" | "INTEGER", "low": L, "high": H, "log": B}
  *   {"name": N, "type": "DISCRETE" | "CATEGORICAL", "values": [...]}
  * `params` is one suggestion: an object with a value for every parameter of
- * the space and nothing else, except an optional "budget".
+ * the space and nothing else, except an optional "budget" and, in ablation
+ * studies, "ablate" and "seed".
  *
  * Valid means: params is an object; every parameter of the space is present;
- * the only other key is "budget", a finite number > 0; a DOUBLE is a finite
+ * the only other keys are "budget", a finite number > 0, "ablate", an
+ * object of name lists under "features", "layers" or "components", and
+ * "seed", an integer in [0, 2^53); a DOUBLE is a finite
  * number in [low, high] (with the slack above); an INTEGER is an integral
  * number (a JSON integer, or a real such as 3.0) in [low, high]; a DISCRETE
  * or CATEGORICAL value equals one of the listed values (numbers compare by

@@ -167,8 +167,11 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 		if (excluded && !json_is_array(excluded))
 			json_decref(excluded);
 		json_t *conns = load_meta(store, "connections");
+		json_t *abl = load_meta(store, "ablation");
 		json_object_set_new(sum, "connections",
 				    conns ? conns : json_null());
+		if (abl)
+			json_object_set_new(sum, "ablation", abl);
 	}
 out:
 	json_decref(g.trials);
@@ -215,6 +218,75 @@ static void print_refused(const json_t *conns, FILE *out)
 	}
 	if (sep[0] == ',')
 		fprintf(out, " (see docs/protocol.md)\n");
+}
+
+/* "0.912 ± 0.004", "0.912" (one run), or "-" (none). */
+static void print_value(FILE *out, const json_t *v, const json_t *ci,
+			int width)
+{
+	char buf[64];
+
+	if (!json_is_number(v))
+		snprintf(buf, sizeof buf, "-");
+	else if (json_is_number(ci))
+		snprintf(buf, sizeof buf, "%.4g \u00b1 %.2g",
+			 json_number_value(v), json_number_value(ci));
+	else
+		snprintf(buf, sizeof buf, "%.4g", json_number_value(v));
+	/* ± is two bytes and one column */
+	fprintf(out, "%-*s", width + (strstr(buf, "\u00b1") ? 1 : 0), buf);
+}
+
+static void print_ablation_row(const json_t *row, int width, FILE *out)
+{
+	json_int_t failed = json_integer_value(json_object_get(row, "failed"));
+	const json_t *rank = json_object_get(row, "rank");
+
+	fprintf(out, "  %-*.*s %3lld  ", width, width,
+		json_string_value(json_object_get(row, "component")),
+		(long long)json_integer_value(json_object_get(row, "n")));
+	print_value(out, json_object_get(row, "mean"),
+		    json_object_get(row, "ci95"), 20);
+	print_value(out, json_object_get(row, "delta"),
+		    json_object_get(row, "delta_ci95"), 20);
+	if (json_is_integer(rank))
+		fprintf(out, "%4lld", (long long)json_integer_value(rank));
+	else
+		fprintf(out, "%4s", "");
+	if (json_is_false(json_object_get(row, "significant")))
+		fprintf(out, "  (within noise)");
+	if (failed)
+		fprintf(out, "  %lld failed", (long long)failed);
+	fprintf(out, "\n");
+}
+
+/* The ablation table: the base, then each component left out. */
+static void print_ablation(const json_t *a, FILE *out)
+{
+	size_t i;
+	json_t *row;
+	int width = 8;
+
+	if (!json_is_object(a))
+		return;
+	json_array_foreach(json_object_get(a, "rows"), i, row) {
+		const char *label = json_string_value(json_object_get(row,
+								      "component"));
+		if (label && (int)strlen(label) > width)
+			width = strlen(label) < 60 ? (int)strlen(label) : 60;
+	}
+	fprintf(out, "ablation (%s, %lld repeat%s; %s, mean \u00b1 95%% CI; "
+		"delta to the base; rank 1 hurts most when left out):\n",
+		json_string_value(json_object_get(a, "ablator")),
+		(long long)json_integer_value(json_object_get(a, "repeats")),
+		json_integer_value(json_object_get(a, "repeats")) == 1 ? ""
+									 : "s",
+		json_string_value(json_object_get(a, "metric")));
+	fprintf(out, "  %-*s %3s  %-20s%-20s%4s\n", width, "left out", "n",
+		"metric", "delta", "rank");
+	print_ablation_row(json_object_get(a, "base"), width, out);
+	json_array_foreach(json_object_get(a, "rows"), i, row)
+		print_ablation_row(row, width, out);
 }
 
 static void print_params(const json_t *params, FILE *out)
@@ -264,6 +336,7 @@ void summary_print(const json_t *s, FILE *out)
 	} else {
 		fprintf(out, "best: none (no trial produced a value)\n");
 	}
+	print_ablation(json_object_get(s, "ablation"), out);
 	print_excluded(json_object_get(s, "excluded_hosts"), out);
 	print_refused(json_object_get(s, "connections"), out);
 	fprintf(out, "results: %s\n", json_string_value(json_object_get(s, "dir")));

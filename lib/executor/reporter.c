@@ -298,7 +298,8 @@ static struct PyModuleDef maggy_module = {
 
 static PyObject *l_init_module(void)
 {
-	PyObject *m = NULL;
+	PyObject *m = NULL, *path;
+	const char *dir;
 
 	if (PyType_Ready(&ReporterType) < 0)
 		return NULL;
@@ -313,12 +314,19 @@ static PyObject *l_init_module(void)
 	m = PyModule_Create(&maggy_module);
 	if (!m)
 		return NULL;
-	if (PyModule_AddObjectRef(m, "EarlyStop", early_stop) < 0 ||
+	/* A package: its submodules (maggy.ablation) are the Python files of
+	 * python/maggy/, or of MAGGY_PYTHON_DIR. */
+	dir = getenv("MAGGY_PYTHON_DIR");
+	path = Py_BuildValue("[s]", dir && *dir ? dir : MAGGY_PYTHON_DIR);
+	if (!path || PyModule_AddObjectRef(m, "__path__", path) < 0 ||
+	    PyModule_AddObjectRef(m, "EarlyStop", early_stop) < 0 ||
 	    PyModule_AddObjectRef(m, "Reporter",
 				  (PyObject *)&ReporterType) < 0) {
+		Py_XDECREF(path);
 		Py_DECREF(m);
 		return NULL;
 	}
+	Py_DECREF(path);
 	return m;
 }
 

@@ -4,6 +4,7 @@
 -- field. Turning strategy names into instances is the runtime's job (`resolve_*`).
 
 local searchspace = require "maggy.searchspace"
+local ablation = require "maggy.ablation"
 
 local M = {}
 
@@ -75,6 +76,7 @@ local FIELDS = {
             "a \"module:function\" string like \"train:train\"" },
   python_path = { string_list, "a folder or a list of folders (relative to the script)" },
   space = { function(v) return type(v) == "table" end, "a maggy.searchspace{...} or a table of parameters" },
+  ablation = { ablation.is_study, "a maggy.ablation{...} (in place of space and optimizer)" },
   optimizer = { strategy(M.OPTIMIZERS, "suggest"),
                 "a built-in's name (\"random\", \"tpe\", ...), a maggy.optimizers instance or a table with a suggest function" },
   earlystop = { strategy(M.EARLYSTOP, "check"),
@@ -107,7 +109,8 @@ function M.set_benchmark_space(space)
   benchmark_space = space
 end
 
-local function required(k)
+local function required(k, t)
+  if k == "space" and t.ablation ~= nil then return false end
   return not (benchmark_space and (k == "train" or k == "space"))
 end
 
@@ -123,7 +126,7 @@ local function check_fields(t)
     end
   end
   for _, k in ipairs(REQUIRED) do
-    if t[k] == nil and required(k) then
+    if t[k] == nil and required(k, t) then
       return nil, string.format("experiment: field '%s' is required (%s)", k, FIELDS[k][2])
     end
   end
@@ -137,7 +140,12 @@ function M.new(t)
   end
   local ok, err = check_fields(t)
   if not ok then return nil, err end
+  if t.ablation and (t.space or t.optimizer) then
+    return nil, "experiment: an ablation study brings its own space and ablator: give ablation "
+      .. "without space and optimizer (the study's base and space fields say what they are)"
+  end
   local space, serr = benchmark_space, nil
+  if not space and t.ablation then space = t.ablation.space end
   if not space then space, serr = searchspace.new(t.space) end
   if not space then return nil, serr end
   local e = setmetatable({}, Experiment)
@@ -145,6 +153,7 @@ function M.new(t)
   for k, v in pairs(t) do e[k] = v end
   e.liveness_timeout = e.liveness_timeout or math.max(5 * e.hb_interval, M.LIVENESS_MIN)
   e.space = space
+  if e.ablation then e.optimizer = e.ablation:optimizer() end
   if type(e.python_path) == "string" then e.python_path = { e.python_path } end
   return e
 end

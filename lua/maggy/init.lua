@@ -16,6 +16,7 @@
 
 local searchspace = require "maggy.searchspace"
 local experiment = require "maggy.experiment"
+local ablation = require "maggy.ablation"
 
 local maggy = {}
 
@@ -31,6 +32,13 @@ function maggy.experiment(fields)
   local e, err = experiment.new(fields)
   if not e then experiment.raise(err) end
   return e
+end
+
+-- An ablation study (see maggy/ablation.lua and docs/lua.md).
+function maggy.ablation(fields)
+  local study, err = ablation.new(fields)
+  if not study then experiment.raise(err) end
+  return study
 end
 
 function maggy.searchspace(params)

@@ -21,6 +21,7 @@ local rng = require "maggy.rng"
 local sandbox = require "maggy.sandbox"
 local path = require "maggy.path"
 local searchspace = require "maggy.searchspace"
+local ablation = require "maggy.ablation"
 
 local M = {}
 
@@ -117,6 +118,7 @@ end
 -- ctx exists before the script runs so that its prints are kept.
 local function configure_ctx(ctx, e, seed)
   ctx.space, ctx.direction, ctx.metric, ctx.es_min = e.space, e.direction, e.metric, e.es_min
+  ctx.ablation = e.ablation
   ctx.rng = rng.new(seed)
 end
 
@@ -177,34 +179,65 @@ end
 
 local EVENTS = {}
 
--- Multi-fidelity optimizers add `budget` (a positive number) to a trial's
--- params: it is part of the trial, beside the space's parameters.
-local function split_budget(params)
-  if type(params) ~= "table" or params.budget == nil then return params, nil end
-  local budget = params.budget
-  if type(budget) ~= "number" or not (budget > 0 and budget < math.huge) then
-    return nil, "budget must be a positive number, got " .. tostring(budget)
-  end
-  local rest = {}
+-- Besides the space's parameters a trial may carry: `budget` (a positive
+-- number) from multi-fidelity optimizers, and in ablation studies `ablate`
+-- (what to leave out: lists of names by kind) and `seed` (of a repeat).
+local EXTRAS = {
+  budget = function(v)
+    if type(v) == "number" and v > 0 and v < math.huge then return string.format("%.17g", v) end
+    return nil, "budget must be a positive number, got " .. tostring(v)
+  end,
+  ablate = function(v)
+    if exp.ctx.ablation == nil then return nil, "'ablate' is only for ablation studies" end
+    local sig = type(v) == "table" and ablation.signature(v)
+    for k, names in pairs(type(v) == "table" and v or {}) do
+      local kind_ok = k == "features" or k == "layers" or k == "components"
+      if not kind_ok or type(names) ~= "table" then sig = nil; break end
+      for _, n in pairs(names) do
+        if type(n) ~= "string" then sig = nil; break end
+      end
+    end
+    if not sig then return nil, "ablate must be {features = {...}, layers = {...}, components = {...}} of names" end
+    return sig
+  end,
+  seed = function(v)
+    if type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53 then return string.format("%d", v) end
+    return nil, "seed must be an integer >= 0, got " .. tostring(v)
+  end,
+}
+local EXTRA_NAMES = { "ablate", "budget", "seed" }
+
+-- The space's parameters and the extras' keys, or nil and why.
+local function split_extras(params)
+  if type(params) ~= "table" then return params, {} end
+  local rest, keys = {}, {}
   for k, v in pairs(params) do
-    if k ~= "budget" then rest[k] = v end
+    if EXTRAS[k] then
+      local key, err = EXTRAS[k](v)
+      if not key then return nil, err end
+      keys[k] = key
+    else
+      rest[k] = v
+    end
   end
-  return rest, budget
+  return rest, keys
 end
 
--- Checks params (with an optional budget); returns them copied, their key.
+-- Checks params (with their extras); returns them copied, their key.
 local function checked_params(params)
   local space = exp.ctx.space
-  local rest, budget = split_budget(params)
-  if rest == nil then return nil, budget end
+  local rest, keys = split_extras(params)
+  if rest == nil then return nil, keys end
   local ok, err = space:validate(rest)
   if not ok then return nil, err end
   local copy = {}
   for _, name in ipairs(space:names()) do copy[name] = rest[name] end
   local key = space:key(copy)
-  if budget then
-    copy.budget = budget
-    key = key .. string.format(",budget=%.17g", budget)
+  for _, name in ipairs(EXTRA_NAMES) do
+    if keys[name] then
+      copy[name] = params[name]
+      key = key .. "," .. name .. "=" .. keys[name]
+    end
   end
   return copy, key
 end
@@ -336,9 +369,16 @@ local function check()
   return { stop = checked_stops(exp.rule:check(exp.rule_ctx, running, finished)) }
 end
 
+-- An ablation study's report goes with the reply, for the store and the
+-- summary (its ablator's report(), else the study's own).
 local function finalize()
   if exp.optimizer.finalize then exp.optimizer:finalize(exp.opt_ctx, exp.ctx:trials()) end
-  return { ok = true }
+  local reply = { ok = true }
+  if exp.ctx.ablation then
+    local opt = exp.optimizer
+    reply.ablation = opt.report and opt:report(exp.opt_ctx) or exp.ctx.ablation:report(exp.opt_ctx)
+  end
+  return reply
 end
 
 local function dispatch(req)

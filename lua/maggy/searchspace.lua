@@ -22,8 +22,9 @@ local TYPES = { "DOUBLE", "INTEGER", "DISCRETE", "CATEGORICAL" }
 local IS_TYPE = { DOUBLE = true, INTEGER = true, DISCRETE = true, CATEGORICAL = true }
 
 -- Parameters become keyword arguments of the Python training function;
--- `budget` is the one multi-fidelity optimizers add (see docs/lua.md).
-local RESERVED = { reporter = true, budget = true }
+-- `budget` is the one multi-fidelity optimizers add, `ablate` and `seed`
+-- those of ablation studies (see docs/lua.md).
+local RESERVED = { reporter = true, budget = true, ablate = true, seed = true }
 
 local floor, log, exp = math.floor, math.log, math.exp
 

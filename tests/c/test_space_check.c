@@ -281,6 +281,25 @@ static void test_budget(void)
 	BAD("{'budget':1}", "parameter 'a' is missing");
 }
 
+/* ---- the keys of ablation studies ---- */
+
+static void test_ablation_keys(void)
+{
+	OK("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'ablate':{'features':[],"
+	   "'layers':['fc1'],'components':[]},'seed':7}");
+	OK("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'seed':0}");
+	BAD("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'ablate':['fc1']}",
+	    "'ablate' must be an object of name lists");
+	BAD("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'ablate':{'weights':[]}}",
+	    "'ablate' has an unknown kind 'weights'");
+	BAD("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'ablate':{'layers':[1]}}",
+	    "'ablate' layers must be a list of names");
+	BAD("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'seed':-1}",
+	    "'seed' must be an integer >= 0, got -1");
+	BAD("{'a':0.01,'b':3,'c':'x','d':16,'e':0.5,'seed':1.5}",
+	    "'seed' must be an integer >= 0, got 1.5");
+}
+
 /* ---- the space itself ---- */
 
 static void expect_bad_space(const char *space_text, const char *want_err,
@@ -381,6 +400,7 @@ int main(void)
 	test_discrete();
 	test_categorical();
 	test_budget();
+	test_ablation_keys();
 	test_bad_space();
 	test_err_buffer();
 	test_utf8_cut();

@@ -1,0 +1,125 @@
+"""Ablation studies end to end: a synthetic training function with known
+effects and noise (fixtures/fast_train.py: ablated), the examples in
+examples/ablation, and the Python helpers of maggy.ablation."""
+import collections
+import sys
+
+import pytest
+
+from conftest import FIXTURES, ROOT
+
+sys.path.insert(0, str(ROOT / "python"))
+from maggy import ablation  # noqa: E402  (python/maggy, as trials see it)
+sys.path.insert(0, str(FIXTURES))
+from fast_train import ABLATION_EFFECTS  # noqa: E402
+
+EXAMPLES = ROOT / "examples" / "ablation"
+
+
+def study_script(tmp_path, repeats=5):
+    script = tmp_path / "ablation.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "synthetic", train = "fast_train:ablated", python_path = "{FIXTURES}",
+  metric = "score", seed = 11, hb_interval = 0.2,
+  ablation = maggy.ablation {{
+    base = {{ lr = 0.01 }},
+    features = {{ "income", "age", "zip" }},
+    layers = {{ "fc1", "fc2" }},
+    layer_groups = {{ dense = {{ prefix = "fc" }} }},
+    components = {{ "augmentation" }},
+    repeats = {repeats},
+  }},
+}}
+""")
+    return script
+
+
+def test_loco_recovers_known_effects_within_its_intervals(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    out = engine.run(study_script(tmp_path), "--workers", 2, "--dir", run_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(run_dir)
+    assert summary["finished"] == 5 * 8  # the base and 7 items
+    # repeats are trials of their own: one id per (configuration, seed)
+    seeds = collections.Counter(t["params"]["seed"] for t in summary["trials"])
+    assert len(seeds) == 5 and set(seeds.values()) == {8}
+    report = summary["ablation"]
+    assert report["base"]["n"] == 5
+    rows = {r["component"]: r for r in report["rows"]}
+    assert list(rows) == ["feature income", "feature age", "feature zip",
+                          "layer fc1", "layer fc2", "layer group dense",
+                          "component augmentation"]
+    for row in report["rows"]:
+        true = -sum(ABLATION_EFFECTS[n] for names in row["left_out"].values()
+                    for n in names)
+        assert abs(row["delta"] - true) <= row["delta_ci95"], row
+    assert rows["feature income"]["rank"] == 1
+    assert rows["feature zip"]["significant"] is False
+    assert rows["feature income"]["significant"] is True
+    assert "ablation (loco, 5 repeats" in out.stdout
+    assert "(within noise)" in out.stdout
+    assert engine.show(run_dir)["ablation"] == report
+
+
+def test_a_study_that_cannot_run_is_refused_with_its_line(engine, tmp_path):
+    script = tmp_path / "bad.lua"
+    script.write_text("""local maggy = require "maggy"
+local study = maggy.ablation { base = { lr = 0.1 }, layers = { "c1" },
+                               layer_groups = { dense = { prefix = "fc" } } }
+return maggy.experiment { name = "bad", train = "t:t", ablation = study }
+""")
+    out = engine.run(script, "--workers", 1, "--dir", tmp_path / "r")
+    assert out.returncode == 2
+    assert "bad.lua:2:" in out.stderr
+    assert "no name starts with 'fc'" in out.stderr
+
+
+@pytest.mark.parametrize("example,rows", [("features.lua", 6),
+                                          ("leave_two_out.lua", 6)])
+def test_the_examples_run(engine, tmp_path, example, rows):
+    pytest.importorskip("sklearn")
+    out = engine.run(EXAMPLES / example, "--workers", 2, "--dir",
+                     tmp_path / "r", "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(tmp_path / "r")
+    assert summary["failed"] == 0
+    assert len(summary["ablation"]["rows"]) == rows
+
+
+# ---- the helpers ------------------------------------------------------------
+
+ABLATE = {"features": ["b"], "layers": ["1"], "components": ["aug"]}
+
+
+def test_drop_features_from_an_array_by_name():
+    np = pytest.importorskip("numpy")
+    X = np.arange(6).reshape(2, 3)
+    kept, names = ablation.drop_features(X, ABLATE, names=["a", "b", "c"])
+    assert names == ["a", "c"]
+    assert kept.tolist() == [[0, 2], [3, 5]]
+    same, names = ablation.drop_features(X, None, names=["a", "b", "c"])
+    assert same.tolist() == X.tolist() and names == ["a", "b", "c"]
+    with pytest.raises(ValueError, match="no feature named 'b'"):
+        ablation.drop_features(X, ABLATE, names=["a", "x", "c"])
+    with pytest.raises(ValueError, match="needs names"):
+        ablation.drop_features(X, ABLATE)
+
+
+def test_drop_features_from_a_frame():
+    pd = pytest.importorskip("pandas")
+    frame = pd.DataFrame({"a": [1], "b": [2], "c": [3]})
+    assert list(ablation.drop_features(frame, ABLATE).columns) == ["a", "c"]
+
+
+def test_skip_layers_and_components():
+    torch = pytest.importorskip("torch")
+    nn = torch.nn
+    model = nn.Sequential(nn.Linear(4, 4), nn.ReLU(), nn.Linear(4, 2))
+    ablation.skip_layers(model, ABLATE)
+    assert isinstance(model[1], nn.Identity)
+    assert model(torch.zeros(3, 4)).shape == (3, 2)
+    with pytest.raises(ValueError, match="no layer named 'fc9'"):
+        ablation.skip_layers(model, {"layers": ["fc9"]})
+    assert not ablation.keeps(ABLATE, "aug")
+    assert ablation.keeps(ABLATE, "dropout") and ablation.keeps(None, "aug")

@@ -1,0 +1,150 @@
+local maggy = require "maggy"
+local ablation = require "maggy.ablation"
+local Ctx = require "maggy.ctx"
+local Trial = require "maggy.trial"
+local rng = require "maggy.rng"
+local stats = require "maggy.stats"
+
+local function study(fields)
+  local s, err = ablation.new(fields)
+  assert(s, err)
+  return s
+end
+
+local function ctx_for(s, direction)
+  return Ctx.new({ space = s.space, ablation = s, rng = rng.new(3), direction = direction or "max",
+                   metric = "acc" })
+end
+
+local function plan(s)
+  local ctx = ctx_for(s)
+  local opt = s:optimizer()
+  opt:initialize(ctx)
+  local out = {}
+  for i = 1, opt:count(ctx) do out[i] = opt:suggest(ctx) end
+  assert.is_nil(opt:suggest(ctx))
+  return out, opt, ctx
+end
+
+local function left_out(p)
+  local all = {}
+  for _, kind in ipairs(ablation.KINDS) do
+    for _, n in ipairs(p.ablate[kind]) do all[#all + 1] = kind .. ":" .. n end
+  end
+  return table.concat(all, " ")
+end
+
+describe("maggy.ablation", function()
+  it("makes one item per feature, layer, component and group", function()
+    local s = study {
+      base = { lr = 0.1 },
+      features = { "a", "b" }, feature_groups = { ab = { "a", "b" } },
+      layers = { "conv1", "fc1", "fc2" }, layer_groups = { dense = { prefix = "fc" } },
+      components = { "aug" },
+    }
+    local labels = {}
+    for i, item in ipairs(s.items) do labels[i] = ablation.label(item) end
+    assert.are.same({ "feature a", "feature b", "feature group ab", "layer conv1", "layer fc1", "layer fc2",
+      "layer group dense", "component aug" }, labels)
+    assert.are.same({ "fc1", "fc2" }, s.items[7].members)
+  end)
+
+  it("loco: the base first, one trial per item, the whole plan per repeat with one seed", function()
+    local s = study { base = { lr = 0.1, act = "relu" }, features = { "a", "b" },
+                      layer_groups = { dense = { "fc1", "fc2" } }, components = { "aug" }, repeats = 3 }
+    local trials = plan(s)
+    assert.are.equal(3 * (1 + 4), #trials)
+    for r = 0, 2 do
+      local block = { unpack(trials, r * 5 + 1, r * 5 + 5) }
+      assert.are.equal("", left_out(block[1])) -- the base
+      assert.are.same({ "features:a", "features:b", "layers:fc1 layers:fc2", "components:aug" },
+        { left_out(block[2]), left_out(block[3]), left_out(block[4]), left_out(block[5]) })
+      for _, p in ipairs(block) do
+        assert.are.equal(block[1].seed, p.seed)
+        assert.are.equal(0.1, p.lr)
+        assert.are.equal("relu", p.act)
+      end
+    end
+    assert.are_not.equal(trials[1].seed, trials[6].seed)
+  end)
+
+  it("passes no seed when nothing repeats", function()
+    local trials = plan(study { base = { lr = 0.1 }, components = { "aug" } })
+    assert.are.equal(2, #trials)
+    assert.is_nil(trials[1].seed)
+  end)
+
+  it("refuses studies that cannot run, naming the field", function()
+    local cases = {
+      { { base = { lr = 0.1 } }, "nothing to leave out" },
+      { { features = { "a" } }, "base must be a table" },
+      { { base = { lr = 0.1 }, features = { "a" }, weights = { "w" } }, "unknown field 'weights'" },
+      { { base = { lr = 0.1 }, features = { "a", "a" } }, "names 'a' twice" },
+      { { base = { lr = 0.1 }, features = { "a", 3 } }, "features[2] must be a non-empty string" },
+      { { base = { lr = 0.1 }, layers = { "c1" }, layer_groups = { d = { prefix = "fc" } } }, "no name starts with 'fc'" },
+      { { base = { lr = 0.1 }, feature_groups = { g = {} } }, "feature_groups.g is empty" },
+      { { base = { lr = 0.1 }, components = { "x" }, repeats = 0 }, "repeats must be an integer" },
+      { { base = { lr = 0.1 }, components = { "x" }, ablator = "shap" }, "unknown ablator 'shap' (built-in: loco)" },
+      { { base = { lr = 2 }, components = { "x" }, space = maggy.searchspace { lr = maggy.double(0, 1) } },
+        "the base configuration is not in the space" },
+      { { base = { lr = { 1 } }, components = { "x" } }, "base.lr must be a number, string or boolean" },
+    }
+    for _, case in ipairs(cases) do
+      local s, err = ablation.new(case[1])
+      assert.is_nil(s, case[2])
+      assert.matches(case[2], err, 1, true)
+    end
+  end)
+
+  it("is an experiment's space and optimizer", function()
+    local e = maggy.experiment { name = "abl", train = "t:t",
+      ablation = maggy.ablation { base = { lr = 0.1 }, components = { "aug" } } }
+    assert.are.equal("loco", e.optimizer.name)
+    assert.is_true(e.space:validate({ lr = 0.1 }))
+    assert.has_error(function()
+      maggy.experiment { name = "abl", train = "t:t", optimizer = "tpe",
+        ablation = maggy.ablation { base = { lr = 0.1 }, components = { "aug" } } }
+    end)
+  end)
+
+  it("reports each item's mean, its delta to the base with a CI, and ranks by harm", function()
+    local s = study { base = { lr = 0.1 }, features = { "a", "b" }, components = { "c" }, repeats = 3 }
+    local trials, _, ctx = plan(s)
+    -- leaving a out costs 0.3, b 0.1, c nothing; one trial of c fails
+    local cost = { [""] = 0, ["features:a"] = 0.3, ["features:b"] = 0.1, ["components:c"] = 0 }
+    for i, p in ipairs(trials) do
+      local t = Trial.new(string.format("%016x", i), i, p)
+      local noise = ({ -0.01, 0, 0.01 })[math.floor((i - 1) / 4) % 3 + 1]
+      t.state, t.value = "FINISHED", 0.9 - cost[left_out(p)] + noise
+      if i == 8 then t.state, t.value = "FAILED", nil end
+      Ctx.add_trial(ctx, t)
+    end
+    local r = s:report(ctx)
+    assert.are.equal(3, r.base.n)
+    assert.near(0.9, r.base.mean, 1e-9)
+    local a, b, c = r.rows[1], r.rows[2], r.rows[3]
+    assert.are.same({ "feature a", "feature b", "component c" }, { a.component, b.component, c.component })
+    assert.near(-0.3, a.delta, 1e-9)
+    assert.near(-0.1, b.delta, 1e-9)
+    assert.are.equal(2, c.n)
+    assert.are.equal(1, c.failed)
+    assert.are.same({ 1, 2, 3 }, { a.rank, b.rank, c.rank })
+    assert.is_true(a.significant)
+    assert.is_false(c.significant)
+  end)
+end)
+
+describe("maggy.stats", function()
+  it("gives Student's t quantiles and Welch's interval", function()
+    assert.near(12.706, stats.t975(1), 1e-9)
+    assert.near(2.262, stats.t975(9), 1e-9)
+    assert.is_true(stats.t975(1000) > 1.96 and stats.t975(1000) < 1.97)
+    local mean, sd = stats.mean_sd({ 1, 2, 3, 4 })
+    assert.near(2.5, mean, 1e-12)
+    assert.near(math.sqrt(5 / 3), sd, 1e-12)
+    assert.near(3.182 * sd / 2, stats.ci95(sd, 4), 1e-12)
+    assert.is_nil(stats.ci95(nil, 1))
+    -- equal variances and sizes: df = 2(n - 1)
+    assert.near(2.447 * math.sqrt(2 * sd ^ 2 / 4), stats.welch_ci95(sd, 4, sd, 4), 1e-12)
+  end)
+end)
