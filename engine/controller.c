@@ -341,7 +341,11 @@ static void on_suggest(ctl_t *c, json_t *reply)
 		create_trial(c, params);
 	if (status && strcmp(status, "done") == 0)
 		c->optimizer_done = 1;
-	else if (status && strcmp(status, "wait") == 0)
+	/* A wait is for what the optimizer knew when asked: a trial that ended
+	 * (or went back to the queue) since then is news to it, so it is
+	 * asked again rather than left waiting for nothing. */
+	else if (status && strcmp(status, "wait") == 0 &&
+		 c->trial_changes == c->changes_at_suggest)
 		c->optimizer_waiting = 1;
 	ctl_commit_soon(c, 0);
 }
@@ -505,6 +509,7 @@ static void request_suggestions(ctl_t *c, int idle)
 	    c->optimizer_waiting)
 		return;
 	c->suggest_outstanding = 1;
+	c->changes_at_suggest = c->trial_changes;
 	post(c, TAG_SUGGEST, json_pack("{s:s, s:i}", "op", "suggest", "n",
 				       (int)n));
 }
@@ -640,6 +645,7 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 			       t->has_value ? json_real(t->value)
 					    : json_null()));
 	c->optimizer_waiting = 0;
+	c->trial_changes++;
 	c->check_dirty = 1;
 	if (!c->cfg->quiet)
 		print_progress(c, t);
@@ -677,6 +683,8 @@ void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why)
 	printf("[engine] trial %s: %s; retrying (attempt %d of %d)\n", hex,
 	       why, t->attempts + 1, c->cfg->max_attempts);
 	t->state = TRIAL_PENDING;
+	c->optimizer_waiting = 0;
+	c->trial_changes++;
 	t->next_pending = c->pending; /* retries go first */
 	c->pending = t;
 	if (c->pending_tail == NULL)

@@ -71,6 +71,8 @@ struct ctl {
 	uint64_t journal_seq;	   /* last Lua job written to the journal */
 	uint64_t applied_seq;	   /* last job whose reply was acted on */
 	int fail_fast_off;	   /* the first failures were not alike */
+	uint64_t trial_changes;	   /* trials ended or requeued so far */
+	uint64_t changes_at_suggest; /* trial_changes when suggest was asked */
 	double fatal_at;	   /* last fatal executor error since a trial
 				      finished, 0 if none */
 	char fatal[512];	   /* the first fatal executor error */

@@ -260,6 +260,46 @@ static void print_ablation_row(const json_t *row, int width, FILE *out)
 	fprintf(out, "\n");
 }
 
+/* An ablation path: the base, then each step's change and its metric. */
+static void print_path(const json_t *a, FILE *out)
+{
+	size_t i;
+	json_t *step;
+
+	fprintf(out, "ablation path (%lld repeat%s; %s, mean \u00b1 95%% CI; "
+		"delta to the step before):\n",
+		(long long)json_integer_value(json_object_get(a, "repeats")),
+		json_integer_value(json_object_get(a, "repeats")) == 1 ? "" : "s",
+		json_string_value(json_object_get(a, "metric")));
+	json_array_foreach(json_object_get(a, "path"), i, step) {
+		const json_t *change = json_object_get(step, "change");
+		char what[160];
+		json_int_t failed = json_integer_value(json_object_get(step,
+								       "failed"));
+
+		if (json_is_string(change)) {
+			char *from = json_dumps(json_object_get(step, "from"),
+						JSON_ENCODE_ANY);
+			char *to = json_dumps(json_object_get(step, "to"),
+					      JSON_ENCODE_ANY);
+			snprintf(what, sizeof what, "%s: %s -> %s",
+				 json_string_value(change), from ? from : "?",
+				 to ? to : "?");
+			free(from);
+			free(to);
+		} else {
+			snprintf(what, sizeof what, "base");
+		}
+		fprintf(out, "  %2zu  %-46s ", i, what);
+		print_value(out, json_object_get(step, "mean"),
+			    json_object_get(step, "ci95"), 20);
+		print_value(out, json_object_get(step, "delta"), NULL, 12);
+		if (failed)
+			fprintf(out, "  %lld failed", (long long)failed);
+		fprintf(out, "\n");
+	}
+}
+
 /* The ablation table: the base, then each component left out. */
 static void print_ablation(const json_t *a, FILE *out)
 {
@@ -269,6 +309,10 @@ static void print_ablation(const json_t *a, FILE *out)
 
 	if (!json_is_object(a))
 		return;
+	if (json_is_array(json_object_get(a, "path"))) {
+		print_path(a, out);
+		return;
+	}
 	json_array_foreach(json_object_get(a, "rows"), i, row) {
 		const char *label = json_string_value(json_object_get(row,
 								      "component"));

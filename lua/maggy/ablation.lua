@@ -29,10 +29,10 @@ local Study = {}
 Study.__index = Study
 
 M.KINDS = { "features", "layers", "components" }
-M.ABLATORS = { loco = "maggy.ablators.loco" }
+M.ABLATORS = { loco = "maggy.ablators.loco", path = "maggy.ablators.path" }
 
 local FIELDS = {
-  base = true, space = true, features = true, feature_groups = true, layers = true,
+  base = true, target = true, space = true, features = true, feature_groups = true, layers = true,
   layer_groups = true, components = true, repeats = true, ablator = true,
 }
 
@@ -90,34 +90,68 @@ local function groups(v, what, known)
   return out
 end
 
--- A space holding just the base's values, for a study given without one.
-local function space_of_base(base)
+-- A space holding just the values of the configurations given, for a
+-- study given without one.
+local function space_of(configs)
+  local values = {}
+  for _, c in ipairs(configs) do
+    for k, v in pairs(c) do
+      values[k] = values[k] or {}
+      local known = false
+      for _, x in ipairs(values[k]) do known = known or x == v end
+      if not known then table.insert(values[k], v) end
+    end
+  end
   local specs = {}
-  for k, v in pairs(base) do specs[k] = { type = "CATEGORICAL", values = { v } } end
+  for k, list in pairs(values) do specs[k] = { type = "CATEGORICAL", values = list } end
   return searchspace.new(specs)
 end
 
-local function checked_base(t)
-  if type(t.base) ~= "table" then
-    return nil, "ablation: base must be a table of hyperparameters (name = value), got " .. type(t.base)
+-- A configuration: a table of hyperparameters, or nil and why.
+local function checked_config(c, field)
+  if type(c) ~= "table" then
+    return nil, string.format("ablation: %s must be a table of hyperparameters (name = value), got %s", field, type(c))
   end
-  for k, v in pairs(t.base) do
-    if not is_name(k) then return nil, "ablation: base keys must be parameter names, got " .. tostring(k) end
+  for k, v in pairs(c) do
+    if not is_name(k) then return nil, string.format("ablation: %s keys must be parameter names, got %s", field, tostring(k)) end
     local tv = type(v)
     if tv ~= "number" and tv ~= "string" and tv ~= "boolean" then
-      return nil, string.format("ablation: base.%s must be a number, string or boolean, got %s", k, tv)
+      return nil, string.format("ablation: %s.%s must be a number, string or boolean, got %s", field, k, tv)
     end
   end
-  local space, err = t.space, nil
+  return c
+end
+
+-- The base (and target, for a path) and the space they lie in.
+local function checked_configs(t)
+  local base, err = checked_config(t.base, "base")
+  if not base then return nil, err end
+  local configs = { base }
+  if t.target ~= nil then
+    local target, terr = checked_config(t.target, "target")
+    if not target then return nil, terr end
+    for k in pairs(base) do
+      if target[k] == nil then return nil, string.format("ablation: target has no value for '%s'", k) end
+    end
+    for k in pairs(target) do
+      if base[k] == nil then return nil, string.format("ablation: base has no value for '%s'", k) end
+    end
+    configs[2] = target
+  end
+  local space = t.space
   if space == nil then
-    space, err = space_of_base(t.base)
+    space, err = space_of(configs)
   elseif not searchspace.is_space(space) then
     space, err = searchspace.new(space)
   end
   if not space then return nil, "ablation: " .. err end
-  local ok, verr = space:validate(t.base)
-  if not ok then return nil, "ablation: the base configuration is not in the space: " .. verr end
-  return t.base, space
+  for i, c in ipairs(configs) do
+    local ok, verr = space:validate(c)
+    if not ok then
+      return nil, string.format("ablation: the %s configuration is not in the space: %s", i == 1 and "base" or "target", verr)
+    end
+  end
+  return configs, space
 end
 
 -- Checks the fields; returns the study, or nil and a message.
@@ -129,10 +163,14 @@ function M.new(t)
         table.concat(sorted_keys(FIELDS), ", "))
     end
   end
-  local base, space = checked_base(t)
-  if not base then return nil, space end
+  local configs, space = checked_configs(t)
+  if not configs then return nil, space end
   local s = setmetatable({ base = {}, space = space, items = {} }, Study)
-  for k, v in pairs(base) do s.base[k] = v end
+  for k, v in pairs(configs[1]) do s.base[k] = v end
+  if configs[2] then
+    s.target = {}
+    for k, v in pairs(configs[2]) do s.target[k] = v end
+  end
   local repeats = t.repeats or 1
   if type(repeats) ~= "number" or repeats < 1 or repeats ~= math.floor(repeats) or repeats > 1000 then
     return nil, "ablation: repeats must be an integer from 1 to 1000, got " .. tostring(t.repeats)
@@ -153,10 +191,14 @@ function M.new(t)
       end
     end
   end
-  if #s.items == 0 then
+  local ablator = t.ablator or (s.target and "path" or "loco")
+  if ablator == "path" then
+    if not s.target then return nil, "ablation: the path ablator needs a target configuration (target = {...})" end
+    if #s.items > 0 then return nil, "ablation: the path ablator changes hyperparameters; it takes no features, layers or components" end
+    if #s:changed() == 0 then return nil, "ablation: base and target are the same configuration: no path to walk" end
+  elseif #s.items == 0 then
     return nil, "ablation: nothing to leave out: give features, feature_groups, layers, layer_groups or components"
   end
-  local ablator = t.ablator or "loco"
   if type(ablator) == "string" then
     if not M.ABLATORS[ablator] then
       return nil, string.format("ablation: unknown ablator '%s' (built-in: %s)", ablator,
@@ -167,6 +209,16 @@ function M.new(t)
   end
   s.ablator = ablator
   return s
+end
+
+-- The hyperparameters whose values differ between base and target, sorted.
+function Study:changed()
+  local out = {}
+  for k, v in pairs(self.target or {}) do
+    if self.base[k] ~= v then out[#out + 1] = k end
+  end
+  table.sort(out)
+  return out
 end
 
 function M.is_study(x)

@@ -11,7 +11,7 @@ from conftest import FIXTURES, ROOT
 sys.path.insert(0, str(ROOT / "python"))
 from maggy import ablation  # noqa: E402  (python/maggy, as trials see it)
 sys.path.insert(0, str(FIXTURES))
-from fast_train import ABLATION_EFFECTS  # noqa: E402
+from fast_train import ABLATION_EFFECTS, PATH_GAINS  # noqa: E402
 
 EXAMPLES = ROOT / "examples" / "ablation"
 
@@ -75,16 +75,44 @@ return maggy.experiment { name = "bad", train = "t:t", ablation = study }
     assert "no name starts with 'fc'" in out.stderr
 
 
-@pytest.mark.parametrize("example,rows", [("features.lua", 6),
-                                          ("leave_two_out.lua", 6)])
-def test_the_examples_run(engine, tmp_path, example, rows):
+def test_the_path_changes_the_hyperparameters_in_the_order_of_their_gains(
+        engine, tmp_path):
+    script = tmp_path / "path.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "path", train = "fast_train:tuned", python_path = "{FIXTURES}",
+  metric = "score", seed = 5, hb_interval = 0.2,
+  ablation = maggy.ablation {{
+    base = {{ lr = 0.01, depth = 2, dropout = 0.0, act = "relu" }},
+    target = {{ lr = 0.1, depth = 8, dropout = 0.3, act = "tanh" }},
+    repeats = 3,
+  }},
+}}
+""")
+    run_dir = tmp_path / "r"
+    out = engine.run(script, "--workers", 2, "--dir", run_dir, "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(run_dir)
+    assert summary["finished"] == 3 * (1 + 4 + 3 + 2 + 1)
+    path = summary["ablation"]["path"]
+    assert [s.get("change") for s in path] == [None, "lr", "depth", "dropout",
+                                               "act"]
+    for step in path[1:]:
+        assert abs(step["delta"] - PATH_GAINS[step["change"]]) < 0.02, step
+    assert "ablation path (3 repeats" in out.stdout
+
+
+@pytest.mark.parametrize("example,key,rows", [
+    ("features.lua", "rows", 6), ("leave_two_out.lua", "rows", 6),
+    ("quickstart_path.lua", "path", 5)])
+def test_the_examples_run(engine, tmp_path, example, key, rows):
     pytest.importorskip("sklearn")
     out = engine.run(EXAMPLES / example, "--workers", 2, "--dir",
                      tmp_path / "r", "--quiet")
     assert out.returncode == 0, out.stdout + out.stderr
     summary = engine.summary(tmp_path / "r")
     assert summary["failed"] == 0
-    assert len(summary["ablation"]["rows"]) == rows
+    assert len(summary["ablation"][key]) == rows
 
 
 # ---- the helpers ------------------------------------------------------------

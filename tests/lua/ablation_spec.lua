@@ -84,7 +84,7 @@ describe("maggy.ablation", function()
       { { base = { lr = 0.1 }, layers = { "c1" }, layer_groups = { d = { prefix = "fc" } } }, "no name starts with 'fc'" },
       { { base = { lr = 0.1 }, feature_groups = { g = {} } }, "feature_groups.g is empty" },
       { { base = { lr = 0.1 }, components = { "x" }, repeats = 0 }, "repeats must be an integer" },
-      { { base = { lr = 0.1 }, components = { "x" }, ablator = "shap" }, "unknown ablator 'shap' (built-in: loco)" },
+      { { base = { lr = 0.1 }, components = { "x" }, ablator = "shap" }, "unknown ablator 'shap' (built-in: loco, path)" },
       { { base = { lr = 2 }, components = { "x" }, space = maggy.searchspace { lr = maggy.double(0, 1) } },
         "the base configuration is not in the space" },
       { { base = { lr = { 1 } }, components = { "x" } }, "base.lr must be a number, string or boolean" },
@@ -131,6 +131,69 @@ describe("maggy.ablation", function()
     assert.are.same({ 1, 2, 3 }, { a.rank, b.rank, c.rank })
     assert.is_true(a.significant)
     assert.is_false(c.significant)
+  end)
+end)
+
+describe("ablators.path", function()
+  local base = { lr = 0.01, depth = 2, act = "relu" }
+  local target = { lr = 0.1, depth = 8, act = "tanh" }
+  local gains = { lr = 0.2, depth = 0.1, act = 0.01 }
+
+  -- Runs the ablator, finishing each round's trials when it waits.
+  local function walk(repeats)
+    local s = study { base = base, target = target, repeats = repeats }
+    local ctx = ctx_for(s)
+    local opt = s:optimizer()
+    opt:initialize(ctx)
+    local n, running = 0, {}
+    while true do
+      local p = opt:suggest(ctx)
+      if p == nil then break end
+      if p == maggy.WAIT then
+        assert.is_true(#running > 0, "waits with nothing running")
+        for _, t in ipairs(running) do
+          local v = 0.5
+          for k, g in pairs(gains) do if t.params[k] == target[k] then v = v + g end end
+          t.state, t.value = "FINISHED", v
+          opt:observe(ctx, t)
+        end
+        running = {}
+      else
+        n = n + 1
+        local t = Trial.new(string.format("%016x", n), n, p)
+        Ctx.add_trial(ctx, t)
+        running[#running + 1] = t
+      end
+    end
+    return opt, ctx, n
+  end
+
+  it("walks from the base to the target, the biggest gain first", function()
+    local opt, ctx, n = walk(2)
+    assert.are.equal(opt:count(ctx), n)
+    assert.are.equal(2 * (1 + 3 + 2 + 1), n)
+    local r = opt:report(ctx)
+    local changes = {}
+    for i, step in ipairs(r.path) do changes[i] = step.change or "base" end
+    assert.are.same({ "base", "lr", "depth", "act" }, changes)
+    assert.near(0.2, r.path[2].delta, 1e-9)
+    assert.are.equal(0.01, r.path[2].from)
+    assert.are.equal(0.1, r.path[2].to)
+  end)
+
+  it("is the default ablator of a study with a target, and refuses what it cannot walk", function()
+    assert.are.equal("path", study { base = base, target = target }:optimizer().name)
+    local cases = {
+      { { base = base, target = base }, "base and target are the same configuration" },
+      { { base = base, target = { lr = 0.1 } }, "target has no value for" },
+      { { base = base, target = target, features = { "a" } }, "takes no features, layers or components" },
+      { { base = base, ablator = "path", components = { "x" } }, "needs a target configuration" },
+    }
+    for _, case in ipairs(cases) do
+      local s, err = ablation.new(case[1])
+      assert.is_nil(s, case[2])
+      assert.matches(case[2], err, 1, true)
+    end
   end)
 end)
 
