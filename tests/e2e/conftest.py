@@ -153,3 +153,8 @@ def trials_in(run_dir, state=None):
     s = show(run_dir)
     ts = s["trials"] if s else []
     return [t for t in ts if state is None or t["state"] == state]
+
+
+def resume(run_dir, *args, timeout=180):
+    return subprocess.run([str(ENGINE), "resume", str(run_dir), *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout)

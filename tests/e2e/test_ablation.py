@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT
+from conftest import FIXTURES, ROOT, Run, resume, trials_in
+from fakeexecutor import FakeExecutor
 
 sys.path.insert(0, str(ROOT / "python"))
 from maggy import ablation  # noqa: E402  (python/maggy, as trials see it)
@@ -60,6 +61,29 @@ def test_loco_recovers_known_effects_within_its_intervals(engine, tmp_path):
     assert "ablation (loco, 5 repeats" in out.stdout
     assert "(within noise)" in out.stdout
     assert engine.show(run_dir)["ablation"] == report
+
+
+def test_a_study_goes_on_after_a_crash_of_the_driver(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    script = study_script(tmp_path, repeats=2)
+    run = Run(tmp_path, script, "--workers", 0, "--dir", run_dir)
+    ex = FakeExecutor(run.address(), run_dir)
+    ex.welcome()
+    first = []
+    for _ in range(5):
+        trial = ex.next_trial()
+        first.append(trial["params"])
+        ex.final(trial["id"], value=0.9)
+        ex.wait_ack(trial["id"])
+    run.kill()
+    assert len(trials_in(run_dir, "FINISHED")) == 5
+    out = resume(run_dir, "--workers", 2)
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(run_dir)
+    assert summary["finished"] == 2 * 8
+    assert [t["params"] for t in summary["trials"][:5]] == first
+    assert len(summary["ablation"]["rows"]) == 7
+    assert all(r["n"] == 2 for r in summary["ablation"]["rows"])
 
 
 def test_a_study_that_cannot_run_is_refused_with_its_line(engine, tmp_path):

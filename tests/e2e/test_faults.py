@@ -10,8 +10,8 @@ import time
 
 import pytest
 
-from conftest import (ENGINE, FIXTURES, Run, experiment, show, trials_in,
-                      wait_for)
+from conftest import (ENGINE, FIXTURES, Run, experiment, resume, show,
+                      trials_in, wait_for)
 from fakeexecutor import FakeExecutor
 
 
@@ -19,11 +19,6 @@ def executor_pids(engine_pid):
     out = subprocess.run(["pgrep", "-P", str(engine_pid)], capture_output=True,
                          text=True)
     return [int(p) for p in out.stdout.split()]
-
-
-def resume(run_dir, *args, timeout=180):
-    return subprocess.run([str(ENGINE), "resume", str(run_dir), *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout)
 
 
 # ---- acknowledged means stored ---------------------------------------------
