@@ -22,6 +22,8 @@
 
 local searchspace = require "maggy.searchspace"
 local stats = require "maggy.stats"
+local json = require "maggy.json"
+local path = require "maggy.path"
 
 local M = {}
 
@@ -107,8 +109,44 @@ local function space_of(configs)
   return searchspace.new(specs)
 end
 
--- A configuration: a table of hyperparameters, or nil and why.
+-- The folder relative run directories are found from (the script's).
+local script_dir = "."
+
+function M.set_script_dir(dir)
+  script_dir = dir or "."
+end
+
+-- The params of the best trial of the experiment in run directory `dir`
+-- (its summary.json), or nil and why. Only the space's parameters: not a
+-- budget, nor an earlier ablation's ablate and seed.
+local function best_of(dir, field)
+  local file = path.join(script_dir, path.join(dir, "summary.json"))
+  local f = io.open(file, "r")
+  if not f then
+    return nil, string.format("ablation: %s: no summary.json in '%s' (a finished experiment's directory)", field, dir)
+  end
+  local text = f:read("*a")
+  f:close()
+  local ok, summary = pcall(json.decode, text)
+  local best = ok and type(summary) == "table" and json.opt(summary.best)
+  if type(best) ~= "table" or type(best.params) ~= "table" then
+    return nil, string.format("ablation: %s: the experiment in '%s' has no best trial", field, dir)
+  end
+  local params = {}
+  for k, v in pairs(best.params) do
+    if k ~= "budget" and k ~= "ablate" and k ~= "seed" then params[k] = v end
+  end
+  return params
+end
+
+-- A configuration: a table of hyperparameters, or nil and why. A string is
+-- a run directory whose best trial gives them.
 local function checked_config(c, field)
+  if type(c) == "string" then
+    local params, err = best_of(c, field)
+    if not params then return nil, err end
+    c = params
+  end
   if type(c) ~= "table" then
     return nil, string.format("ablation: %s must be a table of hyperparameters (name = value), got %s", field, type(c))
   end
@@ -171,6 +209,8 @@ function M.new(t)
     s.target = {}
     for k, v in pairs(configs[2]) do s.target[k] = v end
   end
+  s.base_from = type(t.base) == "string" and t.base or nil
+  s.target_from = type(t.target) == "string" and t.target or nil
   local repeats = t.repeats or 1
   if type(repeats) ~= "number" or repeats < 1 or repeats ~= math.floor(repeats) or repeats > 1000 then
     return nil, "ablation: repeats must be an integer from 1 to 1000, got " .. tostring(t.repeats)

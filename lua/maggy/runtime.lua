@@ -59,6 +59,7 @@ local function run_script(script, dir, ctx)
   local chunk, err = sandbox.loadfile(env, script)
   if not chunk then error(err, 0) end
   experiment.set_script(script)
+  ablation.set_script_dir(dir)
   local e = chunk()
   experiment.set_script(nil)
   if not experiment.is_experiment(e) then

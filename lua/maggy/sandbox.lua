@@ -35,7 +35,7 @@ local PUBLIC = {
   ["maggy.optimizers.budgets"] = true,
   ["maggy.earlystop.median"] = true, ["maggy.earlystop.percentile"] = true,
   ["maggy.earlystop.plateau"] = true, ["maggy.earlystop.none"] = true,
-  ["maggy.ablation"] = true, ["maggy.ablators.loco"] = true, ["maggy.ablators.path"] = true,
+  ["maggy.ablators.loco"] = true, ["maggy.ablators.path"] = true,
   ["maggy.stats"] = true,
 }
 

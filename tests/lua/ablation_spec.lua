@@ -211,3 +211,36 @@ describe("maggy.stats", function()
     assert.near(2.447 * math.sqrt(2 * sd ^ 2 / 4), stats.welch_ci95(sd, 4, sd, 4), 1e-12)
   end)
 end)
+
+describe("a study's base from an earlier experiment", function()
+  local dir = os.tmpname()
+  os.remove(dir)
+  os.execute("mkdir -p " .. dir)
+
+  local function write_summary(text)
+    local f = assert(io.open(dir .. "/summary.json", "w"))
+    f:write(text)
+    f:close()
+  end
+
+  it("takes the best trial's params, without budget, ablate or seed", function()
+    write_summary('{"best": {"trial_id": "x", "value": 0.9, "params": {"lr": 0.03, "act": "tanh", "budget": 9}}}')
+    local s = study { base = { lr = 0.001, act = "relu" }, target = dir }
+    assert.are.same({ lr = 0.03, act = "tanh" }, s.target)
+    ablation.set_script_dir("/nowhere")
+    local again = study { base = dir, components = { "aug" } } -- absolute: the script's folder is not used
+    assert.are.same({ lr = 0.03, act = "tanh" }, again.base)
+    ablation.set_script_dir(nil)
+  end)
+
+  it("says what is missing", function()
+    write_summary('{"best": null}')
+    local s, err = ablation.new { base = dir, components = { "aug" } }
+    assert.is_nil(s)
+    assert.matches("has no best trial", err, 1, true)
+    s, err = ablation.new { base = dir .. "/nope", components = { "aug" } }
+    assert.is_nil(s)
+    assert.matches("no summary.json in", err, 1, true)
+    os.execute("rm -rf " .. dir)
+  end)
+end)
