@@ -2,6 +2,7 @@
 effects and noise (fixtures/fast_train.py: ablated), the examples in
 examples/ablation, and the Python helpers of maggy.ablation."""
 import collections
+import pathlib
 import sys
 
 import pytest
@@ -137,6 +138,22 @@ def test_the_examples_run(engine, tmp_path, example, key, rows):
     summary = engine.summary(tmp_path / "r")
     assert summary["failed"] == 0
     assert len(summary["ablation"][key]) == rows
+
+
+def test_the_layer_example_runs(engine, tmp_path, monkeypatch):
+    pytest.importorskip("torch")
+    if not pathlib.Path("/usr/share/datasets/fashion-mnist").is_dir():
+        pytest.skip("needs dataset-fashion-mnist (scripts/setup --with-torch)")
+    monkeypatch.setenv("FMNIST_SUBSET", "500")
+    monkeypatch.setenv("FMNIST_EPOCHS", "1")
+    out = engine.run(EXAMPLES / "layers.lua", "--workers", 2, "--dir",
+                     tmp_path / "r", "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    rows = engine.summary(tmp_path / "r")["ablation"]["rows"]
+    assert [r["component"] for r in rows][-1] == "layer group batchnorm"
+    assert rows[-1]["left_out"]["layers"] == [
+        "features.bn1", "features.bn2", "features.bn3"]
+    assert all(r["n"] == 2 and r["failed"] == 0 for r in rows)
 
 
 # ---- the helpers ------------------------------------------------------------
