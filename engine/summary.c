@@ -278,10 +278,11 @@ static void print_path(const json_t *a, FILE *out)
 								       "failed"));
 
 		if (json_is_string(change)) {
+			const size_t how = JSON_ENCODE_ANY |
+					   JSON_REAL_PRECISION(10);
 			char *from = json_dumps(json_object_get(step, "from"),
-						JSON_ENCODE_ANY);
-			char *to = json_dumps(json_object_get(step, "to"),
-					      JSON_ENCODE_ANY);
+						how);
+			char *to = json_dumps(json_object_get(step, "to"), how);
 			snprintf(what, sizeof what, "%s: %s -> %s",
 				 json_string_value(change), from ? from : "?",
 				 to ? to : "?");

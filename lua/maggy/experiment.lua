@@ -133,6 +133,22 @@ local function check_fields(t)
   return true
 end
 
+-- A study simulated on a benchmark: the benchmark knows nothing to leave
+-- out, so only a path between configurations of its space makes sense.
+function M.check_simulated_study(study, space)
+  if #study.items > 0 then
+    return nil, "experiment: a benchmark has no features, layers or components to leave out: "
+      .. "simulate an ablation path (base and target configurations of its space)"
+  end
+  for _, which in ipairs({ "base", "target" }) do
+    local ok, err = space:validate(study[which])
+    if not ok then
+      return nil, string.format("experiment: the study's %s is not in the benchmark's space: %s", which, err)
+    end
+  end
+  return true
+end
+
 -- Checks `t` and returns a new experiment table with defaults, or nil, err.
 function M.new(t)
   if type(t) ~= "table" then
@@ -145,6 +161,10 @@ function M.new(t)
       .. "without space and optimizer (the study's base and space fields say what they are)"
   end
   local space, serr = benchmark_space, nil
+  if space and t.ablation then
+    local aok, aerr = M.check_simulated_study(t.ablation, space)
+    if not aok then return nil, aerr end
+  end
   if not space and t.ablation then space = t.ablation.space end
   if not space then space, serr = searchspace.new(t.space) end
   if not space then return nil, serr end

@@ -317,6 +317,54 @@ return maggy.experiment { name = "hoard", num_trials = 3, metric = "loss",
     assert "needed more than 64 MiB of memory (strategy_memory" in out.stdout + out.stderr
 
 
+def hartmann6(x):
+    alpha = [1.0, 1.2, 3.0, 3.2]
+    A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
+         [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]]
+    P = [[1312, 1696, 5569, 124, 8283, 5886], [2329, 4135, 8307, 3736, 1004, 9991],
+         [2348, 1451, 3522, 2883, 3047, 6650], [4047, 8828, 8732, 5743, 1091, 381]]
+    return -sum(a * math.exp(-sum(A[i][j] * (x[j] - P[i][j] * 1e-4) ** 2
+                                  for j in range(6)))
+                for i, a in enumerate(alpha))
+
+
+def test_a_simulated_ablation_path_follows_the_functions_own_order(engine, tmp_path):
+    base = [0.1] * 6
+    target = [0.20169, 0.150011, 0.476874, 0.275332, 0.311652, 0.6573]
+    expected, current, left = [], list(base), set(range(6))
+    while left:  # the greedy path, from the function itself
+        best = min(left, key=lambda j: hartmann6(
+            [target[k] if k == j else current[k] for k in range(6)]))
+        current[best] = target[best]
+        left.remove(best)
+        expected.append(f"x{best + 1}")
+    config = lambda xs: ", ".join(f"x{j + 1} = {v}" for j, v in enumerate(xs))  # noqa: E731
+    script = tmp_path / "path.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{ name = "simpath", metric = "loss", direction = "min",
+  ablation = maggy.ablation {{ base = {{ {config(base)} }}, target = {{ {config(target)} }},
+                               repeats = 2 }} }}
+""")
+    run_dir = tmp_path / "r"
+    out = simulate(engine, script, run_dir, "--benchmark", "hartmann6")
+    summary = engine.summary(run_dir)
+    assert summary["finished"] == 2 * (1 + 21)
+    path = summary["ablation"]["path"]
+    assert [s.get("change") for s in path[1:]] == expected
+    assert "ablation path (2 repeats" in out.stdout
+
+
+def test_a_simulated_study_cannot_leave_out_what_a_benchmark_lacks(engine, tmp_path):
+    script = tmp_path / "loco.lua"
+    script.write_text("""local maggy = require "maggy"
+return maggy.experiment { name = "loco", metric = "loss", direction = "min",
+  ablation = maggy.ablation { base = { x1 = 0, x2 = 0 }, features = { "f" } } }
+""")
+    out = engine.simulate(script, "--benchmark", "branin", "--dir", tmp_path / "r")
+    assert out.returncode == 2
+    assert "a benchmark has no features, layers or components" in out.stderr
+
+
 def test_the_name_cannot_move_the_default_directory(tmp_path):
     import subprocess
     from conftest import ENGINE
