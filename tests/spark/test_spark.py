@@ -72,6 +72,27 @@ def test_a_cancelled_job_is_resumed(cluster, tmp_path):
     assert all(values[i] == v for i, v in kept.items())
 
 
+def test_an_ablation_study_on_spark(tmp_path):
+    # the same study as tests/e2e/test_ablation.py, on Spark's local mode
+    e2e = ROOT / "tests" / "e2e" / "fixtures"
+    script = tmp_path / "ablation.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "spark-ablation", train = "fast_train:ablated", python_path = "{e2e}",
+  metric = "score", seed = 11, hb_interval = 0.2,
+  ablation = maggy.ablation {{ base = {{ lr = 0.01 }}, features = {{ "income", "zip" }},
+                               components = {{ "augmentation" }}, repeats = 3 }},
+}}
+""")
+    submit = Submit(tmp_path, "local[2]", script, "--dir", tmp_path / "r")
+    assert submit.wait() == 0, submit.text()[-3000:]
+    report = submit.returned_summary()["ablation"]
+    assert [r["component"] for r in report["rows"]] == [
+        "feature income", "feature zip", "component augmentation"]
+    assert all(r["n"] == 3 for r in report["rows"])
+    assert report["rows"][0]["rank"] == 1
+
+
 def test_local_mode_smoke_with_the_module_shipped_by_py_files(tmp_path):
     # the script's folder has no train.py: it comes with --py-files
     script = tmp_path / "experiment.lua"
