@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "export.h"
 #include "run.h"
 #include "show.h"
 
@@ -56,6 +57,13 @@ static const char usage[] =
 	"                         (also while it runs)\n"
 	"  logs DIR [TRIAL]     print the stored output lines of one trial, or\n"
 	"                         of all trials\n"
+	"  export DIR           the trials as CSV rows, one per trial, params\n"
+	"                       as params_NAME columns (pandas: pd.read_csv)\n"
+	"      --format csv|json  CSV (default) or a JSON array of objects\n"
+	"      --history          the metric histories instead: trial, step,\n"
+	"                         value, one row per point\n"
+	"      --ablation         an ablation study's table instead\n"
+	"      -o, --out FILE     write there instead of stdout\n"
 	"  help                 this text\n"
 	"\n"
 	"exit codes: 0 finished, 1 the experiment failed, 2 bad arguments or a\n"
@@ -190,6 +198,46 @@ static int cmd_show(int argc, char **argv)
 	return show_experiment(argv[optind], as_json);
 }
 
+static int cmd_export(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "format", required_argument, NULL, 'f' },
+		{ "history", no_argument, NULL, 'H' },
+		{ "ablation", no_argument, NULL, 'A' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct export_options o = { .table = EXPORT_TRIALS };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'f':
+			if (strcmp(optarg, "csv") != 0 &&
+			    strcmp(optarg, "json") != 0)
+				return bad_usage("--format is csv or json, not "
+						 "'%s'", optarg);
+			o.json = strcmp(optarg, "json") == 0;
+			break;
+		case 'H':
+		case 'A':
+			if (o.table != EXPORT_TRIALS)
+				return bad_usage("%s", "export: --history or "
+						 "--ablation, not both");
+			o.table = ch == 'H' ? EXPORT_HISTORY : EXPORT_ABLATION;
+			break;
+		case 'o': o.out = optarg; break;
+		case 'h': return fputs(usage, stdout), EXIT_OK;
+		default: return bad_usage("%s", "bad option for export");
+		}
+	}
+	if (optind != argc - 1)
+		return bad_usage("%s", "export needs exactly one DIR");
+	o.dir = argv[optind];
+	return export_experiment(&o);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
@@ -205,6 +253,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1, 1, 0);
 	if (strcmp(cmd, "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
+	if (strcmp(cmd, "export") == 0)
+		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(cmd, "logs") == 0 && (argc == 3 || argc == 4))
 		return show_logs(argv[2], argc == 4 ? argv[3] : NULL);
 	if (strcmp(cmd, "logs") == 0)

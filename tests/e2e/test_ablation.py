@@ -2,12 +2,15 @@
 effects and noise (fixtures/fast_train.py: ablated), the examples in
 examples/ablation, and the Python helpers of maggy.ablation."""
 import collections
+import csv
+import io
 import pathlib
+import subprocess
 import sys
 
 import pytest
 
-from conftest import FIXTURES, ROOT, Run, resume, trials_in
+from conftest import ENGINE, FIXTURES, ROOT, Run, resume, trials_in
 from fakeexecutor import FakeExecutor
 
 sys.path.insert(0, str(ROOT / "python"))
@@ -62,6 +65,10 @@ def test_loco_recovers_known_effects_within_its_intervals(engine, tmp_path):
     assert "ablation (loco, 5 repeats" in out.stdout
     assert "(within noise)" in out.stdout
     assert engine.show(run_dir)["ablation"] == report
+    exported = subprocess.run([str(ENGINE), "export", str(run_dir), "--ablation"],
+                              capture_output=True, text=True, timeout=60)
+    table = list(csv.DictReader(io.StringIO(exported.stdout)))
+    assert [r["component"] for r in table] == ["base"] + list(rows)
 
 
 def test_a_study_goes_on_after_a_crash_of_the_driver(engine, tmp_path):

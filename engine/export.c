@@ -1,0 +1,229 @@
+/* export: an experiment's trials, metric histories or ablation table as CSV
+ * or JSON rows. See export.h. */
+#include "export.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/proto.h"
+#include "run.h"
+#include "store.h"
+#include "summary.h"
+
+/* ---- rows --------------------------------------------------------------- */
+
+/* A value as one cell: strings as they are, null as nothing, numbers at
+ * full precision, anything else as compact JSON. malloc'd. */
+static char *cell_text(const json_t *v)
+{
+	if (v == NULL || json_is_null(v))
+		return strdup("");
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
+				     JSON_REAL_PRECISION(17));
+}
+
+/* One row per trial: fixed columns, then the params as params_<name>. */
+static json_t *trial_rows(const json_t *sum)
+{
+	json_t *rows = json_array(), *t;
+	size_t i;
+
+	json_array_foreach(json_object_get(sum, "trials"), i, t) {
+		const json_t *w = json_object_get(t, "worker");
+		double started = json_number_value(json_object_get(t, "started"));
+		double ended = json_number_value(json_object_get(t, "ended"));
+		json_t *row = json_pack(
+			"{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O, s:O}",
+			"id", json_object_get(t, "id"),
+			"state", json_object_get(t, "state"),
+			"value", json_object_get(t, "value"),
+			"steps", json_object_get(t, "steps"),
+			"attempts", json_object_get(t, "attempts"),
+			"started", json_object_get(t, "started"),
+			"ended", json_object_get(t, "ended"),
+			"duration_s", started > 0 && ended >= started
+					      ? json_real(ended - started)
+					      : json_null(),
+			"worker_host", json_object_get(w, "host") ? json_object_get(w, "host") : json_null(),
+			"worker_slot", json_object_get(w, "slot") ? json_object_get(w, "slot") : json_null(),
+			"error", json_object_get(t, "error") ? json_object_get(t, "error") : json_null());
+		const char *key;
+		json_t *v;
+
+		json_object_foreach(json_object_get(t, "params"), key, v) {
+			char name[256];
+			snprintf(name, sizeof name, "params_%s", key);
+			json_object_set(row, name, v);
+		}
+		json_array_append_new(rows, row);
+	}
+	return rows;
+}
+
+struct history {
+	json_t *rows;
+	const char *trial;
+};
+
+static int add_point(uint64_t step, double value, void *arg)
+{
+	struct history *h = arg;
+
+	json_array_append_new(h->rows, json_pack("{s:s, s:I, s:f}", "trial",
+		h->trial, "step", (json_int_t)step, "value", value));
+	return 0;
+}
+
+/* The metric histories in long form: trial, step, value. */
+static json_t *history_rows(store_t *store, const json_t *sum)
+{
+	struct history h = { json_array(), NULL };
+	json_t *t;
+	size_t i;
+	uint64_t id;
+
+	json_array_foreach(json_object_get(sum, "trials"), i, t) {
+		h.trial = json_string_value(json_object_get(t, "id"));
+		if (h.trial && proto_trial_parse(h.trial, &id) == 0)
+			store_metrics_each(store, id, add_point, &h);
+	}
+	return h.rows;
+}
+
+/* The ablation table: the base and each row (loco), or each step (path). */
+static json_t *ablation_rows(const json_t *sum)
+{
+	const json_t *a = json_object_get(sum, "ablation");
+	json_t *rows = json_array(), *r;
+	size_t i;
+
+	if (json_is_array(json_object_get(a, "path"))) {
+		json_array_foreach(json_object_get(a, "path"), i, r)
+			json_array_append(rows, r);
+		return rows;
+	}
+	if (json_is_object(json_object_get(a, "base")))
+		json_array_append(rows, json_object_get(a, "base"));
+	json_array_foreach(json_object_get(a, "rows"), i, r)
+		json_array_append(rows, r);
+	return rows;
+}
+
+/* ---- writing ------------------------------------------------------------ */
+
+/* The columns: the first row's keys in order, then any later ones. */
+static json_t *columns_of(const json_t *rows)
+{
+	json_t *cols = json_array(), *seen = json_object(), *row, *v;
+	const char *key;
+	size_t i;
+
+	json_array_foreach(rows, i, row) {
+		json_object_foreach((json_t *)row, key, v) {
+			if (json_object_get(seen, key))
+				continue;
+			json_object_set_new(seen, key, json_true());
+			json_array_append_new(cols, json_string(key));
+		}
+	}
+	json_decref(seen);
+	return cols;
+}
+
+/* RFC 4180: quoted when it holds a comma, a quote or a line break. */
+static void put_csv_cell(FILE *out, const char *s)
+{
+	if (strpbrk(s, ",\"\r\n") == NULL) {
+		fputs(s, out);
+		return;
+	}
+	fputc('"', out);
+	for (; *s; s++) {
+		if (*s == '"')
+			fputc('"', out);
+		fputc(*s, out);
+	}
+	fputc('"', out);
+}
+
+static void write_csv(const json_t *rows, FILE *out)
+{
+	json_t *cols = columns_of(rows), *col, *row;
+	size_t i, j;
+
+	json_array_foreach(cols, j, col) {
+		if (j)
+			fputc(',', out);
+		put_csv_cell(out, json_string_value(col));
+	}
+	fputs("\r\n", out);
+	json_array_foreach(rows, i, row) {
+		json_array_foreach(cols, j, col) {
+			char *text = cell_text(json_object_get(
+				row, json_string_value(col)));
+			if (j)
+				fputc(',', out);
+			put_csv_cell(out, text ? text : "");
+			free(text);
+		}
+		fputs("\r\n", out);
+	}
+	json_decref(cols);
+}
+
+int export_experiment(const struct export_options *o)
+{
+	char err[512];
+	store_t *store = NULL;
+	json_t *sum, *rows;
+	FILE *out = stdout;
+	int rc = EXIT_OK;
+
+	if (store_open(&store, o->dir, STORE_READ, err, sizeof err) < 0) {
+		fprintf(stderr, "maggy-engine: %s\n", err);
+		return EXIT_USAGE;
+	}
+	sum = summary_build(store, o->dir, err, sizeof err);
+	if (sum == NULL) {
+		store_close(store);
+		fprintf(stderr, "maggy-engine: %s\n", err);
+		return EXIT_USAGE;
+	}
+	if (o->table == EXPORT_ABLATION && json_object_get(sum, "ablation") == NULL) {
+		fprintf(stderr, "maggy-engine: %s has no ablation table (not an "
+			"ablation study, or it has not finished)\n", o->dir);
+		json_decref(sum);
+		store_close(store);
+		return EXIT_USAGE;
+	}
+	rows = o->table == EXPORT_HISTORY ? history_rows(store, sum)
+	       : o->table == EXPORT_ABLATION ? ablation_rows(sum)
+					     : trial_rows(sum);
+	store_close(store);
+	if (o->out && (out = fopen(o->out, "w")) == NULL) {
+		fprintf(stderr, "maggy-engine: cannot write %s: %s\n", o->out,
+			strerror(errno));
+		rc = EXIT_FAILED;
+	} else {
+		if (o->json) {
+			json_dumpf(rows, out, JSON_INDENT(1) |
+					      JSON_REAL_PRECISION(17));
+			fputc('\n', out);
+		} else {
+			write_csv(rows, out);
+		}
+		if (out != stdout && fclose(out) != 0) {
+			fprintf(stderr, "maggy-engine: cannot write %s: %s\n",
+				o->out, strerror(errno));
+			rc = EXIT_FAILED;
+		}
+	}
+	json_decref(rows);
+	json_decref(sum);
+	return rc;
+}

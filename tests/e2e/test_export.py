@@ -1,0 +1,83 @@
+"""`maggy-engine export`: the trials, their metric histories and an ablation
+table as CSV or JSON rows, checked against summary.json and the store."""
+import csv
+import io
+import json
+import subprocess
+
+import pytest
+
+from conftest import ENGINE, FIXTURES
+
+
+def export(run_dir, *args):
+    out = subprocess.run([str(ENGINE), "export", str(run_dir), *args],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run_dir = tmp_path_factory.mktemp("export") / "r"
+    out = subprocess.run([str(ENGINE), "run", str(FIXTURES / "exp_fast.lua"),
+                          "--workers", "2", "--dir", str(run_dir), "--quiet"],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    return run_dir, json.loads((run_dir / "summary.json").read_text())
+
+
+def test_one_csv_row_per_trial_matching_the_summary(finished_run):
+    run_dir, summary = finished_run
+    rows = list(csv.DictReader(io.StringIO(export(run_dir))))
+    assert [r["id"] for r in rows] == [t["id"] for t in summary["trials"]]
+    for row, t in zip(rows, summary["trials"]):
+        assert row["state"] == t["state"]
+        assert row["attempts"] == str(t["attempts"])
+        if t["value"] is None:
+            assert row["value"] == ""
+        else:
+            assert float(row["value"]) == t["value"]
+        for name, value in t["params"].items():
+            assert row["params_" + name] == (value if isinstance(value, str)
+                                             else json.dumps(value)) or \
+                float(row["params_" + name]) == value
+        assert float(row["duration_s"]) >= 0
+
+
+def test_the_json_rows_are_the_csv_rows(finished_run, tmp_path):
+    run_dir, summary = finished_run
+    out = tmp_path / "trials.json"
+    export(run_dir, "--format", "json", "--out", out)
+    rows = json.loads(out.read_text())
+    assert [r["id"] for r in rows] == [t["id"] for t in summary["trials"]]
+    assert [r["value"] for r in rows] == [t["value"] for t in summary["trials"]]
+
+
+def test_the_history_has_every_stored_point(finished_run):
+    run_dir, summary = finished_run
+    rows = list(csv.DictReader(io.StringIO(export(run_dir, "--history"))))
+    per_trial = {}
+    for r in rows:
+        per_trial.setdefault(r["trial"], []).append(int(r["step"]))
+    for t in summary["trials"]:
+        steps = per_trial.get(t["id"], [])
+        assert len(steps) == t["steps"]
+        assert steps == sorted(steps)
+
+
+def test_pandas_reads_both(finished_run, tmp_path):
+    pd = pytest.importorskip("pandas")
+    run_dir, summary = finished_run
+    export(run_dir, "--out", tmp_path / "t.csv")
+    export(run_dir, "--format", "json", "--out", tmp_path / "t.json")
+    assert len(pd.read_csv(tmp_path / "t.csv")) == len(summary["trials"])
+    assert len(pd.read_json(tmp_path / "t.json")) == len(summary["trials"])
+
+
+def test_no_ablation_table_is_an_error(finished_run):
+    run_dir, _ = finished_run
+    out = subprocess.run([str(ENGINE), "export", str(run_dir), "--ablation"],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2
+    assert "has no ablation table" in out.stderr
