@@ -520,14 +520,16 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	int one = 1;
 
 	describe_addr(sa, addr, sizeof addr, source);
-	if (penalized(s, source) || s->nconns >= s->max_connections) {
-		if (s->nconns < s->max_connections) {
-			s->stats.rate_limited++;
-			note(s, "connection from %s closed: too many failed "
-			     "handshakes from this address", addr);
-		}
+	if (s->nconns >= s->max_connections) { /* accepted before the pause */
 		evutil_closesocket(fd);
 		update_listener(s);
+		return;
+	}
+	if (penalized(s, source)) {
+		s->stats.rate_limited++;
+		note(s, "connection from %s closed: too many failed handshakes "
+		     "from this address", addr);
+		evutil_closesocket(fd);
 		return;
 	}
 	if (s->handshakes >= SERVER_MAX_HANDSHAKES) {

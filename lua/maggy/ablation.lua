@@ -261,6 +261,17 @@ function Study:changed()
   return out
 end
 
+-- The study of the experiment an ablator runs in (ctx.ablation), or an
+-- error naming the ablator; with need_target, a study with a target.
+function M.study_of(ctx, who, need_target)
+  local study = ctx.ablation
+  if not study or (need_target and not study.target) then
+    error(string.format("ablators.%s: this experiment has no ablation study%s", who,
+      need_target and " with a target (maggy.ablation{base = ..., target = ...})" or " (maggy.ablation{...})"), 0)
+  end
+  return study
+end
+
 function M.is_study(x)
   return getmetatable(x) == Study
 end
@@ -307,6 +318,20 @@ function M.label(items)
     parts[i] = (item.group and kind .. " group " or kind .. " ") .. item.name
   end
   return #parts == 0 and "base" or table.concat(parts, " + ")
+end
+
+local IS_KIND = { features = true, layers = true, components = true }
+
+-- Whether v has the shape of an `ablate` argument: lists of names by kind.
+function M.is_ablate(v)
+  if type(v) ~= "table" then return false end
+  for kind, names in pairs(v) do
+    if not IS_KIND[kind] or type(names) ~= "table" then return false end
+    for _, n in pairs(names) do
+      if type(n) ~= "string" then return false end
+    end
+  end
+  return true
 end
 
 -- The key of what a trial's `ablate` leaves out, the same for all repeats.

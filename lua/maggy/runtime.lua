@@ -190,16 +190,10 @@ local EXTRAS = {
   end,
   ablate = function(v)
     if exp.ctx.ablation == nil then return nil, "'ablate' is only for ablation studies" end
-    local sig = type(v) == "table" and ablation.signature(v)
-    for k, names in pairs(type(v) == "table" and v or {}) do
-      local kind_ok = k == "features" or k == "layers" or k == "components"
-      if not kind_ok or type(names) ~= "table" then sig = nil; break end
-      for _, n in pairs(names) do
-        if type(n) ~= "string" then sig = nil; break end
-      end
+    if not ablation.is_ablate(v) then
+      return nil, "ablate must be {features = {...}, layers = {...}, components = {...}} of names"
     end
-    if not sig then return nil, "ablate must be {features = {...}, layers = {...}, components = {...}} of names" end
-    return sig
+    return ablation.signature(v)
   end,
   seed = function(v)
     if type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53 then return string.format("%d", v) end

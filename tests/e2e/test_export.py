@@ -42,7 +42,7 @@ def test_one_csv_row_per_trial_matching_the_summary(finished_run):
             assert row["params_" + name] == (value if isinstance(value, str)
                                              else json.dumps(value)) or \
                 float(row["params_" + name]) == value
-        assert float(row["duration_s"]) >= 0
+        assert float(row["duration_s"]) == pytest.approx(t["ended"] - t["started"])
 
 
 def test_the_json_rows_are_the_csv_rows(finished_run, tmp_path):

@@ -9,6 +9,8 @@
 -- ran each configuration once; the repeats and confidence intervals here
 -- tell a real effect from noise.
 
+local ablation = require "maggy.ablation"
+
 local Loco = {}
 Loco.__index = Loco
 
@@ -17,9 +19,7 @@ function Loco.new(opts)
 end
 
 local function study_of(ctx)
-  local study = ctx.ablation
-  if not study then error("ablators.loco: this experiment has no ablation study (maggy.ablation{...})", 0) end
-  return study
+  return ablation.study_of(ctx, "loco")
 end
 
 -- The whole plan: repeats x (base + items), drawn seeds shared by a repeat.

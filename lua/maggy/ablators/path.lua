@@ -13,6 +13,7 @@
 -- / 2) trials in all for n changed hyperparameters.
 
 local WAIT = require("maggy").WAIT
+local ablation = require "maggy.ablation"
 local stats = require "maggy.stats"
 
 local Path = {}
@@ -23,11 +24,7 @@ function Path.new(opts)
 end
 
 local function study_of(ctx)
-  local study = ctx.ablation
-  if not (study and study.target) then
-    error("ablators.path: this experiment has no ablation study with a target (maggy.ablation{base = ..., target = ...})", 0)
-  end
-  return study
+  return ablation.study_of(ctx, "path", true)
 end
 
 local function copy(t)
