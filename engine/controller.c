@@ -2,6 +2,7 @@
  * What executors do is in ctl_workers.c, their frames in ctl_frames.c.
  * See controller.h. */
 #include "ctl_internal.h"
+#include "console.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -74,8 +75,7 @@ void ctl_trial_log(ctl_t *c, struct trial *t, const char *fmt, ...)
 		      PROTO_EXECUTOR, text, strlen(text));
 	ctl_commit_soon(c, 0);
 	proto_trial_hex(t->id, hex);
-	printf("[%s] %s\n", hex, text);
-	fflush(stdout);
+	console_line(stdout, "[%s] %s", hex, text);
 }
 
 void ctl_record_hosts(ctl_t *c)
@@ -161,8 +161,8 @@ static int commit(ctl_t *c)
 
 	if (store_commit(c->store, err, sizeof err) == 0) {
 		if (c->store_failing_since > 0)
-			fprintf(stderr, "maggy-engine: the store is written "
-					"again\n");
+			console_line(stderr, "maggy-engine: the store is "
+				     "written again");
 		c->store_failing_since = 0;
 		send_acks(c);
 		return 0;
@@ -170,9 +170,9 @@ static int commit(ctl_t *c)
 	now = ctl_now(c);
 	if (c->store_failing_since == 0) {
 		c->store_failing_since = now;
-		fprintf(stderr, "maggy-engine: cannot write the store (%s); "
-			"no result is acknowledged until it can be, retrying "
-			"for %.0f s\n", err, store_give_up_s());
+		console_line(stderr, "maggy-engine: cannot write the store "
+			     "(%s); no result is acknowledged until it can be, "
+			     "retrying for %.0f s", err, store_give_up_s());
 	} else if (!c->ending &&
 		   now - c->store_failing_since > store_give_up_s()) {
 		snprintf(why, sizeof why, "the store could not be written for "
@@ -240,14 +240,26 @@ static void post(ctl_t *c, enum ctl_tag tag, json_t *request)
 	free(text);
 }
 
-static void print_logs(const json_t *reply)
+/* The strategies' log lines: kept in the store with the engine's own
+ * lines (`maggy-engine logs DIR`), shown unless the run is quiet. */
+static void strategy_logs(ctl_t *c, const json_t *reply)
 {
 	size_t i;
 	json_t *line;
+	const char *text;
+	char *stored;
 
-	json_array_foreach(json_object_get(reply, "logs"), i, line)
-		printf("[strategy] %s\n", json_string_value(line));
-	fflush(stdout);
+	json_array_foreach(json_object_get(reply, "logs"), i, line) {
+		text = json_string_value(line);
+		if (text == NULL || asprintf(&stored, "[strategy] %s", text) < 0)
+			continue;
+		store_log_put(c->store, 0, c->executor_log_seq++, ctl_now(c),
+			      PROTO_EXECUTOR, stored, strlen(stored));
+		if (!c->cfg->quiet)
+			console_line(stdout, "%s", stored);
+		free(stored);
+	}
+	ctl_commit_soon(c, 0);
 }
 
 /* Whatever the strategy host hands over is checked once more against the
@@ -291,8 +303,9 @@ static void create_trial(ctl_t *c, json_t *params)
 	if (c->ending || !valid_suggestion(c, params))
 		return;
 	if (trial_id_of(params, &id, &canonical) < 0 || ctl_find(c, id)) {
-		fprintf(stderr, "maggy-engine: suggestion skipped (not an "
-				"object, or a trial with these params exists)\n");
+		console_line(stderr, "maggy-engine: suggestion skipped (not "
+			     "an object, or a trial with these params "
+			     "exists)");
 		free(canonical);
 		return;
 	}
@@ -397,7 +410,7 @@ static void on_result(ctl_t *c, struct lhost_result *r)
 		finish(c, CTL_FAILED, msg);
 		return;
 	}
-	print_logs(reply);
+	strategy_logs(c, reply);
 	if (r->tag != TAG_FINALIZE)
 		journal_applied(c);
 	if (r->tag == TAG_SUGGEST)
@@ -458,6 +471,7 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	t->points = t->ignored = 0;
 	w->trial = t;
 	c->running++;
+	console_changed();
 	ctl_store_trial(c, t);
 	ctl_commit_soon(c, 0);
 	proto_trial_hex(t->id, hex);
@@ -571,26 +585,31 @@ static void last_line(const char *text, char *out, size_t len)
 	snprintf(out, len, "%.*s", (int)(end - start), start);
 }
 
-static void print_progress(ctl_t *c, const struct trial *t)
+/* The line of an ended trial, above the progress status. */
+static void print_ended(ctl_t *c, const struct trial *t)
 {
-	char hex[PROTO_TRIAL_HEX], why[200];
+	char hex[PROTO_TRIAL_HEX], why[200], line[512];
 	long done = c->finished + c->stopped + c->failed;
+	size_t n;
 
 	proto_trial_hex(t->id, hex);
-	printf("[%4ld/%ld] %s %-13s", done, c->cfg->num_trials, hex,
-	       trial_state_name(t->state));
-	if (t->has_value)
-		printf(" %s=%.6g", c->cfg->metric, t->value);
-	if (c->best)
-		printf("  best=%.6g", c->best->value);
-	if (t->started > 0)
-		printf("  (%.1f s)", t->ended - t->started);
-	if (t->state == TRIAL_FAILED && t->error) {
+	n = (size_t)snprintf(line, sizeof line, "[%4ld/%ld] %s %-13s", done,
+			     c->cfg->num_trials, hex,
+			     trial_state_name(t->state));
+	if (t->has_value && n < sizeof line)
+		n += (size_t)snprintf(line + n, sizeof line - n, " %s=%.6g",
+				      c->cfg->metric, t->value);
+	if (c->best && n < sizeof line)
+		n += (size_t)snprintf(line + n, sizeof line - n, "  best=%.6g",
+				      c->best->value);
+	if (t->started > 0 && n < sizeof line)
+		n += (size_t)snprintf(line + n, sizeof line - n, "  (%.1f s)",
+				      t->ended - t->started);
+	if (t->state == TRIAL_FAILED && t->error && n < sizeof line) {
 		last_line(t->error, why, sizeof why);
-		printf("  %s", why);
+		snprintf(line + n, sizeof line - n, "  %s", why);
 	}
-	printf("\n");
-	fflush(stdout);
+	console_line(stdout, "%s", line);
 }
 
 /*
@@ -647,8 +666,9 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 	c->optimizer_waiting = 0;
 	c->trial_changes++;
 	c->check_dirty = 1;
-	if (!c->cfg->quiet)
-		print_progress(c, t);
+	if (c->cfg->trial_lines)
+		print_ended(c, t);
+	console_changed();
 	ctl_commit_soon(c, 1);
 	if (t->state == TRIAL_FINISHED)
 		ctl_host_strike(c, t);
@@ -680,8 +700,8 @@ void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why)
 		ctl_trial_ended(c, t);
 		return;
 	}
-	printf("[engine] trial %s: %s; retrying (attempt %d of %d)\n", hex,
-	       why, t->attempts + 1, c->cfg->max_attempts);
+	console_line(stdout, "[engine] trial %s: %s; retrying (attempt %d of "
+		     "%d)", hex, why, t->attempts + 1, c->cfg->max_attempts);
 	t->state = TRIAL_PENDING;
 	c->optimizer_waiting = 0;
 	c->trial_changes++;
@@ -965,6 +985,24 @@ fail:
 	snprintf(err, errlen, "cannot create the controller: out of memory");
 	ctl_free(c);
 	return NULL;
+}
+
+void ctl_console_status(void *ctl, struct console_status *out)
+{
+	ctl_t *c = ctl;
+
+	out->total = c->cfg->num_trials;
+	out->finished = c->finished;
+	out->stopped = c->stopped;
+	out->failed = c->failed;
+	out->running = c->running;
+	out->metric = c->cfg->metric;
+	out->has_best = c->best != NULL;
+	out->best = c->best ? c->best->value : 0;
+	out->best_id[0] = '\0';
+	if (c->best)
+		proto_trial_hex(c->best->id, out->best_id);
+	out->elapsed = c->started > 0 ? ctl_now(c) - c->started : 0;
 }
 
 int ctl_start(ctl_t *c)

@@ -43,7 +43,9 @@ struct ctl_config {
 				  run (0: never) */
 	const char *local_host; /* this machine's name (local executors) */
 	int local_executors;   /* the engine starts executors on local_host */
-	int quiet;	       /* no per-trial lines on the console */
+	int quiet;	       /* the trials' and strategies' output is stored,
+				  not echoed on the console */
+	int trial_lines;       /* a console line per ended trial */
 	/* Simulated runs: time comes from `clock` (seconds since the epoch),
 	 * and early-stop checks happen when the simulator calls
 	 * ctl_check_now(), not on a wall-clock timer. */
@@ -129,6 +131,11 @@ void ctl_on_settled(ctl_t *c, void (*cb)(void *arg), void *arg);
 
 /* The controller's clock: wall time, or the simulator's. */
 double ctl_now(const ctl_t *c);
+
+/* Where the experiment stands, for the console's progress status: a
+ * console_status_fn, `ctl` is the controller. */
+struct console_status;
+void ctl_console_status(void *ctl, struct console_status *out);
 
 /* The handlers to give server_new(). */
 struct server_handlers ctl_server_handlers(ctl_t *c);

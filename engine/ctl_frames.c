@@ -3,6 +3,7 @@
  * messages back on those connections. Part of the controller (see
  * controller.h, ctl_internal.h). */
 #include "ctl_internal.h"
+#include "console.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,8 +13,8 @@
 
 static void protocol_error(struct worker *w, const char *what)
 {
-	fprintf(stderr, "maggy-engine: executor %d (slot %d): %s\n", w->id,
-		w->slot, what);
+	console_line(stderr, "maggy-engine: executor %d (slot %d): %s", w->id,
+		     w->slot, what);
 	server_close_conn(w->peer, what);
 }
 
@@ -157,9 +158,9 @@ static int within_log_budget(ctl_t *c, struct worker *w, struct trial *t,
 			      "trial's output is dropped",
 			      CTL_MAX_LOG_BYTES >> 20);
 	else if (!t && w->log_bytes <= CTL_MAX_LOG_BYTES) {
-		fprintf(stderr, "maggy-engine: executor %d (slot %d) printed "
-			"over %u MiB outside trials: the rest is dropped\n",
-			w->id, w->slot, CTL_MAX_LOG_BYTES >> 20);
+		console_line(stderr, "maggy-engine: executor %d (slot %d) "
+			     "printed over %u MiB outside trials: the rest is "
+			     "dropped", w->id, w->slot, CTL_MAX_LOG_BYTES >> 20);
 		w->log_bytes = CTL_MAX_LOG_BYTES + 1;
 	}
 	if (t)
@@ -193,10 +194,10 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 		return;
 	proto_trial_hex(id, hex);
 	if (t)
-		printf("[%s] %.*s\n", hex, (int)len, text);
+		console_line(stdout, "[%s] %.*s", hex, (int)len, text);
 	else
-		printf("[executor %d slot %d] %.*s\n", w->id, w->slot, (int)len,
-		       text);
+		console_line(stdout, "[executor %d slot %d] %.*s", w->id,
+			     w->slot, (int)len, text);
 }
 
 /* ---- FINAL ------------------------------------------------------------ */
@@ -223,7 +224,7 @@ static void executor_error(ctl_t *c, struct worker *w,
 
 	snprintf(why, sizeof why, "executor on %s (slot %d) reported: %s",
 		 w->host, w->slot, text ? text : "an unreadable error");
-	fprintf(stderr, "maggy-engine: %s\n", why);
+	console_line(stderr, "maggy-engine: %s", why);
 	if (json_is_true(json_object_get(msg, "fatal")))
 		ctl_host_fatal(c, w, why);
 	json_decref(msg);

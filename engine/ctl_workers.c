@@ -3,6 +3,7 @@
  * frames (ctl_frames.c) and the simulator (sim.c) both come through here.
  * Part of the controller (see controller.h, ctl_internal.h). */
 #include "ctl_internal.h"
+#include "console.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -53,16 +54,16 @@ static void reattach(ctl_t *c, struct worker *w, const char *hex)
 		t->last_worker = w->id;
 		w->trial = t;
 		c->running++;
+		console_changed();
 		ctl_store_trial(c, t);
 		ctl_event(c, json_pack("{s:s, s:s, s:i}", "e", "run", "id", hex,
 				       "attempt", t->attempts));
 		ctl_commit_soon(c, 0);
 	} else {
 		w->foreign = id;
-		printf("[engine] executor %d (%s, pid %d) still runs trial %s, "
-		       "which is no longer its own: told to stop it\n", w->id,
-		       w->host, w->pid, hex);
-		fflush(stdout);
+		console_line(stdout, "[engine] executor %d (%s, pid %d) still "
+			     "runs trial %s, which is no longer its own: told "
+			     "to stop it", w->id, w->host, w->pid, hex);
 	}
 }
 
@@ -158,10 +159,9 @@ static void refused(ctl_t *c, struct worker *w, uint64_t id, const char *what)
 	char hex[PROTO_TRIAL_HEX];
 
 	proto_trial_hex(id, hex);
-	printf("[engine] %s of trial %s from executor %d (%s, pid %d) "
-	       "ignored: it does not run that trial\n", what, hex, w->id,
-	       w->host, w->pid);
-	fflush(stdout);
+	console_line(stdout, "[engine] %s of trial %s from executor %d (%s, "
+		     "pid %d) ignored: it does not run that trial", what, hex,
+		     w->id, w->host, w->pid);
 }
 
 int ctl_worker_points(ctl_t *c, ctl_worker_t *w, uint64_t id,
@@ -311,8 +311,9 @@ static void declare_lost(ctl_t *c, struct worker *w, double silent)
 {
 	char why[160];
 
-	printf("[engine] executor %d (%s, pid %d, slot %d) silent for %.1f s: "
-	       "declared lost\n", w->id, w->host, w->pid, w->slot, silent);
+	console_line(stdout, "[engine] executor %d (%s, pid %d, slot %d) "
+		     "silent for %.1f s: declared lost", w->id, w->host,
+		     w->pid, w->slot, silent);
 	w->lost = 1;
 	snprintf(why, sizeof why, "its executor went silent for %.1f s",
 		 silent);
@@ -367,8 +368,7 @@ static void exclude(ctl_t *c, struct host_record *h, const char *why)
 	struct worker *w;
 
 	h->excluded = 1;
-	printf("[engine] host %s excluded: %s\n", h->name, why);
-	fflush(stdout);
+	console_line(stdout, "[engine] host %s excluded: %s", h->name, why);
 	for (w = c->workers; w; w = w->next) {
 		if (w->lost || strcmp(w->host, h->name) != 0)
 			continue;

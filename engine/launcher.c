@@ -1,5 +1,6 @@
 /* launcher: local executor processes. See launcher.h. */
 #include "launcher.h"
+#include "console.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -155,8 +156,8 @@ static void restart_cb(evutil_socket_t fd, short what, void *arg)
 	struct slot *s = arg;
 
 	if (!s->l->stopping && s->pid == 0 && spawn(s->l, s) < 0)
-		fprintf(stderr, "maggy-engine: cannot restart executor slot "
-				"%d: %s\n", s->index, strerror(errno));
+		console_line(stderr, "maggy-engine: cannot restart "
+			     "executor slot %d: %s", s->index, strerror(errno));
 }
 
 static void describe_status(int status, char *out, size_t len)
@@ -186,8 +187,8 @@ static void schedule_restart(launcher_t *l, struct slot *s, int status)
 		l->hooks.gave_up(l->hooks.arg, why);
 		return;
 	}
-	fprintf(stderr, "maggy-engine: executor slot %d exited (%s); "
-			"restarting it\n", s->index, how);
+	console_line(stderr, "maggy-engine: executor slot %d exited (%s); "
+		     "restarting it", s->index, how);
 	delay = s->quick_deaths ? 0.1 * (1 << s->quick_deaths) : 0;
 	if (delay > MAX_DELAY_S)
 		delay = MAX_DELAY_S;

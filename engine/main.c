@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "export.h"
+#include "logs.h"
 #include "run.h"
 #include "show.h"
 
@@ -28,8 +29,15 @@ static const char usage[] =
 	"                         (default: 127.0.0.1:0, a free loopback port)\n"
 	"      --max-connections N  executor connections served at once\n"
 	"                         (default 1024; more wait to be accepted)\n"
-	"      -q, --quiet        print only the summary (no progress lines,\n"
-	"                         no echo of the trials' output)\n"
+	"      -q, --quiet        do not echo what the trials and strategies\n"
+	"                         print (it is stored: maggy-engine logs)\n"
+	"      --progress MODE    auto (default): a status line updated in\n"
+	"                         place on a terminal, plain lines otherwise;\n"
+	"                         live, plain, or off (no status and no line\n"
+	"                         per trial)\n"
+	"      --no-progress      the same as --progress off\n"
+	"      --progress-every S seconds between plain status lines\n"
+	"                         (default 10)\n"
 	"      --no-fsync         do not wait for the disk on each commit: a\n"
 	"                         result survives a crash of the engine, but not\n"
 	"                         of the machine (faster with many tiny trials)\n"
@@ -37,8 +45,8 @@ static const char usage[] =
 	"                       killed, machine rebooted, Ctrl-C): finished\n"
 	"                       trials are kept, interrupted ones run again,\n"
 	"                       the strategies go on where they were\n"
-	"      -w, --workers N, -l, --listen H:P, -q, --quiet, --no-fsync,\n"
-	"      --max-connections N\n"
+	"      -w, --workers N, -l, --listen H:P, -q, --quiet, --progress,\n"
+	"      --no-progress, --progress-every, --no-fsync, --max-connections\n"
 	"                         as for run (--listen defaults to the\n"
 	"                         address the experiment had)\n"
 	"      --force            resume even though the script changed\n"
@@ -51,12 +59,18 @@ static const char usage[] =
 	"      -w, --workers N    virtual executors (default 4)\n"
 	"      --bsp              start trials in synchronized waves of N, as\n"
 	"                         the baseline of the Maggy paper\n"
-	"      -d, --dir, -s, --seed, -q, --quiet   as for run; the directory\n"
+	"      -d, --dir, -s, --seed, -q, --quiet, --progress, --no-progress,\n"
+	"      --progress-every   as for run (plain status lines come at\n"
+	"                         each tenth of the trials); the directory\n"
 	"                         also gets trace.csv and simulation.json\n"
 	"  show DIR [--json]    print the summary of a stored experiment\n"
 	"                         (also while it runs)\n"
 	"  logs DIR [TRIAL]     print the stored output lines of one trial, or\n"
-	"                         of all trials\n"
+	"                       of all trials and then those outside trials\n"
+	"                       (strategies, executors); a failed trial's\n"
+	"                       traceback comes after its lines\n"
+	"      -f, --follow       go on printing new lines while the\n"
+	"                         experiment runs, until it (or TRIAL) ends\n"
 	"  export DIR           the trials as CSV rows, one per trial, params\n"
 	"                       as params_NAME columns (pandas: pd.read_csv)\n"
 	"      --format csv|json  CSV (default) or a JSON array of objects\n"
@@ -85,6 +99,17 @@ static int parse_int(const char *s, long long lo, long long hi, long long *out)
 	long long v = strtoll(s, &end, 10);
 
 	if (*s == '\0' || *end != '\0' || v < lo || v > hi)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_seconds(const char *s, double *out)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (*s == '\0' || *end != '\0' || !(v > 0) || v > 1e6)
 		return -1;
 	*out = v;
 	return 0;
@@ -119,11 +144,15 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 		{ "bsp", no_argument, NULL, 'B' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "max-connections", required_argument, NULL, 'C' },
+		{ "progress", required_argument, NULL, 'P' },
+		{ "no-progress", no_argument, NULL, 'N' },
+		{ "progress-every", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *cmd = simulate ? "simulate" : resume ? "resume" : "run";
-	struct run_options o = { .workers = simulate ? 4 : default_workers() };
+	struct run_options o = { .workers = simulate ? 4 : default_workers(),
+				 .progress_every = 10 };
 	long long v;
 	int ch;
 
@@ -158,6 +187,19 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 						 "number from 1, not '%s'",
 						 optarg);
 			o.max_connections = (int)v;
+			break;
+		case 'P':
+			if (console_parse_mode(optarg, &o.progress) < 0)
+				return bad_usage("--progress is auto, live, "
+						 "plain or off, not '%s'",
+						 optarg);
+			break;
+		case 'N': o.progress = CONSOLE_OFF; break;
+		case 'E':
+			if (parse_seconds(optarg, &o.progress_every) < 0)
+				return bad_usage("--progress-every wants "
+						 "seconds above 0, not '%s'",
+						 optarg);
 			break;
 		case 'h': fputs(usage, stdout); return EXIT_OK;
 		default: return bad_usage("bad option for %s", cmd);
@@ -238,6 +280,29 @@ static int cmd_export(int argc, char **argv)
 	return export_experiment(&o);
 }
 
+static int cmd_logs(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "follow", no_argument, NULL, 'f' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int follow = 0, ch;
+
+	while ((ch = getopt_long(argc, argv, "fh", longopts, NULL)) != -1) {
+		if (ch == 'f')
+			follow = 1;
+		else if (ch == 'h')
+			return fputs(usage, stdout), EXIT_OK;
+		else
+			return bad_usage("%s", "bad option for logs");
+	}
+	if (optind != argc - 1 && optind != argc - 2)
+		return bad_usage("%s", "logs needs DIR and at most one TRIAL");
+	return logs_print(argv[optind], optind == argc - 2 ? argv[optind + 1]
+							    : NULL, follow);
+}
+
 int main(int argc, char **argv)
 {
 	const char *cmd = argc > 1 ? argv[1] : "help";
@@ -255,10 +320,8 @@ int main(int argc, char **argv)
 		return cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "export") == 0)
 		return cmd_export(argc - 1, argv + 1);
-	if (strcmp(cmd, "logs") == 0 && (argc == 3 || argc == 4))
-		return show_logs(argv[2], argc == 4 ? argv[3] : NULL);
 	if (strcmp(cmd, "logs") == 0)
-		return bad_usage("%s", "logs needs DIR and at most one TRIAL");
+		return cmd_logs(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
 		return printf("maggy-engine %s\n", VERSION), EXIT_OK;
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||

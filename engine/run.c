@@ -104,6 +104,7 @@ static int read_config(struct run *r)
 	r->cc.local_host = r->host;
 	r->cc.local_executors = r->opts->workers > 0;
 	r->cc.quiet = r->opts->quiet;
+	r->cc.trial_lines = r->opts->progress != CONSOLE_OFF;
 	if (!r->cc.name || !r->cc.direction || !r->cc.metric ||
 	    r->cc.num_trials <= 0 || r->cc.hb_interval <= 0 ||
 	    r->cc.es_interval <= 0 || r->cc.max_attempts <= 0) {
@@ -421,12 +422,14 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	struct run *r = arg;
 
 	if (++r->interrupts > 1) {
-		fprintf(stderr, "maggy-engine: interrupted again, leaving now\n");
+		console_line(stderr, "maggy-engine: interrupted again, leaving "
+			     "now");
 		event_base_loopbreak(r->base);
 		return;
 	}
-	fprintf(stderr, "\nmaggy-engine: %s received, ending the experiment "
-			"(finished trials are kept)\n", strsignal((int)sig));
+	console_line(stderr, "\nmaggy-engine: %s received, ending the "
+		     "experiment (finished trials are kept)",
+		     strsignal((int)sig));
 	ctl_abort(r->ctl, CTL_INTERRUPTED, "interrupted by a signal");
 }
 
@@ -518,7 +521,7 @@ static int make_sim(struct run *r)
 		.es_interval = strcmp(json_string_value(json_object_get(
 				      r->config, "earlystop")), "none") == 0
 				       ? 0 : r->cc.es_interval,
-		.trials = r->cc.num_trials, .quiet = r->opts->quiet,
+		.trials = r->cc.num_trials,
 	};
 	char err[512];
 
@@ -529,7 +532,7 @@ static int make_sim(struct run *r)
 	}
 	r->cc.simulated = 1;
 	r->cc.liveness_timeout = 0; /* virtual executors are never silent */
-	r->cc.quiet = 1; /* a line per tenth of the trials instead */
+	r->cc.trial_lines = 0; /* the console's lines at each tenth */
 	r->cc.clock = sim_clock;
 	r->cc.clock_arg = r->sim;
 	return 0;
@@ -739,7 +742,10 @@ int run_experiment(const struct run_options *opts)
 		goto out;
 	banner(&r);
 	ctl_start(r.ctl);
+	console_start(r.base, opts->progress, opts->progress_every,
+		      r.sim != NULL, ctl_console_status, r.ctl);
 	event_base_dispatch(r.base);
+	console_stop();
 	if (ctl_outcome(r.ctl, NULL) == CTL_RUNNING)
 		ctl_abort(r.ctl, CTL_INTERRUPTED, "the engine loop stopped");
 	save_connection_stats(&r);

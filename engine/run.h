@@ -10,6 +10,8 @@
  */
 #pragma once
 
+#include "console.h"
+
 struct run_options {
 	const char *script;  /* the experiment's Lua file */
 	int workers;	     /* local executors; 0 = external (e.g. Spark) */
@@ -18,7 +20,9 @@ struct run_options {
 	int has_seed;
 	const char *listen;  /* HOST:PORT, default 127.0.0.1:0 */
 	int max_connections; /* 0: the server's default */
-	int quiet;	     /* no per-trial lines on the console */
+	int quiet;	     /* the trials' output is stored, not echoed */
+	enum console_mode progress; /* the progress status (console.h) */
+	double progress_every; /* seconds between plain status lines */
 	int no_fsync;	     /* commits survive an engine crash, not an OS crash */
 	const char *benchmark; /* simulate on this benchmark (simbench.h) */
 	int bsp;	     /* simulate synchronized waves */

@@ -2,6 +2,7 @@
  * See server.h for the limits. */
 #include "server.h"
 
+#include "console.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -83,13 +84,15 @@ static double now_s(void)
 static void note(server_t *s, const char *fmt, ...)
 {
 	double now = now_s();
+	char text[512];
 	va_list ap;
 
 	if (now - s->note_window > NOTE_WINDOW_S) {
 		if (s->notes_hidden)
-			fprintf(stderr, "maggy-engine: %llu more refused "
-				"connections not shown (summary.json counts "
-				"them)\n", (unsigned long long)s->notes_hidden);
+			console_line(stderr, "maggy-engine: %llu more refused "
+				     "connections not shown (summary.json "
+				     "counts them)",
+				     (unsigned long long)s->notes_hidden);
 		s->note_window = now;
 		s->notes = 0;
 		s->notes_hidden = 0;
@@ -99,10 +102,9 @@ static void note(server_t *s, const char *fmt, ...)
 		return;
 	}
 	va_start(ap, fmt);
-	fputs("maggy-engine: ", stderr);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	vsnprintf(text, sizeof text, fmt, ap);
 	va_end(ap);
+	console_line(stderr, "maggy-engine: %s", text);
 }
 
 /* ---- penalties for failed handshakes ---------------------------------- */

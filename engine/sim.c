@@ -244,21 +244,6 @@ static void record_end(sim_t *s, struct slot *sl, const char *state,
 	}
 }
 
-/* A line every tenth of the trials. */
-static void report_progress(sim_t *s)
-{
-	long every = s->opts.trials / 10 > 0 ? s->opts.trials / 10 : 1;
-
-	if (s->opts.quiet || s->ended % every != 0)
-		return;
-	printf("[simulate] %ld/%ld trials ended at %.0f s virtual time",
-	       s->ended, s->opts.trials, s->now);
-	if (s->has_best)
-		printf(", best %.6g", s->best);
-	printf("\n");
-	fflush(stdout);
-}
-
 /* Synchronized waves: the wave ends when its last trial does. */
 static void end_of_wave(sim_t *s)
 {
@@ -290,7 +275,6 @@ static void finish_trial(sim_t *s, struct slot *sl, const char *state,
 	if (ctl_worker_final(s->ctl, sl->worker, msg, 0, err, sizeof err) < 0)
 		fprintf(stderr, "maggy-engine: simulate: %s\n", err);
 	json_decref(msg);
-	report_progress(s);
 	if (s->opts.bsp)
 		end_of_wave(s);
 }

@@ -36,7 +36,6 @@ struct sim_options {
 	const char *direction;
 	double es_interval; /* virtual seconds between early-stop checks */
 	long trials;	   /* the experiment's, for progress lines */
-	int quiet;	   /* no progress lines */
 };
 
 /* A simulator over `bench` (borrowed). Returns NULL with `err`. */

@@ -1,0 +1,72 @@
+"""`maggy-engine logs`: the stored lines of one trial or of all, a failed
+trial's traceback, clear errors for unknown trials, and --follow while the
+experiment runs."""
+import subprocess
+
+from conftest import ENGINE, FIXTURES, Run, experiment, trials_in, wait_for
+
+
+def logs(*args):
+    return subprocess.run([str(ENGINE), "logs", *map(str, args)],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_failed_trial_shows_its_traceback(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    out = engine.run(FIXTURES / "exp_failing.lua", "--workers", 2, "--dir",
+                     run_dir, "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    failed = trials_in(run_dir, "FAILED")
+    assert failed
+    one = logs(run_dir, failed[0]["id"])
+    assert one.returncode == 0
+    assert f"[{failed[0]['id']} error] Traceback" in one.stdout
+    assert "ValueError: cannot train with mode='boom'" in one.stdout
+    every = logs(run_dir)
+    assert every.stdout.count(" error] Traceback") == len(failed)
+
+
+def test_unknown_trial_is_an_error(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=2)
+    assert engine.run(script, "--workers", 1, "--dir", run_dir).returncode == 0
+    out = logs(run_dir, "00000000000000ab")
+    assert out.returncode == 2
+    assert f"no trial 00000000000000ab in {run_dir}" in out.stderr
+    out = logs(run_dir, "xyz")
+    assert out.returncode == 2 and "'xyz' is not a trial id" in out.stderr
+    out = logs(tmp_path / "nothing-here")
+    assert out.returncode == 2 and out.stderr.startswith("maggy-engine: ")
+
+
+def test_follow_prints_lines_as_they_come(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, train="fast_train:train", num_trials=6)
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    wait_for(lambda: trials_in(run_dir), what="the experiment to start")
+    follow = subprocess.Popen([str(ENGINE), "logs", str(run_dir), "--follow"],
+                              stdout=subprocess.PIPE, text=True)
+    first = follow.stdout.readline()
+    # the first line came while the experiment still ran
+    assert run.proc.poll() is None or len(trials_in(run_dir, "FINISHED")) < 6
+    assert "trained x=" in first
+    rest = follow.communicate(timeout=120)[0]
+    assert follow.returncode == 0
+    assert run.wait() == 0
+    lines = (first + rest).splitlines()
+    assert sum("trained x=" in l for l in lines) == 6
+    assert sorted(lines) == sorted(logs(run_dir).stdout.splitlines())  # once each
+
+
+def test_follow_one_trial_returns_when_it_ends(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, train="fast_train:slow", num_trials=2)
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    running = wait_for(lambda: trials_in(run_dir, "RUNNING"),
+                       what="a running trial")[0]["id"]
+    out = subprocess.run([str(ENGINE), "logs", str(run_dir), running, "-f"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0
+    assert [t["state"] for t in trials_in(run_dir) if t["id"] == running] \
+        == ["FINISHED"]
+    run.kill()
