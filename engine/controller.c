@@ -3,6 +3,7 @@
  * See controller.h. */
 #include "ctl_internal.h"
 #include "console.h"
+#include "errtext.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -572,19 +573,6 @@ void ctl_on_settled(ctl_t *c, void (*cb)(void *arg), void *arg)
 
 /* ---- trial ends ------------------------------------------------------- */
 
-/* The last non-empty line of a traceback: it names the exception. */
-static void last_line(const char *text, char *out, size_t len)
-{
-	const char *end = text + strlen(text), *start;
-
-	while (end > text && (end[-1] == '\n' || end[-1] == ' '))
-		end--;
-	start = end;
-	while (start > text && start[-1] != '\n')
-		start--;
-	snprintf(out, len, "%.*s", (int)(end - start), start);
-}
-
 /* The line of an ended trial, above the progress status. */
 static void print_ended(ctl_t *c, const struct trial *t)
 {
@@ -606,7 +594,7 @@ static void print_ended(ctl_t *c, const struct trial *t)
 		n += (size_t)snprintf(line + n, sizeof line - n, "  (%.1f s)",
 				      t->ended - t->started);
 	if (t->state == TRIAL_FAILED && t->error && n < sizeof line) {
-		last_line(t->error, why, sizeof why);
+		errtext_last_line(t->error, why, sizeof why);
 		snprintf(line + n, sizeof line - n, "  %s", why);
 	}
 	console_line(stdout, "%s", line);
@@ -624,7 +612,7 @@ static void check_fail_fast(ctl_t *c, const struct trial *t)
 
 	if (n <= 0 || c->fail_fast_off || c->finished + c->stopped > 0)
 		return;
-	last_line(t->error ? t->error : "", why, sizeof why);
+	errtext_last_line(t->error ? t->error : "", why, sizeof why);
 	if (c->failed == 1)
 		snprintf(c->first_error, sizeof c->first_error, "%s", why);
 	else if (strcmp(c->first_error, why) != 0)
@@ -878,7 +866,7 @@ static const char *nothing_finished(ctl_t *c, char *buf, size_t len)
 	for (i = c->ntrials; i-- > 0;)
 		if (c->by_seq[i]->state == TRIAL_FAILED &&
 		    c->by_seq[i]->error) {
-			last_line(c->by_seq[i]->error, why, sizeof why);
+			errtext_last_line(c->by_seq[i]->error, why, sizeof why);
 			break;
 		}
 	snprintf(buf, len, "no trial finished%s%s", why[0] ? "; the last "

@@ -224,9 +224,11 @@ static void executor_error(ctl_t *c, struct worker *w,
 
 	snprintf(why, sizeof why, "executor on %s (slot %d) reported: %s",
 		 w->host, w->slot, text ? text : "an unreadable error");
-	console_line(stderr, "maggy-engine: %s", why);
+	/* A fatal one ends the run or excludes the host, which says why. */
 	if (json_is_true(json_object_get(msg, "fatal")))
 		ctl_host_fatal(c, w, why);
+	else
+		console_line(stderr, "maggy-engine: %s", why);
 	json_decref(msg);
 }
 

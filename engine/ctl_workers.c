@@ -4,6 +4,7 @@
  * Part of the controller (see controller.h, ctl_internal.h). */
 #include "ctl_internal.h"
 #include "console.h"
+#include "errtext.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -366,9 +367,11 @@ int ctl_host_excluded(const ctl_t *c, const char *host)
 static void exclude(ctl_t *c, struct host_record *h, const char *why)
 {
 	struct worker *w;
+	char brief[1024];
 
 	h->excluded = 1;
-	console_line(stdout, "[engine] host %s excluded: %s", h->name, why);
+	errtext_brief(why, brief, sizeof brief);
+	console_line(stdout, "[engine] host %s excluded: %s", h->name, brief);
 	for (w = c->workers; w; w = w->next) {
 		if (w->lost || strcmp(w->host, h->name) != 0)
 			continue;

@@ -79,14 +79,79 @@ static char *dup_printf(const char *fmt, const char *arg)
 	return s;
 }
 
-/* Message handler of the bridge: the error text plus a traceback. */
+static int in_library(const lua_Debug *ar, const char *lua_dir)
+{
+	size_t n = strlen(lua_dir);
+
+	return ar->source[0] == '@' && strncmp(ar->source + 1, lua_dir, n) == 0;
+}
+
+/* The frame of the file that msg's "FILE:LINE: " names (Lua writes FILE
+ * shortened, "...", when long): fills *ar and returns the length of
+ * "FILE:LINE: ", or 0 when no Lua file on the stack matches. */
+static size_t position_frame(lua_State *L, const char *msg, lua_Debug *ar)
+{
+	size_t n;
+	const char *p;
+
+	for (int level = 1; lua_getstack(L, level, ar); level++) {
+		if (!lua_getinfo(L, "Sl", ar) || ar->source[0] != '@')
+			continue;
+		n = strlen(ar->short_src);
+		if (strncmp(msg, ar->short_src, n) != 0 || msg[n] != ':')
+			continue;
+		for (p = msg + n + 1; *p >= '0' && *p <= '9'; p++)
+			;
+		if (p > msg + n + 1 && p[0] == ':' && p[1] == ' ')
+			return (size_t)(p + 2 - msg);
+	}
+	return 0;
+}
+
+/* The innermost frame of a Lua file outside the library: the user's. */
+static int user_frame(lua_State *L, const char *lua_dir, lua_Debug *ar)
+{
+	for (int level = 1; lua_getstack(L, level, ar); level++)
+		if (lua_getinfo(L, "Sl", ar) && ar->source[0] == '@' &&
+		    ar->currentline > 0 && !in_library(ar, lua_dir))
+			return 1;
+	return 0;
+}
+
+/* Pushes the message as the user should read it: an error raised inside
+ * the library on behalf of the user's code (a bad option, a nil handed to
+ * space:to_unit) at the user's line, and every file with its whole path
+ * (Lua shortens long ones to "..."). */
+static void push_user_message(lua_State *L, const char *msg)
+{
+	const char *lua_dir;
+	lua_Debug at, user;
+	size_t cut;
+
+	lua_getfield(L, LUA_REGISTRYINDEX, "maggy.lua_dir");
+	lua_dir = lua_tostring(L, -1);
+	cut = lua_dir ? position_frame(L, msg, &at) : 0;
+	if (cut && in_library(&at, lua_dir) && user_frame(L, lua_dir, &user))
+		lua_pushfstring(L, "%s:%d: %s", user.source + 1,
+				user.currentline, msg + cut);
+	else if (cut)
+		lua_pushfstring(L, "%s%s", at.source + 1,
+				msg + strlen(at.short_src));
+	else
+		lua_pushstring(L, msg);
+	lua_remove(L, -2);
+}
+
+/* Message handler of the bridge: the error text (at the user's line when
+ * the library raised it for them), then a traceback. */
 static int traceback_handler(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
 	if (msg == NULL)
 		msg = lua_pushfstring(L, "(error object is a %s value)",
 				      luaL_typename(L, 1));
-	luaL_traceback(L, L, msg, 1);
+	push_user_message(L, msg);
+	luaL_traceback(L, L, lua_tostring(L, -1), 1);
 	return 1;
 }
 
@@ -222,6 +287,8 @@ static int setup_state(lua_State *L)
 	h->runtime_ref = luaL_ref(L, LUA_REGISTRYINDEX);
 	lua_pushlightuserdata(L, h);
 	lua_setfield(L, LUA_REGISTRYINDEX, "maggy.lhost");
+	lua_pushstring(L, lua_dir);
+	lua_setfield(L, LUA_REGISTRYINDEX, "maggy.lua_dir");
 	return 0;
 }
 

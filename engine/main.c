@@ -38,6 +38,8 @@ static const char usage[] =
 	"      --no-progress      the same as --progress off\n"
 	"      --progress-every S seconds between plain status lines\n"
 	"                         (default 10)\n"
+	"      -v, --verbose      errors whole, with the library's traceback\n"
+	"                         (by default: the message at your line)\n"
 	"      --no-fsync         do not wait for the disk on each commit: a\n"
 	"                         result survives a crash of the engine, but not\n"
 	"                         of the machine (faster with many tiny trials)\n"
@@ -45,8 +47,9 @@ static const char usage[] =
 	"                       killed, machine rebooted, Ctrl-C): finished\n"
 	"                       trials are kept, interrupted ones run again,\n"
 	"                       the strategies go on where they were\n"
-	"      -w, --workers N, -l, --listen H:P, -q, --quiet, --progress,\n"
-	"      --no-progress, --progress-every, --no-fsync, --max-connections\n"
+	"      -w, --workers N, -l, --listen H:P, -q, --quiet, -v, --verbose,\n"
+	"      --progress, --no-progress, --progress-every, --no-fsync,\n"
+	"      --max-connections\n"
 	"                         as for run (--listen defaults to the\n"
 	"                         address the experiment had)\n"
 	"      --force            resume even though the script changed\n"
@@ -59,12 +62,16 @@ static const char usage[] =
 	"      -w, --workers N    virtual executors (default 4)\n"
 	"      --bsp              start trials in synchronized waves of N, as\n"
 	"                         the baseline of the Maggy paper\n"
-	"      -d, --dir, -s, --seed, -q, --quiet, --progress, --no-progress,\n"
-	"      --progress-every   as for run (plain status lines come at\n"
+	"      -d, --dir, -s, --seed, -q, --quiet, -v, --verbose, --progress,\n"
+	"      --no-progress, --progress-every   as for run (plain status lines come at\n"
 	"                         each tenth of the trials); the directory\n"
 	"                         also gets trace.csv and simulation.json\n"
-	"  show DIR [--json]    print the summary of a stored experiment\n"
-	"                         (also while it runs)\n"
+	"  show DIR             print the summary of a stored experiment\n"
+	"                       (also while it runs) and its 10 best trials\n"
+	"      --top N            the N best trials (0: none)\n"
+	"      -a, --all          every trial, best first\n"
+	"      --json             the summary as JSON, every trial in it\n"
+	"      -v, --verbose      the run's error whole, with its traceback\n"
 	"  logs DIR [TRIAL]     print the stored output lines of one trial, or\n"
 	"                       of all trials and then those outside trials\n"
 	"                       (strategies, executors); a failed trial's\n"
@@ -144,6 +151,7 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 		{ "bsp", no_argument, NULL, 'B' },
 		{ "force", no_argument, NULL, 'f' },
 		{ "max-connections", required_argument, NULL, 'C' },
+		{ "verbose", no_argument, NULL, 'v' },
 		{ "progress", required_argument, NULL, 'P' },
 		{ "no-progress", no_argument, NULL, 'N' },
 		{ "progress-every", required_argument, NULL, 'E' },
@@ -156,7 +164,7 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 	long long v;
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "w:d:s:l:qb:h", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "w:d:s:l:qvb:h", longopts, NULL)) != -1) {
 		if (refused_option(ch, simulate, resume))
 			return bad_usage("that option is not one of %s's", cmd);
 		switch (ch) {
@@ -177,6 +185,7 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 			break;
 		case 'l': o.listen = optarg; break;
 		case 'q': o.quiet = 1; break;
+		case 'v': o.verbose = 1; break;
 		case 'F': o.no_fsync = 1; break;
 		case 'b': o.benchmark = optarg; break;
 		case 'B': o.bsp = 1; break;
@@ -222,22 +231,34 @@ static int cmd_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "top", required_argument, NULL, 't' },
+		{ "all", no_argument, NULL, 'a' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	int as_json = 0, ch;
+	struct show_options o = { .top = 10 };
+	long long v;
+	int ch;
 
-	while ((ch = getopt_long(argc, argv, "jh", longopts, NULL)) != -1) {
-		if (ch == 'j')
-			as_json = 1;
-		else if (ch == 'h')
-			return fputs(usage, stdout), EXIT_OK;
-		else
-			return bad_usage("%s", "bad option for show");
+	while ((ch = getopt_long(argc, argv, "jvah", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j': o.as_json = 1; break;
+		case 'v': o.verbose = 1; break;
+		case 'a': o.top = -1; break;
+		case 't':
+			if (parse_int(optarg, 0, LONG_MAX, &v) < 0)
+				return bad_usage("--top wants a number of "
+						 "trials, not '%s'", optarg);
+			o.top = (long)v;
+			break;
+		case 'h': return fputs(usage, stdout), EXIT_OK;
+		default: return bad_usage("%s", "bad option for show");
+		}
 	}
 	if (optind != argc - 1)
 		return bad_usage("%s", "show needs exactly one DIR");
-	return show_experiment(argv[optind], as_json);
+	return show_experiment(argv[optind], &o);
 }
 
 static int cmd_export(int argc, char **argv)

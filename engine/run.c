@@ -20,6 +20,7 @@
 
 #include "controller.h"
 #include "dirlock.h"
+#include "errtext.h"
 #include "launcher.h"
 #include "lhost.h"
 #include "paths.h"
@@ -115,6 +116,19 @@ static int read_config(struct run *r)
 	return 0;
 }
 
+/* The user's file and line first; the library's traceback on demand. */
+static void print_load_error(const struct run *r, const char *error)
+{
+	char brief[2048];
+
+	if (r->opts->verbose || !errtext_brief(error, brief, sizeof brief))
+		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
+			error);
+	else
+		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n"
+			"(--verbose shows the traceback)\n", brief);
+}
+
 static int load_experiment(struct run *r)
 {
 	char err[512], *opts = NULL, *config = NULL, *error = NULL;
@@ -143,8 +157,7 @@ static int load_experiment(struct run *r)
 	}
 	opts = options_json(r);
 	if (lhost_load(r->lhost, opts, &config, &error) < 0) {
-		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
-			error);
+		print_load_error(r, error);
 		goto out;
 	}
 	r->config = json_loads(config, 0, NULL);
@@ -581,6 +594,21 @@ static int start_services(struct run *r)
 						: 0;
 }
 
+/* A benchmark whose metric says which way it goes, simulated the other
+ * way, finds the worst trials as its best: say so before it runs. */
+static void check_direction(const struct run *r)
+{
+	const char *wants, *metric = simbench_metric(r->bench, &wants);
+
+	if (wants && strcmp(wants, r->cc.direction) != 0)
+		fprintf(stderr, "maggy-engine: warning: %s's metric (%s) is to "
+			"be %s, but the experiment says direction = \"%s\": "
+			"its best trial will be the worst one (set direction = "
+			"\"%s\")\n", simbench_name(r->bench), metric,
+			strcmp(wants, "max") == 0 ? "maximized" : "minimized",
+			r->cc.direction, wants);
+}
+
 static void banner(const struct run *r)
 {
 	printf("maggy-engine: experiment '%s': %ld trials, optimizer %s, "
@@ -593,6 +621,8 @@ static void banner(const struct run *r)
 		printf("maggy-engine: simulating on %s with %d %s executors; "
 		       "results in %s\n", simbench_name(r->bench),
 		       r->opts->workers, r->opts->bsp ? "BSP" : "async", r->dir);
+	if (r->sim)
+		check_direction(r);
 	else if (r->opts->workers > 0)
 		printf("maggy-engine: %d local executors; listening on %s; "
 		       "results in %s\n", r->opts->workers,
@@ -664,7 +694,7 @@ static int report(struct run *r, int saved)
 		json_object_set_new(sum, "error", json_string(
 			error ? error : "the store could not be written"));
 	}
-	summary_print(sum, stdout);
+	summary_print(sum, stdout, r->opts->verbose);
 	if (r->sim && sim_report(r->sim, err, sizeof err) < 0)
 		fail("simulate", err);
 	snprintf(path, sizeof path, "%s/summary.json", r->dir);

@@ -21,6 +21,7 @@ struct run_options {
 	const char *listen;  /* HOST:PORT, default 127.0.0.1:0 */
 	int max_connections; /* 0: the server's default */
 	int quiet;	     /* the trials' output is stored, not echoed */
+	int verbose;	     /* errors whole, with their tracebacks */
 	enum console_mode progress; /* the progress status (console.h) */
 	double progress_every; /* seconds between plain status lines */
 	int no_fsync;	     /* commits survive an engine crash, not an OS crash */

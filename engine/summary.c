@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "errtext.h"
 #include "proto/proto.h"
 #include "trial.h"
 
@@ -334,21 +335,36 @@ static void print_ablation(const json_t *a, FILE *out)
 		print_ablation_row(row, width, out);
 }
 
-static void print_params(const json_t *params, FILE *out)
+void summary_print_params(const json_t *params, int digits, FILE *out)
 {
 	const char *key;
 	json_t *v;
 	int first = 1;
 
 	json_object_foreach((json_t *)params, key, v) {
-		char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+		char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
+					   (digits ? JSON_REAL_PRECISION(digits)
+						   : 0));
 		fprintf(out, "%s%s=%s", first ? "" : ", ", key, text ? text : "?");
 		free(text);
 		first = 0;
 	}
 }
 
-void summary_print(const json_t *s, FILE *out)
+/* The run's error: its short form, unless `verbose` (errtext.h). */
+static void print_error(const char *error, FILE *out, int verbose)
+{
+	char brief[2048];
+
+	if (verbose || !errtext_brief(error, brief, sizeof brief)) {
+		fprintf(out, "error: %s\n", error);
+		return;
+	}
+	fprintf(out, "error: %s\n       (the traceback: maggy-engine show DIR "
+		"--verbose, or summary.json)\n", brief);
+}
+
+void summary_print(const json_t *s, FILE *out, int verbose)
 {
 	const json_t *best = json_object_get(s, "best");
 	const char *error = json_string_value(json_object_get(s, "error"));
@@ -358,7 +374,7 @@ void summary_print(const json_t *s, FILE *out)
 		json_string_value(json_object_get(s, "status")),
 		json_number_value(json_object_get(s, "duration_s")));
 	if (error)
-		fprintf(out, "error: %s\n", error);
+		print_error(error, out, verbose);
 	fprintf(out, "trials: %lld finished, %lld early-stopped, %lld failed",
 		(long long)json_integer_value(json_object_get(s, "finished")),
 		(long long)json_integer_value(json_object_get(s, "early_stopped")),
@@ -376,7 +392,7 @@ void summary_print(const json_t *s, FILE *out)
 			json_string_value(json_object_get(s, "direction")),
 			json_string_value(json_object_get(s, "metric")),
 			json_number_value(json_object_get(best, "value")));
-		print_params(json_object_get(best, "params"), out);
+		summary_print_params(json_object_get(best, "params"), 0, out);
 		fprintf(out, "\n");
 	} else {
 		fprintf(out, "best: none (no trial produced a value)\n");

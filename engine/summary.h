@@ -23,8 +23,13 @@
 json_t *summary_build(store_t *store, const char *dir, char *err,
 		      size_t errlen);
 
-/* Print the human-readable summary. */
-void summary_print(const json_t *summary, FILE *out);
+/* Print the human-readable summary; the run's error whole (with its
+ * traceback) when `verbose`, else its short form (errtext.h). */
+void summary_print(const json_t *summary, FILE *out, int verbose);
+
+/* A trial's params on one line: name=value, by name, separated by ", ";
+ * reals with `digits` significant digits (0: as many as they need). */
+void summary_print_params(const json_t *params, int digits, FILE *out);
 
 /* Write the summary as JSON to `path` (atomically: temp file + rename).
  * Returns 0 or -1 with `err`. */

@@ -127,7 +127,9 @@ static void load_function(struct executor *ex)
 	pyrun_acquire();
 	if (rc == 0)
 		return;
-	conn_send_error(&ex->conn, error ? error : "cannot import", 1);
+	/* Reported: the engine shows it, once for all its executors. */
+	if (conn_send_error(&ex->conn, error ? error : "cannot import", 1) == 0)
+		_exit(EXEC_EXIT_IMPORT);
 	diag_fatal(EXEC_EXIT_IMPORT, "%s", error ? error : "cannot import");
 }
 

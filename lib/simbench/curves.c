@@ -412,6 +412,7 @@ simbench_t *curves_build(const char *name, struct csvtable *t, char *err,
 	b->ops = &CURVES_OPS;
 	b->impl = cv;
 	cv = NULL; /* b owns it now */
+	sb_set_metric(b, pl.metric);
 	if (build_params(b, b->impl, t, &pl, err, errlen) != 0 ||
 	    take_curves(b->impl, t, &pl) != 0 || sb_finish(b, err, errlen) != 0)
 		goto fail;

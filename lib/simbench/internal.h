@@ -61,6 +61,8 @@ struct simbench {
 	struct sb_value *x;      /* decoded params, nparams */
 	double *value;           /* curve buffers, max_budget each */
 	double *time;
+	char metric[64];	 /* the metric's name if known, else "" */
+	const char *direction;   /* "max", "min" or NULL (unknown) */
 };
 
 /* ---- simbench.c ---- */
@@ -73,6 +75,11 @@ void sb_err(char *err, size_t errlen, const char *fmt, ...)
  * kind yet; NULL when out of memory. The kind fills params, then calls
  * sb_finish(). */
 simbench_t *sb_alloc(const char *name, int nparams, int max_budget);
+
+/* Names the benchmark's metric; its direction is guessed from the name:
+ * accuracy, AUC, F1, score, R^2 are maximized; loss, error, MSE, regret are
+ * minimized; anything else stays unknown. */
+void sb_set_metric(simbench_t *b, const char *name);
 
 /* Sorts the parameters by name, checks the names, builds the space JSON and
  * the scratch buffers. Returns 0 or -1 with err. */

@@ -1,6 +1,7 @@
 /* simbench: the public API, dispatching to the kinds. See simbench.h. */
 #include "simbench.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -142,6 +143,33 @@ const char *simbench_space_json(const simbench_t *b)
 int simbench_max_budget(const simbench_t *b)
 {
 	return b->max_budget;
+}
+
+void sb_set_metric(simbench_t *b, const char *name)
+{
+	static const char *const max_words[] = { "acc", "auc", "f1", "score",
+						 "r2", "precision", "recall" };
+	static const char *const min_words[] = { "loss", "err", "mse", "mae",
+						 "regret", "nll", "perplexity" };
+	char lower[sizeof b->metric];
+	int up = 0, down = 0;
+	size_t i;
+
+	snprintf(b->metric, sizeof b->metric, "%s", name);
+	for (i = 0; i < sizeof lower - 1 && name[i]; i++)
+		lower[i] = (char)tolower((unsigned char)name[i]);
+	lower[i] = '\0';
+	for (i = 0; i < sizeof min_words / sizeof *min_words; i++)
+		down |= strstr(lower, min_words[i]) != NULL;
+	for (i = 0; i < sizeof max_words / sizeof *max_words; i++)
+		up |= strstr(lower, max_words[i]) != NULL;
+	b->direction = up == down ? NULL : up ? "max" : "min";
+}
+
+const char *simbench_metric(const simbench_t *b, const char **direction)
+{
+	*direction = b->direction;
+	return b->metric;
 }
 
 double simbench_optimum(const simbench_t *b, const char *direction)

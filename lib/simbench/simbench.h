@@ -69,6 +69,15 @@ SIMBENCH_API int simbench_max_budget(const simbench_t *b);
 SIMBENCH_API double simbench_optimum(const simbench_t *b,
 				     const char *direction);
 
+/* What the benchmark's metric is, when the benchmark says: returns its
+ * name ("" when unknown; owned by b) and sets *direction to "max" or "min"
+ * (static strings) or NULL when unknown. The synthetic functions are
+ * minimized ("loss"); a learning-curve table's metric column names it
+ * (val_acc: "max", val_loss or error: "min"); a tabular table's value_0..
+ * says nothing. */
+SIMBENCH_API const char *simbench_metric(const simbench_t *b,
+					 const char **direction);
+
 /* One simulated run. The arrays are owned by the handle and stay valid
  * until the next simbench_eval() or simbench_close() on it. */
 struct simbench_curve {

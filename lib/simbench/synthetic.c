@@ -264,6 +264,7 @@ simbench_t *synthetic_open(const char *name, char *err, size_t errlen)
 	}
 	sy->fn = fn;
 	sy->mf = mf;
+	sb_set_metric(b, "loss");
 	b->ops = &SYNTHETIC_OPS;
 	b->impl = sy;
 	if (set_params(b, fn) != 0 || sb_finish(b, err, errlen) != 0) {

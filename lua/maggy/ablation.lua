@@ -20,6 +20,7 @@
 -- params with study:params(item, seed), and the report groups the trials
 -- by what they left out (study:report(ctx)).
 
+local describe = require "maggy.describe"
 local searchspace = require "maggy.searchspace"
 local stats = require "maggy.stats"
 local json = require "maggy.json"
@@ -57,7 +58,7 @@ local function name_list(v, what)
   if n ~= #v then return nil, what .. " must be a list of names (no other keys, no holes)" end
   local seen, out = {}, {}
   for i, name in ipairs(v) do
-    if not is_name(name) then return nil, string.format("%s[%d] must be a non-empty string, got %s", what, i, tostring(name)) end
+    if not is_name(name) then return nil, string.format("%s[%d] must be a non-empty string, got %s", what, i, describe(name)) end
     if seen[name] then return nil, string.format("%s names '%s' twice", what, name) end
     seen[name], out[i] = true, name
   end
@@ -72,7 +73,7 @@ local function groups(v, what, known)
   local out = {}
   for _, name in ipairs(sorted_keys(v)) do
     local spec, members, err = v[name], nil, nil
-    if not is_name(name) then return nil, string.format("%s: group names must be strings, got %s", what, tostring(name)) end
+    if not is_name(name) then return nil, string.format("%s: group names must be strings, got %s", what, describe(name)) end
     if type(spec) == "table" and spec.prefix ~= nil then
       if not is_name(spec.prefix) then return nil, string.format("%s.%s: prefix must be a non-empty string", what, name) end
       members = {}
@@ -151,7 +152,7 @@ local function checked_config(c, field)
     return nil, string.format("ablation: %s must be a table of hyperparameters (name = value), got %s", field, type(c))
   end
   for k, v in pairs(c) do
-    if not is_name(k) then return nil, string.format("ablation: %s keys must be parameter names, got %s", field, tostring(k)) end
+    if not is_name(k) then return nil, string.format("ablation: %s keys must be parameter names, got %s", field, describe(k)) end
     local tv = type(v)
     if tv ~= "number" and tv ~= "string" and tv ~= "boolean" then
       return nil, string.format("ablation: %s.%s must be a number, string or boolean, got %s", field, k, tv)
@@ -213,7 +214,7 @@ function M.new(t)
   s.target_from = type(t.target) == "string" and t.target or nil
   local repeats = t.repeats or 1
   if type(repeats) ~= "number" or repeats < 1 or repeats ~= math.floor(repeats) or repeats > 1000 then
-    return nil, "ablation: repeats must be an integer from 1 to 1000, got " .. tostring(t.repeats)
+    return nil, "ablation: repeats must be an integer from 1 to 1000, got " .. describe(t.repeats)
   end
   s.repeats = repeats
   for _, kind in ipairs(M.KINDS) do

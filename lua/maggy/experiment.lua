@@ -3,6 +3,7 @@
 -- the checked table with defaults filled in, or nil and a message naming the
 -- field. Turning strategy names into instances is the runtime's job (`resolve_*`).
 
+local describe = require "maggy.describe"
 local searchspace = require "maggy.searchspace"
 local ablation = require "maggy.ablation"
 
@@ -31,12 +32,6 @@ M.DEFAULTS = {
 
 M.LIVENESS_MIN = 2 -- seconds: the shortest default liveness timeout
 
-local function describe(v)
-  if type(v) == "string" then return string.format("string '%s'", v) end
-  if type(v) == "number" or type(v) == "boolean" then return type(v) .. " " .. tostring(v) end
-  return type(v)
-end
-
 local function sorted_keys(t)
   local keys = {}
   for k in pairs(t) do keys[#keys + 1] = k end
@@ -61,11 +56,17 @@ local function string_list(v)
   return true
 end
 
+-- A built-in's name (in any case: "TPE" is "tpe") or a table with `method`.
 local function strategy(names, method)
   return function(v)
-    if type(v) == "string" then return names[v] ~= nil end
+    if type(v) == "string" then return names[v:lower()] ~= nil end
     return type(v) == "table" and type(v[method]) == "function"
   end
+end
+
+local function builtins(names, kind, method)
+  return string.format("a built-in's name (%s), a %s instance or a table with a %s function",
+    table.concat(sorted_keys(names), ", "), kind, method)
 end
 
 -- Field name -> {check, what a valid value is}. A nil value is checked only
@@ -77,10 +78,8 @@ local FIELDS = {
   python_path = { string_list, "a folder or a list of folders (relative to the script)" },
   space = { function(v) return type(v) == "table" end, "a maggy.searchspace{...} or a table of parameters" },
   ablation = { ablation.is_study, "a maggy.ablation{...} (in place of space and optimizer)" },
-  optimizer = { strategy(M.OPTIMIZERS, "suggest"),
-                "a built-in's name (\"random\", \"tpe\", ...), a maggy.optimizers instance or a table with a suggest function" },
-  earlystop = { strategy(M.EARLYSTOP, "check"),
-                "a built-in's name (\"median\", \"none\", ...), a maggy.earlystop instance or a table with a check function" },
+  optimizer = { strategy(M.OPTIMIZERS, "suggest"), builtins(M.OPTIMIZERS, "maggy.optimizers", "suggest") },
+  earlystop = { strategy(M.EARLYSTOP, "check"), builtins(M.EARLYSTOP, "maggy.earlystop", "check") },
   num_trials = { function(v) return is_integer(v) and v >= 1 end, "a positive integer" },
   direction = { function(v) return v == "max" or v == "min" end, "\"max\" or \"min\"" },
   metric = { function(v) return type(v) == "string" and v ~= "" end, "a non-empty string" },
@@ -232,7 +231,7 @@ end
 
 local function resolve(value, names)
   if type(value) == "string" then
-    return require(names[value]).new({})
+    return require(names[value:lower()]).new({})
   end
   return value
 end
@@ -248,7 +247,7 @@ end
 
 -- The name reported in the config: the instance's `name` field, else "custom".
 function M.strategy_name(value)
-  if type(value) == "string" then return value end
+  if type(value) == "string" then return value:lower() end
   if type(value.name) == "string" then return value.name end
   return "custom"
 end

@@ -14,6 +14,7 @@
 --   r:choice(list), r:shuffle(list)
 --   r:fork("optimizer") -- an independent stream; does not advance r
 
+local describe = require "maggy.describe"
 local bit = require "bit"
 
 local band, bxor, rshift, lshift, rol, tobit = bit.band, bit.bxor, bit.rshift, bit.lshift, bit.rol, bit.tobit
@@ -59,7 +60,7 @@ end
 -- seed: an integer (|seed| < 2^53). Seeds that differ in any bit give different streams.
 function M.new(seed)
   if type(seed) ~= "number" or seed ~= floor(seed) or math.abs(seed) >= TWO53 then
-    error("rng.new: the seed must be an integer below 2^53, got " .. tostring(seed), 2)
+    error("rng.new: the seed must be an integer below 2^53, got " .. describe(seed), 2)
   end
   local lo = seed % TWO32
   local hi = floor(seed / TWO32) % TWO32
@@ -98,7 +99,7 @@ end
 
 function Rng:randint(a, b)
   if a ~= floor(a) or b ~= floor(b) or a > b then
-    error(string.format("rng:randint: expected integers a <= b, got %s and %s", tostring(a), tostring(b)), 2)
+    error(string.format("rng:randint: expected integers a <= b, got %s and %s", describe(a), describe(b)), 2)
   end
   return a + floor(self:random() * (b - a + 1))
 end

@@ -12,6 +12,7 @@
 --
 -- State: one loaded experiment, in the upvalue `exp`.
 
+local describe = require "maggy.describe"
 local json = require "maggy.json"
 local maggy = require "maggy"
 local Ctx = require "maggy.ctx"
@@ -73,7 +74,7 @@ local function resolve_seed(options, e)
   if seed == nil then seed = e.seed end
   if seed == nil then seed = json.opt(options.default_seed) end
   if type(seed) ~= "number" or seed ~= math.floor(seed) or math.abs(seed) >= 2 ^ 53 then
-    fail("maggy.runtime: no usable seed (got %s)", tostring(seed))
+    fail("maggy.runtime: no usable seed (got %s)", describe(seed))
   end
   return seed
 end
@@ -86,7 +87,7 @@ local function resolve_num_trials(e, script, optimizer, opt_ctx, opt_name)
   end
   local n = optimizer:count(opt_ctx)
   if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then
-    fail("optimizer '%s': count() must return a positive integer, got %s", opt_name, tostring(n))
+    fail("optimizer '%s': count() must return a positive integer, got %s", opt_name, describe(n))
   end
   return n
 end
@@ -186,7 +187,7 @@ local EVENTS = {}
 local EXTRAS = {
   budget = function(v)
     if type(v) == "number" and v > 0 and v < math.huge then return string.format("%.17g", v) end
-    return nil, "budget must be a positive number, got " .. tostring(v)
+    return nil, "budget must be a positive number, got " .. describe(v)
   end,
   ablate = function(v)
     if exp.ctx.ablation == nil then return nil, "'ablate' is only for ablation studies" end
@@ -197,7 +198,7 @@ local EXTRAS = {
   end,
   seed = function(v)
     if type(v) == "number" and v >= 0 and v == math.floor(v) and v < 2 ^ 53 then return string.format("%d", v) end
-    return nil, "seed must be an integer >= 0, got " .. tostring(v)
+    return nil, "seed must be an integer >= 0, got " .. describe(v)
   end,
 }
 local EXTRA_NAMES = { "ablate", "budget", "seed" }
@@ -316,7 +317,7 @@ end
 
 local function suggest(n)
   if type(n) ~= "number" or n < 0 or n ~= math.floor(n) or n > MAX_SUGGEST then
-    fail("maggy.runtime: suggest needs a count n >= 0, got %s", tostring(n))
+    fail("maggy.runtime: suggest needs a count n >= 0, got %s", describe(n))
   end
   local out, batch, dups = {}, {}, 0
   if exp.exhausted then return { suggestions = out, status = "done" } end

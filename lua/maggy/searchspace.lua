@@ -13,6 +13,7 @@
 --
 -- A space is immutable once built. Strategies read it through `ctx.space`.
 
+local describe = require "maggy.describe"
 local M = {}
 
 local Space = {}
@@ -375,6 +376,9 @@ end
 
 -- params -> list of numbers in [0, 1], in name order.
 function Space:to_unit(params)
+  if type(params) ~= "table" then
+    error("space:to_unit: expected a params table, got " .. describe(params), 2)
+  end
   local u = {}
   for i, name in ipairs(self._names) do
     u[i] = to_unit_one(self._params[name], params[name])
@@ -384,6 +388,9 @@ end
 
 -- list of numbers in [0, 1] (name order) -> params; values outside are clamped.
 function Space:from_unit(u)
+  if type(u) ~= "table" then
+    error("space:from_unit: expected a list of numbers in [0, 1], got " .. describe(u), 2)
+  end
   local params = {}
   for i, name in ipairs(self._names) do
     params[name] = from_unit_one(self._params[name], u[i])

@@ -409,6 +409,31 @@ static void check_tabular_lookup(simbench_t *b)
 		   "must be one of");
 }
 
+/* Which way a benchmark's metric goes, when the benchmark says. */
+static void test_metric_direction(void)
+{
+	simbench_t *b = open_ok("branin");
+	const char *dir = "?";
+
+	if (b) {
+		CHECK(strcmp(simbench_metric(b, &dir), "loss") == 0, "branin");
+		CHECK(dir && strcmp(dir, "min") == 0, "branin is minimized");
+		simbench_close(b);
+	}
+	b = open_ok(fixture("curves_dir.csv", CURVES_CSV));
+	if (b) {
+		CHECK(strcmp(simbench_metric(b, &dir), "acc") == 0, "curves");
+		CHECK(dir && strcmp(dir, "max") == 0, "accuracy is maximized");
+		simbench_close(b);
+	}
+	b = open_ok(fixture("tabular_dir.csv", TABULAR_CSV));
+	if (b) {
+		CHECK(strcmp(simbench_metric(b, &dir), "") == 0, "tabular");
+		CHECK(dir == NULL, "a tabular table says nothing");
+		simbench_close(b);
+	}
+}
+
 static void test_tabular_fixture(void)
 {
 	simbench_t *b = open_ok(fixture("tabular_test.csv", TABULAR_CSV));
@@ -620,6 +645,7 @@ int main(int argc, char **argv)
 	test_multi_fidelity();
 	test_curves_fixture();
 	test_tabular_fixture();
+	test_metric_direction();
 	test_boolean_categories();
 	test_bad_files();
 	data = test_data_dir(argc > 1 ? argv[1] : NULL);

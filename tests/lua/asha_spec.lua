@@ -167,12 +167,12 @@ describe("optimizers.asha", function()
 
   it("rejects bad options, naming them", function()
     local cases = {
-      { { eta = 1 }, "eta must be a number >= 2, got 1" },
-      { { eta = "3" }, "eta must be a number >= 2, got 3" },
-      { { min_budget = 0 }, "min_budget must be a number > 0, got 0" },
-      { { min_budget = -1 }, "min_budget must be a number > 0, got -1" },
-      { { max_budget = 0.5 }, "max_budget must be a number >= min_budget (1), got 0.5" },
-      { { max_budget = math.huge }, "max_budget must be a number >= min_budget (1), got inf" },
+      { { eta = 1 }, "eta must be a number >= 2, got number 1" },
+      { { eta = "3" }, "eta must be a number >= 2, got string '3'" },
+      { { min_budget = 0 }, "min_budget must be a number > 0, got number 0" },
+      { { min_budget = -1 }, "min_budget must be a number > 0, got number -1" },
+      { { max_budget = 0.5 }, "max_budget must be a number >= min_budget (1), got number 0.5" },
+      { { max_budget = math.huge }, "max_budget must be a number >= min_budget (1), got number inf" },
       { { sampler = 5 }, "sampler must be a function(ctx, budget), got number" },
       { { max_budjet = 9 }, "unknown option 'max_budjet' (eta, min_budget, max_budget, sampler)" },
     }

@@ -112,13 +112,13 @@ insulate("optimizers.bohb, with a stub TPE", function()
 
   it("rejects bad options, naming them", function()
     local cases = {
-      { { random_fraction = 1.5 }, "random_fraction must be a number in [0, 1], got 1.5" },
-      { { random_fraction = "0" }, "random_fraction must be a number in [0, 1], got 0" },
+      { { random_fraction = 1.5 }, "random_fraction must be a number in [0, 1], got number 1.5" },
+      { { random_fraction = "0" }, "random_fraction must be a number in [0, 1], got string '0'" },
       { { tpe = 3 }, "tpe must be an options table, got number" },
       { { sampler = function() end },
         "unknown option 'sampler' (eta, min_budget, max_budget, iterations, brackets, random_fraction, tpe)" },
-      { { eta = 1 }, "eta must be a number >= 2, got 1" },
-      { { iterations = -1 }, "iterations must be a positive integer, got -1" },
+      { { eta = 1 }, "eta must be a number >= 2, got number 1" },
+      { { iterations = -1 }, "iterations must be a positive integer, got number -1" },
     }
     for _, c in ipairs(cases) do
       assert.has_error(function() Bohb.new(c[1]) end, "optimizers.bohb: " .. c[2])

@@ -210,13 +210,13 @@ describe("optimizers.hyperband", function()
 
   it("rejects bad options, naming them", function()
     local cases = {
-      { { eta = 1.5 }, "eta must be a number >= 2, got 1.5" },
-      { { eta = 0 / 0 }, "eta must be a number >= 2, got " .. tostring(0 / 0) },
-      { { min_budget = 0 }, "min_budget must be a number > 0, got 0" },
-      { { min_budget = 100 }, "max_budget must be a number >= min_budget (100), got 81" },
-      { { max_budget = "81" }, "max_budget must be a number >= min_budget (1), got 81" },
-      { { iterations = 0 }, "iterations must be a positive integer, got 0" },
-      { { iterations = 1.5 }, "iterations must be a positive integer, got 1.5" },
+      { { eta = 1.5 }, "eta must be a number >= 2, got number 1.5" },
+      { { eta = 0 / 0 }, "eta must be a number >= 2, got number " .. tostring(0 / 0) },
+      { { min_budget = 0 }, "min_budget must be a number > 0, got number 0" },
+      { { min_budget = 100 }, "max_budget must be a number >= min_budget (100), got number 81" },
+      { { max_budget = "81" }, "max_budget must be a number >= min_budget (1), got string '81'" },
+      { { iterations = 0 }, "iterations must be a positive integer, got number 0" },
+      { { iterations = 1.5 }, "iterations must be a positive integer, got number 1.5" },
       { { sampler = {} }, "sampler must be a function(ctx, budget), got table" },
       { { etta = 3 }, "unknown option 'etta' (eta, min_budget, max_budget, iterations, brackets, sampler)" },
     }
@@ -224,7 +224,7 @@ describe("optimizers.hyperband", function()
       assert.has_error(function() Hyperband.new(c[1]) end, "optimizers.hyperband: " .. c[2])
     end
     assert.has_error(function() Hyperband.brackets(3, 2, 1) end,
-      "optimizers.hyperband: max_budget must be a number >= min_budget (2), got 1")
+      "optimizers.hyperband: max_budget must be a number >= min_budget (2), got number 1")
   end)
 end)
 

@@ -25,12 +25,13 @@
 -- averages); the percentile generalization as in Optuna's PercentilePruner
 -- (Akiba et al., KDD 2019).
 
+local describe = require "maggy.describe"
 local Percentile = {}
 Percentile.__index = Percentile
 
 local function check_count(who, what, v, lowest)
   if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v) or v < lowest) then
-    error(string.format("earlystop.%s: %s must be an integer >= %d, got %s", who, what, lowest, tostring(v)), 4)
+    error(string.format("earlystop.%s: %s must be an integer >= %d, got %s", who, what, lowest, describe(v)), 4)
   end
 end
 
@@ -42,7 +43,7 @@ function Percentile.build(who, opts)
   end
   local p = opts.percentile or 50
   if type(p) ~= "number" or not (p > 0 and p <= 100) then
-    error(string.format("earlystop.%s: percentile must be a number in (0, 100], got %s", who, tostring(p)), 3)
+    error(string.format("earlystop.%s: percentile must be a number in (0, 100], got %s", who, describe(p)), 3)
   end
   check_count(who, "grace", opts.grace, 0)
   check_count(who, "min_trials", opts.min_trials, 1)

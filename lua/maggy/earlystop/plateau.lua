@@ -17,6 +17,7 @@
 -- the Trade, 1998 (stopping on a plateau of the validation curve); the
 -- `patience` of Keras' EarlyStopping callback.
 
+local describe = require "maggy.describe"
 local Plateau = {}
 Plateau.__index = Plateau
 
@@ -24,7 +25,7 @@ local function check_number(what, v, lowest, integer)
   if v == nil then return end
   if type(v) ~= "number" or v ~= v or v < lowest or (integer and v ~= math.floor(v)) then
     error(string.format("earlystop.plateau: %s must be %s >= %s, got %s", what,
-      integer and "an integer" or "a number", tostring(lowest), tostring(v)), 3)
+      integer and "an integer" or "a number", tostring(lowest), describe(v)), 3)
   end
 end
 

@@ -22,6 +22,7 @@
 --
 --   bohb{eta = 3, min_budget = 1, max_budget = 81, random_fraction = 1/3}
 
+local describe = require "maggy.describe"
 local Hyperband = require "maggy.optimizers.hyperband"
 local budgets = require "maggy.optimizers.budgets"
 local history = require "maggy.optimizers.history"
@@ -46,7 +47,7 @@ local function split(opts)
   end
   local f = opts.random_fraction or 1 / 3
   if type(f) ~= "number" or not (f >= 0 and f <= 1) then
-    return nil, "random_fraction must be a number in [0, 1], got " .. tostring(f)
+    return nil, "random_fraction must be a number in [0, 1], got " .. describe(f)
   end
   if opts.tpe ~= nil and type(opts.tpe) ~= "table" then
     return nil, "tpe must be an options table, got " .. type(opts.tpe)

@@ -5,6 +5,7 @@
 --   local budgets = require "maggy.optimizers.budgets"
 --   local err = budgets.check(opts, { "eta", "min_budget", "max_budget", "sampler" })
 
+local describe = require "maggy.describe"
 local history = require "maggy.optimizers.history"
 
 local M = {}
@@ -30,10 +31,10 @@ function M.check(opts, known)
     end
   end
   local eta, lo, hi = opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81
-  if not M.is_finite(eta) or eta < 2 then return "eta must be a number >= 2, got " .. tostring(eta) end
-  if not M.is_finite(lo) or lo <= 0 then return "min_budget must be a number > 0, got " .. tostring(lo) end
+  if not M.is_finite(eta) or eta < 2 then return "eta must be a number >= 2, got " .. describe(eta) end
+  if not M.is_finite(lo) or lo <= 0 then return "min_budget must be a number > 0, got " .. describe(lo) end
   if not M.is_finite(hi) or hi < lo then
-    return string.format("max_budget must be a number >= min_budget (%s), got %s", tostring(lo), tostring(hi))
+    return string.format("max_budget must be a number >= min_budget (%s), got %s", tostring(lo), describe(hi))
   end
   if opts.sampler ~= nil and type(opts.sampler) ~= "function" then
     return "sampler must be a function(ctx, budget), got " .. type(opts.sampler)

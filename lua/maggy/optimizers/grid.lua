@@ -13,6 +13,7 @@
 --
 -- Without num_trials in the experiment, the run covers the whole grid (count()).
 
+local describe = require "maggy.describe"
 local Grid = {}
 Grid.__index = Grid
 
@@ -20,7 +21,7 @@ function Grid.new(opts)
   opts = opts or {}
   local points = opts.points or 5
   if type(points) ~= "number" or points < 1 or points ~= math.floor(points) then
-    error("optimizers.grid: points must be a positive integer, got " .. tostring(points), 2)
+    error("optimizers.grid: points must be a positive integer, got " .. describe(points), 2)
   end
   return setmetatable({ name = "grid", points = points }, Grid)
 end

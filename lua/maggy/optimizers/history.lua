@@ -15,6 +15,7 @@
 -- Paper: Ginsbourger, Le Riche and Carraro, "Kriging Is Well-Suited to
 -- Parallelize Optimization", 2010 (the constant liar).
 
+local describe = require "maggy.describe"
 local M = {}
 
 local function usable(x)
@@ -55,7 +56,7 @@ local LIES = { worst = true, mean = true, best = true }
 -- The constant lie for `obs`: the worst, mean or best score observed.
 function M.lie(obs, kind)
   if not LIES[kind] then
-    error(string.format("history.lie: the lie must be \"worst\", \"mean\" or \"best\", got %s", tostring(kind)), 2)
+    error(string.format("history.lie: the lie must be \"worst\", \"mean\" or \"best\", got %s", describe(kind)), 2)
   end
   local worst, best, sum = -math.huge, math.huge, 0
   for _, o in ipairs(obs) do

@@ -54,6 +54,7 @@
 --
 --   hyperband{eta = 3, min_budget = 1, max_budget = 81}
 
+local describe = require "maggy.describe"
 local maggy = require "maggy"
 local budgets = require "maggy.optimizers.budgets"
 
@@ -74,10 +75,10 @@ local function check(opts)
   if err then return err end
   local iterations = opts.iterations or 1
   if not is_integer(iterations) or iterations < 1 then
-    return "iterations must be a positive integer, got " .. tostring(iterations)
+    return "iterations must be a positive integer, got " .. describe(iterations)
   end
   if opts.brackets ~= nil and (not is_integer(opts.brackets) or opts.brackets < 1) then
-    return "brackets must be a positive integer, got " .. tostring(opts.brackets)
+    return "brackets must be a positive integer, got " .. describe(opts.brackets)
   end
   return nil
 end
