@@ -3,7 +3,6 @@ string shown as a string, the library's traceback only under --verbose
 (and kept in summary.json), one report of an import error, built-ins
 named in any case and listed when the name is wrong, and a warning when a
 simulation goes the wrong way for its benchmark."""
-import json
 import re
 import subprocess
 
