@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "dashboard.h"
 #include "export.h"
 #include "logs.h"
 #include "run.h"
@@ -40,6 +41,9 @@ static const char usage[] =
 	"                         (default 10)\n"
 	"      -v, --verbose      errors whole, with the library's traceback\n"
 	"                         (by default: the message at your line)\n"
+	"      --dashboard [HOST:]PORT  serve the live dashboard there while\n"
+	"                         it runs (PORT alone: loopback; see\n"
+	"                         maggy-engine dashboard)\n"
 	"      --no-fsync         do not wait for the disk on each commit: a\n"
 	"                         result survives a crash of the engine, but not\n"
 	"                         of the machine (faster with many tiny trials)\n"
@@ -48,8 +52,8 @@ static const char usage[] =
 	"                       trials are kept, interrupted ones run again,\n"
 	"                       the strategies go on where they were\n"
 	"      -w, --workers N, -l, --listen H:P, -q, --quiet, -v, --verbose,\n"
-	"      --progress, --no-progress, --progress-every, --no-fsync,\n"
-	"      --max-connections\n"
+	"      --dashboard, --progress, --no-progress, --progress-every,\n"
+	"      --no-fsync, --max-connections\n"
 	"                         as for run (--listen defaults to the\n"
 	"                         address the experiment had)\n"
 	"      --force            resume even though the script changed\n"
@@ -62,8 +66,8 @@ static const char usage[] =
 	"      -w, --workers N    virtual executors (default 4)\n"
 	"      --bsp              start trials in synchronized waves of N, as\n"
 	"                         the baseline of the Maggy paper\n"
-	"      -d, --dir, -s, --seed, -q, --quiet, -v, --verbose, --progress,\n"
-	"      --no-progress, --progress-every   as for run (plain status lines come at\n"
+	"      -d, --dir, -s, --seed, -q, --quiet, -v, --verbose, --dashboard,\n"
+	"      --progress, --no-progress, --progress-every   as for run (plain status lines come at\n"
 	"                         each tenth of the trials); the directory\n"
 	"                         also gets trace.csv and simulation.json\n"
 	"  show DIR             print the summary of a stored experiment\n"
@@ -85,6 +89,12 @@ static const char usage[] =
 	"                         value, one row per point\n"
 	"      --ablation         an ablation study's table instead\n"
 	"      -o, --out FILE     write there instead of stdout\n"
+	"  dashboard DIR        serve a web page of the experiment (trials,\n"
+	"                       learning curves, best so far, parameters,\n"
+	"                       logs), finished or running, read-only, until\n"
+	"                       Ctrl-C (API: docs/dashboard.md)\n"
+	"      --dashboard [HOST:]PORT  where (default 127.0.0.1:8765; port\n"
+	"                         0: any free port)\n"
 	"  help                 this text\n"
 	"\n"
 	"exit codes: 0 finished, 1 the experiment failed, 2 bad arguments or a\n"
@@ -152,6 +162,7 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 		{ "force", no_argument, NULL, 'f' },
 		{ "max-connections", required_argument, NULL, 'C' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "dashboard", required_argument, NULL, 'D' },
 		{ "progress", required_argument, NULL, 'P' },
 		{ "no-progress", no_argument, NULL, 'N' },
 		{ "progress-every", required_argument, NULL, 'E' },
@@ -186,6 +197,7 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 		case 'l': o.listen = optarg; break;
 		case 'q': o.quiet = 1; break;
 		case 'v': o.verbose = 1; break;
+		case 'D': o.dashboard = optarg; break;
 		case 'F': o.no_fsync = 1; break;
 		case 'b': o.benchmark = optarg; break;
 		case 'B': o.bsp = 1; break;
@@ -301,6 +313,29 @@ static int cmd_export(int argc, char **argv)
 	return export_experiment(&o);
 }
 
+static int cmd_dashboard(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "dashboard", required_argument, NULL, 'D' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *listen = DASHBOARD_DEFAULT_LISTEN;
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		if (ch == 'D')
+			listen = optarg;
+		else if (ch == 'h')
+			return fputs(usage, stdout), EXIT_OK;
+		else
+			return bad_usage("%s", "bad option for dashboard");
+	}
+	if (optind != argc - 1)
+		return bad_usage("%s", "dashboard needs exactly one DIR");
+	return dashboard_serve(argv[optind], listen);
+}
+
 static int cmd_logs(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -343,6 +378,8 @@ int main(int argc, char **argv)
 		return cmd_export(argc - 1, argv + 1);
 	if (strcmp(cmd, "logs") == 0)
 		return cmd_logs(argc - 1, argv + 1);
+	if (strcmp(cmd, "dashboard") == 0)
+		return cmd_dashboard(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
 		return printf("maggy-engine %s\n", VERSION), EXIT_OK;
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||

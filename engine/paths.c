@@ -11,6 +11,9 @@
 #ifndef MAGGY_LUA_DIR
 #define MAGGY_LUA_DIR "lua"
 #endif
+#ifndef MAGGY_WEB_DIR
+#define MAGGY_WEB_DIR "web"
+#endif
 
 const char *paths_lua_dir(void)
 {
@@ -18,19 +21,32 @@ const char *paths_lua_dir(void)
 	return env && *env ? env : MAGGY_LUA_DIR;
 }
 
+const char *paths_web_dir(void)
+{
+	const char *env = getenv("MAGGY_WEB_DIR");
+	return env && *env ? env : MAGGY_WEB_DIR;
+}
+
+const char *paths_engine(void)
+{
+	static char self[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+
+	if (n <= 0)
+		return "maggy-engine";
+	self[n] = '\0';
+	return self;
+}
+
 const char *paths_executor(void)
 {
 	static char path[PATH_MAX];
 	char self[PATH_MAX];
 	const char *env = getenv("MAGGY_EXECUTOR");
-	ssize_t n;
 
 	if (env && *env)
 		return env;
-	n = readlink("/proc/self/exe", self, sizeof self - 1);
-	if (n <= 0)
-		return "maggy-executor";
-	self[n] = '\0';
+	snprintf(self, sizeof self, "%s", paths_engine());
 	snprintf(path, sizeof path, "%s/maggy-executor", dirname(self));
 	return path;
 }

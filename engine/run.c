@@ -19,6 +19,7 @@
 #include <xxhash.h>
 
 #include "controller.h"
+#include "dashboard.h"
 #include "dirlock.h"
 #include "errtext.h"
 #include "launcher.h"
@@ -47,6 +48,7 @@ struct run {
 	ctl_t *ctl;
 	launcher_t *launcher;
 	simbench_t *bench; /* simulations only, with sim */
+	pid_t dashboard;   /* its process (--dashboard), 0 if none */
 	sim_t *sim;
 	struct event *sigint, *sigterm, *drain;
 	double drain_started;
@@ -708,6 +710,7 @@ static int report(struct run *r, int saved)
 
 static void cleanup(struct run *r)
 {
+	dashboard_stop(r->dashboard);
 	launcher_free(r->launcher);
 	server_free(r->server);
 	ctl_free(r->ctl);
@@ -760,6 +763,7 @@ static int final_commit(struct run *r)
 int run_experiment(const struct run_options *opts)
 {
 	struct run r = { .opts = opts };
+	char err[512];
 	int rc = open_experiment(&r), saved;
 
 	signal(SIGPIPE, SIG_IGN);
@@ -771,6 +775,11 @@ int run_experiment(const struct run_options *opts)
 	if (start_services(&r) < 0)
 		goto out;
 	banner(&r);
+	if (opts->dashboard)
+		r.dashboard = dashboard_spawn(r.dir, opts->dashboard, err,
+					      sizeof err);
+	if (r.dashboard < 0)
+		console_line(stderr, "maggy-engine: %s", err);
 	ctl_start(r.ctl);
 	console_start(r.base, opts->progress, opts->progress_every,
 		      r.sim != NULL, ctl_console_status, r.ctl);
@@ -781,6 +790,12 @@ int run_experiment(const struct run_options *opts)
 	save_connection_stats(&r);
 	saved = final_commit(&r) == 0;
 	rc = report(&r, saved);
+	if (r.dashboard > 0) {
+		/* open pages poll once more and show the end */
+		printf("dashboard: closes in %d s; `maggy-engine dashboard %s` "
+		       "serves it again\n", DASHBOARD_LINGER_S, r.dir);
+		sleep(DASHBOARD_LINGER_S);
+	}
 out:
 	cleanup(&r);
 	return rc;

@@ -22,6 +22,7 @@ struct run_options {
 	int max_connections; /* 0: the server's default */
 	int quiet;	     /* the trials' output is stored, not echoed */
 	int verbose;	     /* errors whole, with their tracebacks */
+	const char *dashboard; /* serve the dashboard there (NULL: no) */
 	enum console_mode progress; /* the progress status (console.h) */
 	double progress_every; /* seconds between plain status lines */
 	int no_fsync;	     /* commits survive an engine crash, not an OS crash */

@@ -3,6 +3,7 @@
 #include "server.h"
 
 #include "console.h"
+#include "netaddr.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <event2/buffer.h>
@@ -458,30 +459,6 @@ static void hello_timeout_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- accepting --------------------------------------------------------- */
 
-static void describe_addr(const struct sockaddr *sa, char *out, size_t len,
-			  uint8_t source[16])
-{
-	char host[INET6_ADDRSTRLEN] = "?";
-	int port = 0;
-
-	if (source)
-		memset(source, 0, 16);
-	if (sa->sa_family == AF_INET) {
-		const struct sockaddr_in *in = (const void *)sa;
-		inet_ntop(AF_INET, &in->sin_addr, host, sizeof host);
-		port = ntohs(in->sin_port);
-		if (source)
-			memcpy(source, &in->sin_addr, 4);
-	} else if (sa->sa_family == AF_INET6) {
-		const struct sockaddr_in6 *in6 = (const void *)sa;
-		inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof host);
-		port = ntohs(in6->sin6_port);
-		if (source)
-			memcpy(source, &in6->sin6_addr, 16);
-	}
-	snprintf(out, len, "%s:%d", host, port);
-}
-
 /* The oldest connection still in its handshake. */
 static struct conn *oldest_handshake(server_t *s)
 {
@@ -521,7 +498,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 	struct conn *c;
 	int one = 1;
 
-	describe_addr(sa, addr, sizeof addr, source);
+	netaddr_describe(sa, addr, sizeof addr, source);
 	if (s->nconns >= s->max_connections) { /* accepted before the pause */
 		evutil_closesocket(fd);
 		update_listener(s);
@@ -588,44 +565,6 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 
 /* ---- set-up ------------------------------------------------------------ */
 
-/* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free port. */
-static int parse_listen(const char *listen, struct sockaddr_storage *ss,
-			int *sslen, char *err, size_t errlen)
-{
-	char host[256];
-	const char *colon = strrchr(listen, ':');
-	struct addrinfo hints = { 0 }, *ai = NULL;
-	size_t hlen;
-	int rc;
-
-	if (colon == NULL || colon == listen || colon[1] == '\0')
-		goto bad;
-	hlen = (size_t)(colon - listen);
-	if (listen[0] == '[' && colon[-1] == ']')
-		listen++, hlen -= 2;
-	if (hlen >= sizeof host)
-		goto bad;
-	memcpy(host, listen, hlen);
-	host[hlen] = '\0';
-	hints.ai_family = AF_UNSPEC;
-	hints.ai_socktype = SOCK_STREAM;
-	hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-	rc = getaddrinfo(host, colon + 1, &hints, &ai);
-	if (rc != 0) {
-		snprintf(err, errlen, "cannot use listen address '%s': %s",
-			 listen, gai_strerror(rc));
-		return -1;
-	}
-	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
-	*sslen = (int)ai->ai_addrlen;
-	freeaddrinfo(ai);
-	return 0;
-bad:
-	snprintf(err, errlen, "cannot parse listen address '%s' "
-			      "(expected HOST:PORT, e.g. 127.0.0.1:0)", listen);
-	return -1;
-}
-
 static void bound_address(server_t *s)
 {
 	struct sockaddr_storage ss;
@@ -633,7 +572,7 @@ static void bound_address(server_t *s)
 	evutil_socket_t fd = evconnlistener_get_fd(s->listener);
 
 	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
-		describe_addr((struct sockaddr *)&ss, s->address,
+		netaddr_describe((struct sockaddr *)&ss, s->address,
 			      sizeof s->address, NULL);
 }
 
@@ -671,7 +610,7 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	if (parse_listen(o->listen, &ss, &sslen, err, errlen) < 0)
+	if (netaddr_parse(o->listen, &ss, &sslen, err, errlen) < 0)
 		goto fail;
 	s->base = base;
 	memcpy(s->secret, secret, PROTO_SECRET_SIZE);

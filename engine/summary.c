@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dirlock.h"
 #include "errtext.h"
 #include "proto/proto.h"
 #include "trial.h"
@@ -401,6 +402,34 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 	print_excluded(json_object_get(s, "excluded_hosts"), out);
 	print_refused(json_object_get(s, "connections"), out);
 	fprintf(out, "results: %s\n", json_string_value(json_object_get(s, "dir")));
+}
+
+/* "running" in the store with no engine holding the directory: the engine
+ * was killed. Say so, and count the time only up to its last trial. */
+void summary_mark_dead(json_t *sum, const char *dir)
+{
+	const char *status = json_string_value(json_object_get(sum, "status"));
+	json_t *t;
+	size_t i;
+	double last = 0, started;
+
+	if (status == NULL || strcmp(status, "running") != 0 ||
+	    dirlock_owner(dir) > 0)
+		return;
+	json_object_set_new(sum, "status", json_string("interrupted"));
+	json_object_set_new(sum, "error", json_string(
+		"the engine is no longer running (killed or crashed); "
+		"`maggy-engine resume DIR` continues the experiment"));
+	json_array_foreach(json_object_get(sum, "trials"), i, t) {
+		double e = json_number_value(json_object_get(t, "ended"));
+		double s = json_number_value(json_object_get(t, "started"));
+		last = e > last ? e : s > last ? s : last;
+	}
+	/* duration_s counted up to now from the start */
+	started = (double)time(NULL) -
+		  json_number_value(json_object_get(sum, "duration_s"));
+	json_object_set_new(sum, "duration_s",
+			    json_real(last > started ? last - started : 0));
 }
 
 int summary_write(const json_t *summary, const char *path, char *err,

@@ -31,6 +31,11 @@ void summary_print(const json_t *summary, FILE *out, int verbose);
  * reals with `digits` significant digits (0: as many as they need). */
 void summary_print_params(const json_t *params, int digits, FILE *out);
 
+/* A summary that says "running" while no engine holds `dir` was left by a
+ * killed engine: it becomes "interrupted", with how to resume, and its
+ * duration ends at its last trial. */
+void summary_mark_dead(json_t *summary, const char *dir);
+
 /* Write the summary as JSON to `path` (atomically: temp file + rename).
  * Returns 0 or -1 with `err`. */
 int summary_write(const json_t *summary, const char *path, char *err,

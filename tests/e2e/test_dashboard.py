@@ -1,0 +1,179 @@
+"""The dashboard in a real browser (headless Chromium driven by Selenium):
+the page of a running experiment fills its trials table and draws a curve
+per trial, a click on a trial shows its log; the same from `maggy-engine
+dashboard DIR` of a finished run. Screenshots go to the test artifacts
+(MAGGY_TEST_ARTIFACTS, default build/test-artifacts). The JSON API is
+checked directly too."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import BUILD, Run, experiment, trials_in, wait_for
+
+ARTIFACTS = pathlib.Path(os.environ.get("MAGGY_TEST_ARTIFACTS", BUILD / "test-artifacts"))
+
+
+@pytest.fixture
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver")
+    chromium, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (chromium and driver):
+        pytest.skip("Debian's chromium and chromium-driver are not installed "
+                    "(scripts/setup installs them)")
+    from selenium.webdriver.chrome.service import Service
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu",
+                "--disable-dev-shm-usage", "--window-size=1400,1600"):
+        options.add_argument(arg)
+    b = webdriver.Chrome(service=Service(driver), options=options)
+    yield b
+    b.quit()
+
+
+def engine_summary(run_dir):
+    return json.loads((run_dir / "summary.json").read_text())
+
+
+def url_of(run):
+    m = wait_for(lambda: re.search(r"dashboard of \S+ on (http://\S+/)", run.text()),
+                 30, "the dashboard's address")
+    return m.group(1)
+
+
+def api(url, path):
+    with urllib.request.urlopen(url + path.lstrip("/"), timeout=10) as r:
+        return json.loads(r.read())
+
+
+def rows(b):
+    from selenium.webdriver.common.by import By
+    return b.find_elements(By.CSS_SELECTOR, "#trials tbody tr")
+
+
+def curves(b):
+    from selenium.webdriver.common.by import By
+    return b.find_elements(By.CSS_SELECTOR, "#curves path.curve")
+
+
+def click_trial_and_read_log(b, tid):
+    from selenium.webdriver.common.by import By
+    b.find_element(By.CSS_SELECTOR, f'#trials tr[data-id="{tid}"]').click()
+    return wait_for(lambda: "step 0: score" in b.find_element(By.ID, "log").text
+                    and b.find_element(By.ID, "log").text, 30, "the trial's log")
+
+
+def screenshot(b, name):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / name
+    b.save_screenshot(str(path))
+    assert path.stat().st_size > 10_000
+
+
+def talkative(tmp_path, trials=6):
+    return experiment(tmp_path, name="dash", train="fast_train:talkative",
+                      num_trials=trials, earlystop="maggy.earlystop.median { grace = 4 }")
+
+
+def test_dashboard_of_a_running_experiment(browser, tmp_path):
+    from selenium.webdriver.common.action_chains import ActionChains
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, talkative(tmp_path), "--workers", 2, "--dir", run_dir,
+              "--dashboard", 0)
+    url = url_of(run)
+    browser.get(url)
+    wait_for(lambda: rows(browser), 30, "the trials table to fill")
+    assert api(url, "/api/summary")["status"] == "running"
+    assert "running" in browser.find_element("id", "status").text
+    # a curve per trial that has points, while it runs
+    wait_for(lambda: len(curves(browser)) >= 2, 30, "curves of running trials")
+    running = wait_for(lambda: trials_in(run_dir, "RUNNING"), 30, "a running trial")
+    text = click_trial_and_read_log(browser, running[0]["id"])
+    # the log follows the running trial
+    wait_for(lambda: browser.find_element("id", "log").text.count("step ") >
+             text.count("step "), 30, "more lines of the running trial")
+    ActionChains(browser).move_to_element(curves(browser)[0]).perform()
+    wait_for(lambda: browser.find_elements("css selector", "#curves path.hover"),
+             10, "a hovered curve")
+    screenshot(browser, "dashboard-running.png")
+    # the page follows the run to its end
+    wait_for(lambda: browser.find_element("css selector", "#status b").text
+             == "finished", 60, "the page to show the end")
+    assert run.wait(timeout=60) == 0
+    assert "dashboard: closes in 3 s" in run.text()
+    stored = engine_summary(run_dir)
+    assert len(rows(browser)) == 6
+    assert len(curves(browser)) == sum(t["steps"] > 0 for t in stored["trials"])
+
+
+def test_dashboard_of_a_finished_run(engine, browser, tmp_path):
+    run_dir = tmp_path / "r"
+    out = engine.run(talkative(tmp_path, trials=4), "--workers", 2, "--dir", run_dir, "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    serve = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
+    url = url_of(serve)
+    summary = api(url, "/api/summary")
+    assert summary["status"] == "finished"
+    stored = engine.summary(run_dir)
+    assert [t["id"] for t in summary["trials"]] == [t["id"] for t in stored["trials"]]
+    browser.get(url)
+    wait_for(lambda: len(rows(browser)) == 4, 30, "the trials table")
+    wait_for(lambda: len(curves(browser)) == 4, 30, "four curves")
+    best = stored["best"]["trial_id"]
+    assert browser.find_element("css selector", "#trials tbody tr").get_attribute("data-id") == best
+    assert browser.find_elements("css selector", f'#curves path.best[data-id="{best}"]')
+    assert len(browser.find_elements("css selector", "#params path.curve")) == 4
+    assert browser.find_elements("css selector", "#best-so-far path.step")
+    text = click_trial_and_read_log(browser, best)
+    assert text.count("step ") == 20
+    # sorting by a column and filtering
+    browser.find_element("css selector", '#trials th[data-key="id"]').click()
+    ids = [r.get_attribute("data-id") for r in rows(browser)]
+    assert ids == sorted(ids, reverse=True) or ids == sorted(ids)
+    browser.find_element("id", "filter").send_keys(best[:8])
+    wait_for(lambda: len(rows(browser)) == 1, 10, "the filter")
+    screenshot(browser, "dashboard-finished.png")
+    serve.proc.terminate()
+    assert serve.wait(timeout=30) == 0
+
+
+def test_api_answers(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    out = engine.run(talkative(tmp_path, trials=2), "--workers", 1, "--dir", run_dir, "--quiet")
+    assert out.returncode == 0
+    serve = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
+    url = url_of(serve)
+    stored = engine.summary(run_dir)
+    tid = stored["trials"][0]["id"]
+    assert api(url, "/api/summary")["best"] == stored["best"]
+    one = api(url, f"/api/curves?trial={tid}")["curves"]
+    assert list(one) == [tid] and [p[0] for p in one[tid]] == list(range(20))
+    page = api(url, f"/api/logs?trial={tid}&from=5")
+    assert [l["seq"] for l in page["lines"]][0] == 5 and not page["more"]
+    assert page["next"] == page["lines"][-1]["seq"] + 1
+    engine_lines = api(url, "/api/logs?trial=engine")
+    assert isinstance(engine_lines["lines"], list)
+    for bad in ("/api/logs?trial=xyz", "/api/curves?trial=1", "/api/nothing",
+                "/../store/data.mdb"):
+        with pytest.raises(urllib.error.HTTPError) as e:
+            api(url, bad)
+        assert e.value.code in (400, 404)
+    serve.proc.terminate()
+    assert serve.wait(timeout=30) == 0
+
+
+def test_address_in_use_is_an_error(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    assert engine.run(talkative(tmp_path, trials=1), "--workers", 1, "--dir",
+                      run_dir, "--quiet").returncode == 0
+    first = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
+    port = url_of(first).rsplit(":", 1)[1].strip("/")
+    second = Run(tmp_path, run_dir, "--dashboard", port, command="dashboard")
+    assert second.wait(timeout=30) == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in second.text()
