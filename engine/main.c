@@ -10,6 +10,7 @@
 #include "dashboard.h"
 #include "export.h"
 #include "logs.h"
+#include "plot.h"
 #include "run.h"
 #include "show.h"
 
@@ -89,6 +90,10 @@ static const char usage[] =
 	"                         value, one row per point\n"
 	"      --ablation         an ablation study's table instead\n"
 	"      -o, --out FILE     write there instead of stdout\n"
+	"  plot DIR --out FILE  the learning curves and the best value so far\n"
+	"                       (and an ablation study's effects) as a .png,\n"
+	"                       .svg or .pdf, with matplotlib\n"
+	"      --what W           curves, best, ablation or all (default)\n"
 	"  dashboard DIR        serve a web page of the experiment (trials,\n"
 	"                       learning curves, best so far, parameters,\n"
 	"                       logs), finished or running, read-only, until\n"
@@ -380,6 +385,8 @@ int main(int argc, char **argv)
 		return cmd_logs(argc - 1, argv + 1);
 	if (strcmp(cmd, "dashboard") == 0)
 		return cmd_dashboard(argc - 1, argv + 1);
+	if (strcmp(cmd, "plot") == 0)
+		return plot_exec(argc - 1, argv + 1);
 	if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0)
 		return printf("maggy-engine %s\n", VERSION), EXIT_OK;
 	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 ||

@@ -14,6 +14,12 @@
 #ifndef MAGGY_WEB_DIR
 #define MAGGY_WEB_DIR "web"
 #endif
+#ifndef MAGGY_PYTHON
+#define MAGGY_PYTHON "python3"
+#endif
+#ifndef MAGGY_PYTHON_DIR
+#define MAGGY_PYTHON_DIR "python"
+#endif
 
 const char *paths_lua_dir(void)
 {
@@ -25,6 +31,17 @@ const char *paths_web_dir(void)
 {
 	const char *env = getenv("MAGGY_WEB_DIR");
 	return env && *env ? env : MAGGY_WEB_DIR;
+}
+
+const char *paths_python(void)
+{
+	const char *env = getenv("MAGGY_PYTHON");
+	return env && *env ? env : MAGGY_PYTHON;
+}
+
+const char *paths_python_dir(void)
+{
+	return MAGGY_PYTHON_DIR;
 }
 
 const char *paths_engine(void)
