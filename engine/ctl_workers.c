@@ -137,12 +137,14 @@ static void record_points(ctl_t *c, struct trial *t,
 {
 	char hex[PROTO_TRIAL_HEX];
 	json_t *list = json_array();
+	double now = ctl_now(c);
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
 		if (!keep_point(c, t, &pts[i]))
 			continue;
-		store_metric_put(c->store, t->id, pts[i].step, pts[i].value);
+		store_metric_put(c->store, t->id, pts[i].step, pts[i].value,
+				 now);
 		json_array_append_new(list, json_pack("[I, f]",
 						      (json_int_t)pts[i].step,
 						      pts[i].value));

@@ -10,6 +10,7 @@
 #include <event2/listener.h>
 #include <jansson.h>
 #include <limits.h>
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -105,10 +106,12 @@ static void api_summary(struct dashboard *d, struct evhttp_request *req,
 
 /* ---- /api/curves -------------------------------------------------------- */
 
-static int add_point(uint64_t step, double value, void *arg)
+static int add_point(uint64_t step, double value, double unix_time,
+		     void *arg)
 {
-	return json_array_append_new(arg, json_pack("[I, f]", (json_int_t)step,
-						   value));
+	return json_array_append_new(arg, json_pack("[I, f, o]",
+		(json_int_t)step, value,
+		isnan(unix_time) ? json_null() : json_real(unix_time)));
 }
 
 static int add_curve(uint64_t id, const char *json, size_t len, void *arg)

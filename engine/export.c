@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -70,16 +71,18 @@ struct history {
 	const char *trial;
 };
 
-static int add_point(uint64_t step, double value, void *arg)
+static int add_point(uint64_t step, double value, double unix_time,
+		     void *arg)
 {
 	struct history *h = arg;
 
-	json_array_append_new(h->rows, json_pack("{s:s, s:I, s:f}", "trial",
-		h->trial, "step", (json_int_t)step, "value", value));
+	json_array_append_new(h->rows, json_pack("{s:s, s:I, s:f, s:o}",
+		"trial", h->trial, "step", (json_int_t)step, "value", value,
+		"time", isnan(unix_time) ? json_null() : json_real(unix_time)));
 	return 0;
 }
 
-/* The metric histories in long form: trial, step, value. */
+/* The metric histories in long form: trial, step, value, time. */
 static json_t *history_rows(store_t *store, const json_t *sum)
 {
 	struct history h = { json_array(), NULL };

@@ -5,7 +5,8 @@
  *   trials    one row per trial: id, state, value, steps, attempts,
  *             started, ended, duration_s, worker_host, worker_slot, error,
  *             then params_<name> per parameter (non-scalar values as JSON);
- *   history   one row per stored metric point: trial, step, value;
+ *   history   one row per stored metric point: trial, step, value, time
+ *             (unix seconds when the point reached the engine);
  *   ablation  the ablation table: the base and one row per item (loco), or
  *             one row per step (path), nested values as JSON.
  */

@@ -72,7 +72,8 @@ static int overridden(const char *entry)
 {
 	static const char *const ours[] = { "MAGGY_DRIVER=", "MAGGY_SECRET_FILE=",
 					    "MAGGY_SECRET=", "MAGGY_SLOT=",
-					    "MAGGY_ATTEMPT=" };
+					    "MAGGY_ATTEMPT=",
+					    "MAGGY_LOCAL_EXECUTOR=" };
 	size_t i;
 
 	for (i = 0; i < sizeof ours / sizeof *ours; i++)
@@ -98,7 +99,7 @@ static char **child_env(launcher_t *l, struct slot *s)
 
 	for (p = environ; *p; p++)
 		n++;
-	env = calloc(n + 6, sizeof *env);
+	env = calloc(n + 7, sizeof *env);
 	if (env == NULL)
 		return NULL;
 	for (p = environ; *p; p++)
@@ -110,6 +111,7 @@ static char **child_env(launcher_t *l, struct slot *s)
 	    asprintf(&env[i++], "MAGGY_SECRET_FILE=%s", l->secret_file) < 0 ||
 	    asprintf(&env[i++], "MAGGY_SLOT=%d", s->index) < 0 ||
 	    asprintf(&env[i++], "MAGGY_ATTEMPT=%d", s->attempt) < 0 ||
+	    (env[i++] = strdup("MAGGY_LOCAL_EXECUTOR=1")) == NULL ||
 	    (l->gpus > 0 && asprintf(&env[i++], "CUDA_VISIBLE_DEVICES=%d",
 				     s->index % l->gpus) < 0))
 		goto fail;

@@ -87,7 +87,7 @@ static const char usage[] =
 	"                       as params_NAME columns (pandas: pd.read_csv)\n"
 	"      --format csv|json  CSV (default) or a JSON array of objects\n"
 	"      --history          the metric histories instead: trial, step,\n"
-	"                         value, one row per point\n"
+	"                         value, time, one row per point\n"
 	"      --ablation         an ablation study's table instead\n"
 	"      -o, --out FILE     write there instead of stdout\n"
 	"  plot DIR --out FILE  the learning curves and the best value so far\n"

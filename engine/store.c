@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <math.h>
 #include <limits.h>
 #include <lmdb.h>
 #include <stdarg.h>
@@ -525,16 +526,18 @@ int store_journal_put(store_t *s, uint64_t seq, const char *job, size_t len)
 	return put_u64_text(s, DB_JOURNAL, seq, job, len);
 }
 
-int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value)
+int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value,
+		     double unix_time)
 {
 	uint8_t *k, *v;
-	int rc = batch_add(s, DB_METRICS, 16, 8, &k, &v);
+	int rc = batch_add(s, DB_METRICS, 16, 16, &k, &v);
 
 	if (rc)
 		return rc;
 	put_u64(k, trial);
 	put_u64(k + 8, step);
 	put_f64(v, value);
+	put_f64(v + 8, unix_time);
 	return 0;
 }
 
@@ -713,12 +716,17 @@ static int visit_u64_text(const MDB_val *k, const MDB_val *v, struct walk *w)
 	return 0;
 }
 
+/* A value and when it arrived (16 bytes), or a value alone (8 bytes: a
+ * store written before times were kept; the time is then NAN). */
 static int visit_metric(const MDB_val *k, const MDB_val *v, struct walk *w)
 {
-	if (k->mv_size != 16 || v->mv_size != 8)
+	const uint8_t *val = v->mv_data;
+
+	if (k->mv_size != 16 || (v->mv_size != 8 && v->mv_size != 16))
 		return EBADMSG;
 	w->stop = w->cb.metric(get_u64((const uint8_t *)k->mv_data + 8),
-			       get_f64(v->mv_data), w->arg);
+			       get_f64(val), v->mv_size == 16 ? get_f64(val + 8)
+							      : NAN, w->arg);
 	return 0;
 }
 

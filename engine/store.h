@@ -4,7 +4,7 @@
  * Owns the LMDB environment and its named databases:
  *   meta     key string   -> JSON (experiment settings, status, ...)
  *   trials   u64 id (BE)  -> JSON trial record (see docs/store.md)
- *   metrics  u64 id, u64 step (BE) -> f64 value
+ *   metrics  u64 id, u64 step (BE) -> f64 value, f64 unix time
  *   logs     u64 id, u32 seq (BE)  -> f64 unix time, u8 stream, text
  *   strategy key string   -> bytes (optimizer state, for resume)
  *   journal  u64 seq (BE)  -> JSON job given to the strategies (for resume)
@@ -83,7 +83,8 @@ void store_set_nosync(store_t *s, int nosync);
  */
 int store_meta_put(store_t *s, const char *key, const char *json);
 int store_trial_put(store_t *s, uint64_t trial, const char *json);
-int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value);
+int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value,
+		     double unix_time);
 int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
 		  int stream, const char *text, size_t len);
 int store_strategy_put(store_t *s, const char *key, const void *data,
@@ -128,7 +129,10 @@ int store_strategy_get(store_t *s, const char *key, void **data, size_t *len);
  */
 typedef int (*store_trial_cb)(uint64_t trial, const char *json, size_t len,
 			      void *arg);
-typedef int (*store_metric_cb)(uint64_t step, double value, void *arg);
+/* unix_time: when the point reached the engine (NAN in stores written
+ * before times were kept). */
+typedef int (*store_metric_cb)(uint64_t step, double value, double unix_time,
+			       void *arg);
 typedef int (*store_log_cb)(uint32_t seq, double unix_time, int stream,
 			    const char *text, size_t len, void *arg);
 

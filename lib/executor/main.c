@@ -127,8 +127,10 @@ static void load_function(struct executor *ex)
 	pyrun_acquire();
 	if (rc == 0)
 		return;
-	/* Reported: the engine shows it, once for all its executors. */
-	if (conn_send_error(&ex->conn, error ? error : "cannot import", 1) == 0)
+	/* A local executor's terminal is the engine's, which shows what it
+	 * was sent, once for all executors: it says nothing more. */
+	if (conn_send_error(&ex->conn, error ? error : "cannot import", 1) == 0 &&
+	    getenv("MAGGY_LOCAL_EXECUTOR") != NULL)
 		_exit(EXEC_EXIT_IMPORT);
 	diag_fatal(EXEC_EXIT_IMPORT, "%s", error ? error : "cannot import");
 }

@@ -132,7 +132,8 @@ static int rec_trial(uint64_t trial, const char *json, size_t len, void *arg)
 	return ++r->n == r->stop_at ? 7 : 0;
 }
 
-static int rec_metric(uint64_t step, double value, void *arg)
+static int rec_metric(uint64_t step, double value, double unix_time,
+		      void *arg)
 {
 	struct rec *r = arg;
 
@@ -172,10 +173,10 @@ static void put_sample(store_t *s)
 	CHECK_RC(store_trial_put(s, 5, "{\"id\":5}"), 0);
 	CHECK_RC(store_trial_put(s, 0x100, "{\"id\":256}"), 0);
 	for (size_t i = 0; i < sizeof steps / sizeof *steps; i++)
-		CHECK_RC(store_metric_put(s, 5, steps[i], steps[i] * 0.5), 0);
+		CHECK_RC(store_metric_put(s, 5, steps[i], steps[i] * 0.5, 1e9), 0);
 	/* adjacent ids: their metrics must never mix with trial 5's */
-	CHECK_RC(store_metric_put(s, 4, 1, -4.0), 0);
-	CHECK_RC(store_metric_put(s, 6, 0, -6.0), 0);
+	CHECK_RC(store_metric_put(s, 4, 1, -4.0, 1e9), 0);
+	CHECK_RC(store_metric_put(s, 6, 0, -6.0, 1e9), 0);
 	CHECK_RC(store_log_put(s, 5, 10, 1700000000.25, 2, "ten", 3), 0);
 	CHECK_RC(store_log_put(s, 5, 2, 1700000000.5, 1, "two\nlines", 9), 0);
 	CHECK_RC(store_log_put(s, 5, 0x10000, 1.0, 1, "", 0), 0);
@@ -276,8 +277,8 @@ static void test_last_put_wins(void)
 
 	CHECK_RC(store_meta_put(s, "k", "1"), 0);
 	CHECK_RC(store_meta_put(s, "k", "2"), 0);
-	CHECK_RC(store_metric_put(s, 1, 3, 1.0), 0);
-	CHECK_RC(store_metric_put(s, 1, 3, 2.0), 0);
+	CHECK_RC(store_metric_put(s, 1, 3, 1.0, 1e9), 0);
+	CHECK_RC(store_metric_put(s, 1, 3, 2.0, 1e9), 0);
 	CHECK_RC(commit(s), 0);
 	check_meta(s, "k", "2", __LINE__);
 	CHECK_RC(store_metrics_each(s, 1, rec_metric, &r), 0);
@@ -522,7 +523,7 @@ static void test_parallel_reader(void)
 	wait_byte(to_parent[0]);
 	for (int i = 0; i < 200; i++)
 		put_blob(s, i, 64 << 10);
-	CHECK_RC(store_metric_put(s, 9, 1, 0.5), 0);
+	CHECK_RC(store_metric_put(s, 9, 1, 0.5, 1e9), 0);
 	CHECK_RC(store_meta_put(s, "phase", "2"), 0);
 	CHECK_RC(commit(s), 0);
 	send_byte(to_child[1]);

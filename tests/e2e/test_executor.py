@@ -418,6 +418,21 @@ def test_import_error_sends_fatal_error_and_exits_4(make_driver,
     assert "cannot import" in stderr.decode()
 
 
+def test_local_executor_leaves_a_reported_import_error_to_the_engine(
+        make_driver, executor_bin):
+    """The engine's own executors share its terminal: what they reported is
+    printed once, by the engine."""
+    drv = make_driver(module="executor_broken", function="train")
+    proc = drv.spawn_executor(executor_bin, MAGGY_LOCAL_EXECUTOR="1")
+    sess = drv.accept()
+    sess.handshake()
+    while sess.recv()[0] != fakedriver.ERROR:
+        pass
+    _, stderr = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 4
+    assert stderr.decode() == ""
+
+
 @pytest.mark.parametrize("env,message", [
     ({"MAGGY_DRIVER": ""}, "no driver address"),
     ({"MAGGY_DRIVER": "localhost"}, "is not HOST:PORT"),

@@ -64,6 +64,12 @@ def test_the_history_has_every_stored_point(finished_run):
         steps = per_trial.get(t["id"], [])
         assert len(steps) == t["steps"]
         assert steps == sorted(steps)
+    # when each point arrived: within its trial's run, in step order
+    by_id = {t["id"]: t for t in summary["trials"]}
+    for trial, points in per_trial.items():
+        times = [float(r["time"]) for r in rows if r["trial"] == trial]
+        assert times == sorted(times)
+        assert by_id[trial]["started"] <= times[0] <= by_id[trial]["ended"]
 
 
 def test_pandas_reads_both(finished_run, tmp_path):

@@ -115,7 +115,8 @@ int store_trial_put(store_t *s, uint64_t trial, const char *json)
 	return 0;
 }
 
-int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value)
+int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value,
+		     double unix_time)
 {
 	return 0;
 }
