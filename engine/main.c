@@ -71,6 +71,10 @@ static const char usage[] =
 	"      --progress, --no-progress, --progress-every   as for run (plain status lines come at\n"
 	"                         each tenth of the trials); the directory\n"
 	"                         also gets trace.csv and simulation.json\n"
+	"  check EXPERIMENT.lua load the script as run would and say what it\n"
+	"                       would run (its settings and search space), or\n"
+	"                       why it cannot; runs nothing\n"
+	"      -v, --verbose      errors whole, with the library's traceback\n"
 	"  show DIR             print the summary of a stored experiment\n"
 	"                       (also while it runs) and its 10 best trials\n"
 	"      --top N            the N best trials (0: none)\n"
@@ -244,6 +248,30 @@ static int cmd_run(int argc, char **argv, int simulate, int resume)
 	return run_experiment(&o);
 }
 
+static int cmd_check(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct run_options o = { .check = 1 };
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+		if (ch == 'v')
+			o.verbose = 1;
+		else if (ch == 'h')
+			return fputs(usage, stdout), EXIT_OK;
+		else
+			return bad_usage("%s", "bad option for check");
+	}
+	if (optind != argc - 1)
+		return bad_usage("%s", "check needs exactly one EXPERIMENT.lua");
+	o.script = argv[optind];
+	return run_experiment(&o);
+}
+
 static int cmd_show(int argc, char **argv)
 {
 	static const struct option longopts[] = {
@@ -377,6 +405,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1, 0, 1);
 	if (strcmp(cmd, "simulate") == 0)
 		return cmd_run(argc - 1, argv + 1, 1, 0);
+	if (strcmp(cmd, "check") == 0)
+		return cmd_check(argc - 1, argv + 1);
 	if (strcmp(cmd, "show") == 0)
 		return cmd_show(argc - 1, argv + 1);
 	if (strcmp(cmd, "export") == 0)

@@ -760,12 +760,92 @@ static int final_commit(struct run *r)
 	return -1;
 }
 
+/* One parameter of a described space: "lr DOUBLE [1e-05, 0.1] log". */
+static void print_param(const json_t *p)
+{
+	const json_t *values = json_object_get(p, "values");
+	char *text = values ? json_dumps(values, JSON_COMPACT) : NULL;
+
+	printf("    %s %s", json_string_value(json_object_get(p, "name")),
+	       json_string_value(json_object_get(p, "type")));
+	if (text)
+		printf(" %s", text);
+	else
+		printf(" [%.6g, %.6g]%s",
+		       json_number_value(json_object_get(p, "low")),
+		       json_number_value(json_object_get(p, "high")),
+		       json_is_true(json_object_get(p, "log")) ? " log" : "");
+	printf("\n");
+	free(text);
+}
+
+/* Whether module (dots for packages) is a .py file or a package in one of
+ * the training function's folders. */
+static int module_found(const json_t *train)
+{
+	const char *module = json_string_value(json_object_get(train, "module"));
+	char rel[PATH_MAX], path[PATH_MAX * 2];
+	const json_t *dir;
+	size_t i;
+
+	snprintf(rel, sizeof rel, "%s", module ? module : "");
+	for (char *c = rel; *c; c++)
+		if (*c == '.')
+			*c = '/';
+	json_array_foreach(json_object_get(train, "python_path"), i, dir) {
+		snprintf(path, sizeof path, "%s/%s.py", json_string_value(dir), rel);
+		if (access(path, R_OK) == 0)
+			return 1;
+		snprintf(path, sizeof path, "%s/%s/__init__.py",
+			 json_string_value(dir), rel);
+		if (access(path, R_OK) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* `check`: what the script would run, from the settings it loaded to. */
+static void describe_experiment(const struct run *r)
+{
+	const json_t *train = json_object_get(r->config, "train");
+	const json_t *p;
+	size_t i;
+
+	printf("%s: experiment '%s' loads: %ld trials, optimizer %s, early stop "
+	       "%s, %s %s, seed %lld\n", r->script, r->cc.name,
+	       r->cc.num_trials,
+	       json_string_value(json_object_get(r->config, "optimizer")),
+	       json_string_value(json_object_get(r->config, "earlystop")),
+	       r->cc.direction, r->cc.metric,
+	       (long long)json_integer_value(json_object_get(r->config, "seed")));
+	if (train)
+		printf("  train: %s:%s, imported from %s\n",
+		       json_string_value(json_object_get(train, "module")),
+		       json_string_value(json_object_get(train, "function")),
+		       json_string_value(json_array_get(json_object_get(
+			       train, "python_path"), 0)));
+	if (train && !module_found(train))
+		printf("  warning: no %s.py there: the executors' Python must "
+		       "find it elsewhere, or every trial fails to import it\n",
+		       json_string_value(json_object_get(train, "module")));
+	printf("  space:\n");
+	json_array_foreach(json_object_get(r->config, "space"), i, p)
+		print_param(p);
+}
+
 int run_experiment(const struct run_options *opts)
 {
 	struct run r = { .opts = opts };
 	char err[512];
-	int rc = open_experiment(&r), saved;
+	int rc, saved;
 
+	if (opts->check) {
+		rc = load_experiment(&r) < 0 ? EXIT_USAGE : EXIT_OK;
+		if (rc == EXIT_OK)
+			describe_experiment(&r);
+		goto out;
+	}
+	rc = open_experiment(&r);
 	signal(SIGPIPE, SIG_IGN);
 	if (rc != 0) {
 		rc = rc > 0 ? EXIT_OK : EXIT_USAGE;

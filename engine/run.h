@@ -31,6 +31,7 @@ struct run_options {
 	const char *resume;  /* continue the interrupted experiment in this
 				directory (script and seed come from it) */
 	int force;	     /* resume even though the script changed */
+	int check;	     /* load the script, describe it, run nothing */
 };
 
 /* Exit codes of `run` (and of main). */
@@ -41,6 +42,6 @@ enum run_exit {
 	EXIT_INTERRUPTED = 130,
 };
 
-/* Run an experiment to its end (or resume one). Returns an enum run_exit
- * value. */
+/* Run an experiment to its end (or resume one, or only check its script).
+ * Returns an enum run_exit value. */
 int run_experiment(const struct run_options *opts);

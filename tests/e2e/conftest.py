@@ -11,7 +11,7 @@ import time
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BUILD = pathlib.Path(os.environ.get("MAGGY_BUILD_DIR", ROOT / "build"))
+BUILD = pathlib.Path(os.environ.get("MAGGY_BUILD_DIR", ROOT / "build")).resolve()
 ENGINE = BUILD / "maggy-engine"
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 DATA = pathlib.Path(os.environ.get("MAGGY_DATA_DIR", ROOT.parent / "shared" / "data"))

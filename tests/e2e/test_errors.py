@@ -115,3 +115,23 @@ def test_simulate_warns_for_an_accuracy_table(engine, tmp_path):
     out = engine.simulate(script, "--benchmark", table, "--dir", tmp_path / "r")
     assert re.search(r"lcbench_7593's metric \(val_acc\) is to be maximized",
                      out.stderr), out.stdout + out.stderr
+
+
+def test_check_loads_a_script_and_runs_nothing(tmp_path):
+    script = experiment(tmp_path, num_trials=7)
+    out = subprocess.run([str(ENGINE), "check", str(script)], capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert f"{script}: experiment 'faults' loads: 7 trials, optimizer random" in out.stdout
+    assert "    x DOUBLE [0, 1]" in out.stdout
+    assert "    mode CATEGORICAL [\"a\",\"b\"]" in out.stdout
+    assert "warning" not in out.stdout  # fast_train.py is on its python_path
+    assert not (tmp_path / "maggy-runs").exists()
+    missing = experiment(tmp_path, name="missing", train="no_such_module:train")
+    out = subprocess.run([str(ENGINE), "check", str(missing)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 0 and "warning: no no_such_module.py there" in out.stdout
+    broken = experiment(tmp_path, name="broken", earlystop='"medain"')
+    out = subprocess.run([str(ENGINE), "check", str(broken)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and "got string 'medain'" in out.stderr
