@@ -119,13 +119,28 @@ static json_t *ablation_rows(const json_t *sum)
 
 /* ---- writing ------------------------------------------------------------ */
 
-/* The columns: the first row's keys in order, then any later ones. */
-static json_t *columns_of(const json_t *rows)
+/* The columns every table of a kind has, also without rows (so that an
+ * empty table still loads in pandas with its columns). */
+static const char *const trial_columns[] = {
+	"id", "state", "value", "steps", "attempts", "started", "ended",
+	"duration_s", "worker_host", "worker_slot", "error", NULL,
+};
+static const char *const history_columns[] = {
+	"trial", "step", "value", "time", NULL,
+};
+static const char *const no_columns[] = { NULL };
+
+/* The columns: `fixed`, then the rows' other keys in order of appearance. */
+static json_t *columns_of(const json_t *rows, const char *const *fixed)
 {
 	json_t *cols = json_array(), *seen = json_object(), *row, *v;
 	const char *key;
 	size_t i;
 
+	for (; *fixed; fixed++) {
+		json_object_set_new(seen, *fixed, json_true());
+		json_array_append_new(cols, json_string(*fixed));
+	}
 	json_array_foreach(rows, i, row) {
 		json_object_foreach((json_t *)row, key, v) {
 			if (json_object_get(seen, key))
@@ -154,9 +169,9 @@ static void put_csv_cell(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void write_csv(const json_t *rows, FILE *out)
+static void write_csv(const json_t *rows, const char *const *fixed, FILE *out)
 {
-	json_t *cols = columns_of(rows), *col, *row;
+	json_t *cols = columns_of(rows, fixed), *col, *row;
 	size_t i, j;
 
 	json_array_foreach(cols, j, col) {
@@ -218,7 +233,11 @@ int export_experiment(const struct export_options *o)
 					      JSON_REAL_PRECISION(17));
 			fputc('\n', out);
 		} else {
-			write_csv(rows, out);
+			write_csv(rows, o->table == EXPORT_HISTORY
+						? history_columns
+						: o->table == EXPORT_TRIALS
+							? trial_columns
+							: no_columns, out);
 		}
 		if (out != stdout && fclose(out) != 0) {
 			fprintf(stderr, "maggy-engine: cannot write %s: %s\n",

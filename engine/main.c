@@ -68,12 +68,14 @@ static const char usage[] =
 	"      --bsp              start trials in synchronized waves of N, as\n"
 	"                         the baseline of the Maggy paper\n"
 	"      -d, --dir, -s, --seed, -q, --quiet, -v, --verbose, --dashboard,\n"
-	"      --progress, --no-progress, --progress-every   as for run (plain status lines come at\n"
+	"      --progress, --no-progress, --progress-every\n"
+	"                         as for run (plain status lines come at\n"
 	"                         each tenth of the trials); the directory\n"
 	"                         also gets trace.csv and simulation.json\n"
 	"  check EXPERIMENT.lua load the script as run would and say what it\n"
 	"                       would run (its settings and search space), or\n"
 	"                       why it cannot; runs nothing\n"
+	"      -b, --benchmark B  as simulate would load it on B\n"
 	"      -v, --verbose      errors whole, with the library's traceback\n"
 	"  show DIR             print the summary of a stored experiment\n"
 	"                       (also while it runs) and its 10 best trials\n"
@@ -109,7 +111,8 @@ static const char usage[] =
 	"exit codes: 0 finished, 1 the experiment failed, 2 bad arguments or a\n"
 	"broken experiment script, 130 interrupted.\n"
 	"environment: MAGGY_LUA_DIR (the maggy Lua library), MAGGY_EXECUTOR\n"
-	"(the maggy-executor binary).\n";
+	"(the maggy-executor binary), MAGGY_WEB_DIR (the dashboard's page),\n"
+	"MAGGY_PYTHON (the Python of plot).\n";
 
 static int bad_usage(const char *fmt, const char *arg)
 {
@@ -252,15 +255,18 @@ static int cmd_check(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "benchmark", required_argument, NULL, 'b' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct run_options o = { .check = 1 };
 	int ch;
 
-	while ((ch = getopt_long(argc, argv, "vh", longopts, NULL)) != -1) {
+	while ((ch = getopt_long(argc, argv, "vb:h", longopts, NULL)) != -1) {
 		if (ch == 'v')
 			o.verbose = 1;
+		else if (ch == 'b')
+			o.benchmark = optarg;
 		else if (ch == 'h')
 			return fputs(usage, stdout), EXIT_OK;
 		else

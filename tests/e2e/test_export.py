@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ENGINE, FIXTURES
+from conftest import ENGINE, FIXTURES, ROOT
 
 
 def export(run_dir, *args):
@@ -87,3 +87,16 @@ def test_no_ablation_table_is_an_error(finished_run):
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 2
     assert "has no ablation table" in out.stderr
+
+
+def test_a_history_without_points_still_has_its_columns(engine, tmp_path):
+    """A training function that never broadcasts: the history is empty, and
+    loads in pandas as an empty table with its columns."""
+    run_dir = tmp_path / "r"
+    script = ROOT / "examples" / "custom_optimizer" / "experiment.lua"
+    assert engine.run(script, "--workers", 2, "--dir", run_dir, "--quiet").returncode == 0
+    assert export(run_dir, "--history") == "trial,step,value,time\n"
+    assert json.loads(export(run_dir, "--history", "--format", "json")) == []
+    pd = pytest.importorskip("pandas")
+    frame = pd.read_csv(io.StringIO(export(run_dir, "--history")))
+    assert list(frame.columns) == ["trial", "step", "value", "time"] and frame.empty
