@@ -2,7 +2,7 @@
 """spark-submit entry: run a maggy-engine experiment on a Spark cluster.
 
     spark-submit [spark options] spark/lagom.py EXPERIMENT.lua [--workers N]
-                 [--dir DIR] [--seed S] [--quiet]
+                 [--dir DIR] [--seed S] [--quiet] [--dashboard [HOST:]PORT]
     spark-submit [spark options] spark/lagom.py --resume DIR [--workers N]
 
 Ship the training module with --py-files (or have it at the same path on
@@ -26,7 +26,10 @@ def main(argv=None):
     ap.add_argument("--workers", type=int, help="executor slots (default: the cluster's)")
     ap.add_argument("--dir", help="where the store and summary go")
     ap.add_argument("--seed", type=int)
-    ap.add_argument("--quiet", action="store_true", help="no line per trial")
+    ap.add_argument("--quiet", action="store_true",
+                    help="do not echo what the trials print (it is stored)")
+    ap.add_argument("--dashboard", metavar="[HOST:]PORT",
+                    help="serve the live dashboard there on the driver")
     args = ap.parse_args(argv)
     if bool(args.experiment) == bool(args.resume):
         ap.error("give EXPERIMENT.lua or --resume DIR")
@@ -36,7 +39,8 @@ def main(argv=None):
         "maggy-engine " + os.path.basename(args.experiment or args.resume)).getOrCreate()
     try:
         lagom(spark, args.experiment, workers=args.workers, dir=args.dir,
-              resume=args.resume, seed=args.seed, quiet=args.quiet)
+              resume=args.resume, seed=args.seed, quiet=args.quiet,
+              dashboard=args.dashboard)
         return 0
     except ExperimentFailed as e:
         print(f"lagom: {e}", file=sys.stderr)

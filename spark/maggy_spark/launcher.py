@@ -124,7 +124,7 @@ def _summary(run_dir):
 
 
 def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
-          seed=None, home=None, out=sys.stdout, quiet=False):
+          seed=None, home=None, out=sys.stdout, quiet=False, dashboard=None):
     """Run EXPERIMENT (a Lua script) on the Spark cluster of `spark` (a
     SparkSession or SparkContext); or, with resume=DIR, continue the
     interrupted experiment in DIR. Returns the summary as a dict (the
@@ -135,6 +135,9 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
     dir: where the store and summary go (default: maggy-runs/NAME-TIME).
     home: the maggy-engine tree on the driver and on every node (default:
     $MAGGY_HOME, or the tree this module is in).
+    quiet: do not echo what the trials print (it is stored); the progress
+    lines still come. dashboard: "[HOST:]PORT" to serve the live dashboard
+    on the driver.
     """
     sc = getattr(spark, "sparkContext", spark)
     engine_bin, executor_bin = binaries(home)
@@ -151,6 +154,8 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
             args += ["--seed", str(seed)]
     if quiet:
         args.append("--quiet")
+    if dashboard:
+        args += ["--dashboard", str(dashboard)]
     engine = _Engine(args, out)
     job = None
     try:

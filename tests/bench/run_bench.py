@@ -12,6 +12,8 @@
 3. Heartbeats over loopback: answers per second and answer latency, against a
    bare C echo server (same framing, no logic) measured in the same run, and
    again while the strategy keeps the Lua thread busy.
+4. Heartbeats again with the dashboard open: a client polling its API four
+   times a second (the page polls every 1.5 s), beside the same run without.
 
 Figures depend on the machine; compare the ratios printed side by side.
 """
@@ -33,15 +35,23 @@ LOADGEN = BUILD / "tests/bench/loadgen"
 EXPERIMENTS = pathlib.Path(__file__).resolve().parent / "experiments"
 
 
-def start_engine(script, run_dir, *extra):
+def start_engine(script, run_dir, *extra, dashboard=False):
+    """The engine and its executors' address (and its dashboard's URL)."""
+    if dashboard:
+        extra += ("--dashboard", "0")
     proc = subprocess.Popen([str(ENGINE), "run", str(script), "--workers", "0",
                              "--dir", str(run_dir), "--quiet", *extra],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    addr = url = None
     for line in proc.stdout:
         m = re.search(r"(?:listening on|waiting for executors on) (\S+?)[; ]", line)
-        if m:  # keep reading so the engine never blocks on a full pipe
+        addr = addr or (m and m.group(1))
+        m = re.search(r"dashboard of \S+ on (http://\S+/)", line)
+        url = url or (m and m.group(1))
+        if addr and (url or not dashboard):
+            # keep reading so the engine never blocks on a full pipe
             threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, m.group(1)
+            return (proc, addr, url) if dashboard else (proc, addr)
     raise SystemExit("engine did not start")
 
 
@@ -115,6 +125,43 @@ def bench_engine_heartbeats(tmp, script, seconds, with_trials=False):
         stop(proc)
 
 
+def poll_dashboard(url, stop_at, counts):
+    import urllib.request
+    while time.monotonic() < stop_at:
+        for path in ("api/summary", "api/curves"):
+            with urllib.request.urlopen(url + path, timeout=10) as r:
+                counts["bytes"] += len(r.read())
+            counts["requests"] += 1
+        time.sleep(0.25)
+
+
+def bench_heartbeats_dashboard(tmp, seconds):
+    """Heartbeat throughput of the same engine set-up without and with a
+    dashboard being polled, side by side."""
+    out = {}
+    for polled in (False, True):
+        run_dir = tmp / f"dash{int(polled)}"
+        if polled:
+            proc, addr, url = start_engine(EXPERIMENTS / "noop_load.lua", run_dir,
+                                           dashboard=True)
+        else:
+            proc, addr = start_engine(EXPERIMENTS / "noop_load.lua", run_dir)
+        counts = {"requests": 0, "bytes": 0}
+        poller = None
+        try:
+            if polled:
+                poller = threading.Thread(target=poll_dashboard, daemon=True,
+                                          args=(url, time.monotonic() + 2 * seconds + 1, counts))
+                poller.start()
+            out["polled" if polled else "alone"] = dict(
+                heartbeat_set(addr, run_dir / "secret", seconds), dashboard=counts)
+        finally:
+            stop(proc)
+    out["throughput_ratio_polled_to_alone"] = round(
+        out["polled"]["throughput"]["per_second"] / out["alone"]["throughput"]["per_second"], 3)
+    return out
+
+
 def bench_echo(tmp, seconds):
     # The echo server accepts any secret; give it a file anyway.
     secret = tmp / "echo-secret"
@@ -132,11 +179,20 @@ def bench_echo(tmp, seconds):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5, help="length of each load run")
+    ap.add_argument("--only", choices=["dashboard"],
+                    help="run one part: the heartbeats with and without a dashboard")
     args = ap.parse_args()
     for binary in (ENGINE, LOADGEN):
         if not binary.exists():
             raise SystemExit(f"{binary} is missing: run scripts/setup first")
     results = {}
+    if args.only == "dashboard":
+        with tempfile.TemporaryDirectory() as t:
+            results["heartbeats_dashboard"] = bench_heartbeats_dashboard(
+                pathlib.Path(t), args.seconds)
+        json.dump(results, sys.stdout, indent=2)
+        print()
+        return
     with tempfile.TemporaryDirectory() as t:
         tmp = pathlib.Path(t)
         results["local_noop"] = [bench_local(tmp, w, *extra) for extra in ((), ("--no-fsync",))
@@ -149,6 +205,7 @@ def main():
         results["heartbeats_engine_busy_strategy"] = bench_engine_heartbeats(
             tmp, EXPERIMENTS / "busy_optimizer.lua", args.seconds, with_trials=True)
         results["heartbeats_bare_echo"] = bench_echo(tmp, args.seconds)
+        results["heartbeats_dashboard"] = bench_heartbeats_dashboard(tmp, args.seconds)
     eng = results["heartbeats_engine"]["throughput"]["per_second"]
     echo = results["heartbeats_bare_echo"]["throughput"]["per_second"]
     results["heartbeat_ratio_engine_to_echo"] = round(eng / echo, 3)

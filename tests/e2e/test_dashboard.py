@@ -9,12 +9,13 @@ import os
 import pathlib
 import re
 import shutil
+import subprocess
 import urllib.error
 import urllib.request
 
 import pytest
 
-from conftest import BUILD, Run, experiment, trials_in, wait_for
+from conftest import BUILD, ENGINE, FIXTURES, Run, experiment, trials_in, wait_for
 
 ARTIFACTS = pathlib.Path(os.environ.get("MAGGY_TEST_ARTIFACTS", BUILD / "test-artifacts"))
 
@@ -62,11 +63,19 @@ def curves(b):
     return b.find_elements(By.CSS_SELECTOR, "#curves path.curve")
 
 
+def text_of(b, selector):
+    """The element's text, read in one step: while a run goes on the page
+    redraws every 1.5 s, and an element found before a redraw is gone after
+    it."""
+    return b.execute_script("const e = document.querySelector(arguments[0]);"
+                            "return e ? e.textContent : null;", selector)
+
+
 def click_trial_and_read_log(b, tid):
-    from selenium.webdriver.common.by import By
-    b.find_element(By.CSS_SELECTOR, f'#trials tr[data-id="{tid}"]').click()
-    return wait_for(lambda: "step 0: score" in b.find_element(By.ID, "log").text
-                    and b.find_element(By.ID, "log").text, 30, "the trial's log")
+    b.execute_script("document.querySelector(arguments[0]).click()",
+                     f'#trials tr[data-id="{tid}"]')
+    return wait_for(lambda: "step 0: score" in (text_of(b, "#log") or "")
+                    and text_of(b, "#log"), 30, "the trial's log")
 
 
 def screenshot(b, name):
@@ -82,7 +91,6 @@ def talkative(tmp_path, trials=6):
 
 
 def test_dashboard_of_a_running_experiment(browser, tmp_path):
-    from selenium.webdriver.common.action_chains import ActionChains
     run_dir = tmp_path / "r"
     run = Run(tmp_path, talkative(tmp_path), "--workers", 2, "--dir", run_dir,
               "--dashboard", 0)
@@ -90,21 +98,26 @@ def test_dashboard_of_a_running_experiment(browser, tmp_path):
     browser.get(url)
     wait_for(lambda: rows(browser), 30, "the trials table to fill")
     assert api(url, "/api/summary")["status"] == "running"
-    assert "running" in browser.find_element("id", "status").text
+    assert "running" in text_of(browser, "#status")
     # a curve per trial that has points, while it runs
     wait_for(lambda: len(curves(browser)) >= 2, 30, "curves of running trials")
     running = wait_for(lambda: trials_in(run_dir, "RUNNING"), 30, "a running trial")
     text = click_trial_and_read_log(browser, running[0]["id"])
     # the log follows the running trial
-    wait_for(lambda: browser.find_element("id", "log").text.count("step ") >
+    wait_for(lambda: text_of(browser, "#log").count("step ") >
              text.count("step "), 30, "more lines of the running trial")
-    ActionChains(browser).move_to_element(curves(browser)[0]).perform()
-    wait_for(lambda: browser.find_elements("css selector", "#curves path.hover"),
-             10, "a hovered curve")
+    hovered = browser.execute_script(
+        "const p = document.querySelector('#curves path.curve');"
+        "p.dispatchEvent(new MouseEvent('mouseenter', {clientX: 100, clientY: 100}));"
+        "return p.dataset.id;")
+    wait_for(lambda: browser.find_elements("css selector",
+                                           f'#curves path.hover[data-id="{hovered}"]'),
+             10, "the hovered curve highlighted")
+    assert hovered in text_of(browser, "#tooltip")
     screenshot(browser, "dashboard-running.png")
     # the page follows the run to its end
-    wait_for(lambda: browser.find_element("css selector", "#status b").text
-             == "finished", 60, "the page to show the end")
+    wait_for(lambda: text_of(browser, "#status b") == "finished", 60,
+             "the page to show the end")
     assert run.wait(timeout=60) == 0
     assert "dashboard: closes in 3 s" in run.text()
     stored = engine_summary(run_dir)
@@ -177,3 +190,35 @@ def test_address_in_use_is_an_error(engine, tmp_path):
     second = Run(tmp_path, run_dir, "--dashboard", port, command="dashboard")
     assert second.wait(timeout=30) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in second.text()
+
+
+def test_dashboard_and_plot_of_an_ablation_study(engine, browser, tmp_path):
+    script = tmp_path / "study.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "study", train = "fast_train:ablated", python_path = "{FIXTURES}",
+  metric = "score", seed = 11, hb_interval = 0.2,
+  ablation = maggy.ablation {{
+    base = {{ lr = 0.01 }}, features = {{ "income", "age" }},
+    components = {{ "augmentation" }}, repeats = 2,
+  }},
+}}
+""")
+    run_dir = tmp_path / "r"
+    out = engine.run(script, "--workers", 2, "--dir", run_dir, "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    serve = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
+    browser.get(url_of(serve))
+    panel = wait_for(lambda: browser.find_element("id", "ablation-panel").is_displayed()
+                     and browser.find_element("id", "ablation-panel"), 30,
+                     "the ablation table")
+    rows = panel.find_elements("css selector", "tbody tr")
+    assert [r.find_elements("tag name", "td")[0].text for r in rows] == \
+        ["feature income", "feature age", "component augmentation"]
+    screenshot(browser, "dashboard-ablation.png")
+    serve.proc.terminate()
+    plot = subprocess.run([str(ENGINE), "plot", str(run_dir), "--what", "ablation",
+                           "--out", str(tmp_path / "a.png")], capture_output=True,
+                          text=True, timeout=120)
+    assert plot.returncode == 0, plot.stderr
+    assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
