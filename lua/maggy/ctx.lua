@@ -29,6 +29,10 @@ Ctx.__index = Ctx
 local MAX_LINES = 1000    -- per reply; the rest is counted and reported
 local MAX_LINE_LEN = 8192
 
+local function usable(x)
+  return type(x) == "number" and x == x
+end
+
 local STATES = { PENDING = true, RUNNING = true, FINISHED = true, EARLY_STOPPED = true, FAILED = true }
 
 -- fields: space, direction, metric, num_trials, es_min, rng.
@@ -36,6 +40,7 @@ function M.new(fields)
   local ctx = setmetatable({}, Ctx)
   for k, v in pairs(fields) do ctx[k] = v end
   ctx._trials, ctx._by_id = {}, {}
+  ctx._running, ctx._finished = {}, {}
   ctx._logs = { lines = {}, dropped = 0 }
   return ctx
 end
@@ -45,9 +50,57 @@ function M.view(base, rng)
   return setmetatable({ rng = rng }, { __index = base })
 end
 
+-- Where `trial` is, or would go, in the running list (ordered by seq).
+local function running_slot(running, trial)
+  local lo, hi = 1, #running + 1
+  while lo < hi do
+    local mid = math.floor((lo + hi) / 2)
+    if running[mid].seq < trial.seq then lo = mid + 1 else hi = mid end
+  end
+  return lo
+end
+
+local function leave_running(running, trial)
+  local i = running_slot(running, trial)
+  if running[i] ~= trial then -- someone reordered the list: look for it
+    i = nil
+    for k, t in ipairs(running) do if t == trial then i = k end end
+  end
+  if i then table.remove(running, i) end
+end
+
+local function enter(ctx, trial)
+  if trial.state == "RUNNING" then
+    table.insert(ctx._running, running_slot(ctx._running, trial), trial)
+  elseif trial.state == "FINISHED" then
+    ctx._finished[#ctx._finished + 1] = trial
+  end
+end
+
 function M.add_trial(ctx, trial)
   ctx._trials[#ctx._trials + 1] = trial
   ctx._by_id[trial.id] = trial
+  enter(ctx, trial)
+end
+
+-- The runtime moves a trial to `state` through here, which keeps, without
+-- scanning all trials, the RUNNING trials in creation order and the
+-- FINISHED ones in the order they finished (a trial never leaves a final
+-- state).
+function M.set_state(ctx, trial, state)
+  if trial.state == state then return end
+  if trial.state == "RUNNING" then leave_running(ctx._running, trial) end
+  trial.state = state
+  enter(ctx, trial)
+end
+
+-- The lists early-stop rules are given (the runtime's own: read only).
+function M.running(ctx)
+  return ctx._running
+end
+
+function M.finished(ctx)
+  return ctx._finished
 end
 
 -- Appends one line (split on newlines) to the log buffer.
@@ -89,10 +142,6 @@ end
 
 function Ctx:trial(id)
   return self._by_id[id]
-end
-
-local function usable(x)
-  return type(x) == "number" and x == x
 end
 
 function Ctx:better(a, b)

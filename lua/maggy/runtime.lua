@@ -251,7 +251,7 @@ end
 
 function EVENTS.run(ev)
   local t = not_final(find(ev), ev)
-  t.state = "RUNNING"
+  Ctx.set_state(exp.ctx, t, "RUNNING")
   t.attempt = json.opt(ev.attempt) or t.attempt + 1
 end
 
@@ -270,14 +270,16 @@ EVENTS["end"] = function(ev)
   if not Trial.FINAL[ev.state] then
     fail("maggy.runtime: trial %s: bad final state %s", t.id, tostring(ev.state))
   end
-  t.state, t.value = ev.state, json.opt(ev.value)
+  t.value = json.opt(ev.value)
+  Ctx.set_state(exp.ctx, t, ev.state)
   if exp.optimizer.observe then exp.optimizer:observe(exp.opt_ctx, t) end
 end
 
 -- A retried trial starts over: its history belongs to the failed attempt.
 function EVENTS.retry(ev)
   local t = not_final(find(ev), ev)
-  t.state, t.value = "PENDING", nil
+  t.value = nil
+  Ctx.set_state(exp.ctx, t, "PENDING")
   t:clear_history()
 end
 
@@ -358,10 +360,10 @@ local function checked_stops(ids)
 end
 
 -- Each rule guards itself with its min_trials (default es_min for rules
--- that compare against finished trials).
+-- that compare against finished trials). The lists are kept as trials move
+-- (Ctx.set_state): a check costs nothing that grows with the trials.
 local function check()
-  local finished = exp.ctx:trials("FINISHED")
-  local running = exp.ctx:trials("RUNNING")
+  local running, finished = Ctx.running(exp.ctx), Ctx.finished(exp.ctx)
   return { stop = checked_stops(exp.rule:check(exp.rule_ctx, running, finished)) }
 end
 

@@ -26,6 +26,7 @@
 -- (Akiba et al., KDD 2019).
 
 local describe = require "maggy.describe"
+local Quantile = require "maggy.quantile"
 local Percentile = {}
 Percentile.__index = Percentile
 
@@ -50,7 +51,7 @@ function Percentile.build(who, opts)
   return setmetatable({
     name = who, percentile = p, grace = opts.grace or 0, min_trials = opts.min_trials,
     _prefix = setmetatable({}, { __mode = "k" }),
-    _version = nil, _thresholds = {},
+    _steps = {}, _list = nil, _seen = 0, _last = nil,
   }, Percentile)
 end
 
@@ -97,41 +98,52 @@ function Percentile:averages_at(finished, s)
   return out
 end
 
--- The value the top `percentile` percent reach: sorted best first, the
--- interpolated rank percentile/100 * (n - 1).
-local function threshold(values, percentile, direction)
-  if direction == "min" then
-    table.sort(values)
+-- The averages at step s of the finished trials, kept per step as trials
+-- finish (maggy.quantile), built the first time a running trial reaches s.
+function Percentile:quantile_at(ctx, finished, s)
+  local q = self._steps[s]
+  if q == nil then
+    q = Quantile.new(self.percentile, ctx.direction)
+    for _, avg in ipairs(self:averages_at(finished, s)) do q:insert(avg) end
+    self._steps[s] = q
+  end
+  return q
+end
+
+-- Takes in the trials that finished since the last check. `finished` is
+-- the runtime's list, which only grows; any other list (a test's, a
+-- replaced one) starts the per-step sets over.
+function Percentile:catch_up(ctx, finished)
+  local seen = self._seen
+  if finished ~= self._list or #finished < seen or (seen > 0 and finished[seen] ~= self._last) then
+    self._list, self._steps, seen = finished, {}, #finished
   else
-    table.sort(values, function(a, b) return a > b end)
+    for i = seen + 1, #finished do
+      local news = self:averages_of(finished[i])
+      for s, q in pairs(self._steps) do
+        if news[s] then q:insert(news[s]) end
+      end
+    end
+    seen = #finished
   end
-  local r = percentile / 100 * (#values - 1) + 1
-  local lo = math.floor(r)
-  local hi = math.min(lo + 1, #values)
-  return values[lo] + (values[hi] - values[lo]) * (r - lo)
+  self._seen, self._last = seen, finished[seen]
 end
 
--- What identifies a set of finished trials and their histories; in a run
--- only new FINISHED trials change it.
-local function version_of(finished)
-  local points = 0
-  for _, t in ipairs(finished) do points = points + #t.values end
-  local last = finished[#finished]
-  return string.format("%d:%d:%s", #finished, points, last and last.id or "")
+-- A newly finished trial's running averages at the steps being tracked.
+function Percentile:averages_of(trial)
+  local out = {}
+  for s in pairs(self._steps) do
+    local avg = self:averages_at({ trial }, s)[1]
+    if avg then out[s] = avg end
+  end
+  return out
 end
 
--- The threshold at step s, or nil with too few averages. Thresholds are
--- kept per step until the finished trials change: running trials share
--- their steps, and checks come far more often than trials finish.
+-- The threshold at step s, or nil with too few averages.
 function Percentile:threshold_at(ctx, finished, s)
-  local cached = self._thresholds[s]
-  if cached == nil then
-    local averages = self:averages_at(finished, s)
-    cached = #averages >= (self.min_trials or ctx.es_min) and
-      threshold(averages, self.percentile, ctx.direction)
-    self._thresholds[s] = cached
-  end
-  return cached or nil
+  local q = self:quantile_at(ctx, finished, s)
+  if q:count() < (self.min_trials or ctx.es_min) then return nil end
+  return q:value()
 end
 
 function Percentile:should_stop(ctx, trial, finished)
@@ -143,8 +155,7 @@ end
 
 -- The ids of the running trials to stop.
 function Percentile:check(ctx, running, finished)
-  local version = version_of(finished)
-  if version ~= self._version then self._version, self._thresholds = version, {} end
+  self:catch_up(ctx, finished)
   local stop = {}
   for _, trial in ipairs(running) do
     if self:should_stop(ctx, trial, finished) then stop[#stop + 1] = trial.id end

@@ -72,7 +72,7 @@ end
 -- The ids of the running trials to stop.
 function Plateau:check(ctx, running, finished)
   local stop = {}
-  if #ctx:trials("FINISHED") < self.min_trials then return stop end
+  if #finished < self.min_trials then return stop end
   for _, trial in ipairs(running) do
     if self:should_stop(ctx, trial) then stop[#stop + 1] = trial.id end
   end
