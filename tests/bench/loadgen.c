@@ -120,8 +120,9 @@ static void load_secret(const char *path)
 }
 
 /* The handshake of proto.h; the nonce of a load generator need not be
- * random, only the engine's must. */
-static int hello(const char *addr, int slot)
+ * random, only the engine's must. Returns the connection, or -1 when the
+ * engine turned it away (too many handshakes at once: try again). */
+static int try_hello(const char *addr, int slot)
 {
 	const size_t prefix = PROTO_MAC_SIZE + PROTO_NONCE_SIZE;
 	uint8_t body[256], server_nonce[PROTO_NONCE_SIZE];
@@ -134,8 +135,8 @@ static int hello(const char *addr, int slot)
 
 	if (recv_frame(fd, &h, reply, sizeof reply) < 0 ||
 	    h.type != PROTO_CHALLENGE || h.length != PROTO_NONCE_SIZE) {
-		fprintf(stderr, "loadgen: no CHALLENGE\n");
-		exit(1);
+		close(fd);
+		return -1;
 	}
 	memcpy(server_nonce, reply, PROTO_NONCE_SIZE);
 	memset(body + PROTO_MAC_SIZE, slot, PROTO_NONCE_SIZE);
@@ -143,10 +144,24 @@ static int hello(const char *addr, int slot)
 			body + prefix, (size_t)n, body);
 	send_frame(fd, PROTO_HELLO, 0, body, prefix + (size_t)n);
 	if (recv_frame(fd, &h, reply, sizeof reply) < 0 || h.type != PROTO_WELCOME) {
-		fprintf(stderr, "loadgen: no WELCOME\n");
-		exit(1);
+		close(fd);
+		return -1;
 	}
 	return fd;
+}
+
+/* Connects as executors do: hundreds at once exceed the engine's pending
+ * handshakes, and the ones it turns away come back after a pause. */
+static int hello(const char *addr, int slot)
+{
+	for (int attempt = 0; attempt < 100; attempt++) {
+		int fd = try_hello(addr, slot);
+		if (fd >= 0)
+			return fd;
+		usleep(10000 + 1000 * (unsigned)(slot % 50));
+	}
+	fprintf(stderr, "loadgen: slot %d: no handshake after 100 tries\n", slot);
+	exit(1);
 }
 
 struct client {

@@ -199,7 +199,7 @@ def main():
                                  for w in (1, 2)]
         results["fake_executor_trials"] = [bench_fake_trials(tmp, c, args.seconds, *extra)
                                            for extra in ((), ("--no-fsync",))
-                                           for c in (1, 8, 32)]
+                                           for c in (1, 16, 256)]
         results["heartbeats_engine"] = bench_engine_heartbeats(
             tmp, EXPERIMENTS / "noop_load.lua", args.seconds)
         results["heartbeats_engine_busy_strategy"] = bench_engine_heartbeats(
