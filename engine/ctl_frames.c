@@ -63,14 +63,16 @@ static void welcome(ctl_t *c, struct worker *w)
 	json_t *exp = c->cfg->experiment;
 	json_t *train = json_object_get(exp, "train");
 
-	json_t *settings = json_pack("{s:s, s:O, s:O, s:O, s:s, s:f, s:i}",
+	json_t *settings = json_pack("{s:s, s:O, s:O, s:O, s:s, s:f, s:i, s:I}",
 				"experiment", c->cfg->name, "module",
 				json_object_get(train, "module"), "function",
 				json_object_get(train, "function"),
 				"python_path",
 				json_object_get(train, "python_path"),
 				"metric", c->cfg->metric, "hb_interval",
-				c->cfg->hb_interval, "worker", w->id);
+				c->cfg->hb_interval, "worker", w->id,
+				"max_trials", json_integer_value(json_object_get(
+					exp, "max_trials_per_executor")));
 	char *text = settings ? json_dumps(settings, JSON_COMPACT) : NULL;
 
 	if (text)

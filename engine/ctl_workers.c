@@ -280,6 +280,9 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		w->trial = NULL;
 	if (w->foreign == id)
 		w->foreign = 0;
+	/* Its last trial (max_trials_per_executor): it leaves after the ack. */
+	if (json_is_true(json_object_get(msg, "leaving")))
+		w->held = 1;
 	/* Acknowledged whether it counted or not: the executor may move on. */
 	w->ack_pending = 1;
 	w->ack_trial = id;

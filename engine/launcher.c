@@ -16,6 +16,9 @@
 #define QUICK_DEATH_S 2.0  /* a child that lived less than this died "quickly" */
 #define MAX_QUICK_DEATHS 8 /* in a row, per slot, before giving up */
 #define MAX_DELAY_S 5.0
+/* maggy-executor's exit status once it ran the experiment's
+ * max_trials_per_executor (lib/executor/diag.h): start a fresh one. */
+#define EXEC_RECYCLED 5
 
 struct slot {
 	launcher_t *l;
@@ -179,6 +182,10 @@ static void schedule_restart(launcher_t *l, struct slot *s, int status)
 	double delay;
 	struct timeval tv;
 
+	if (WIFEXITED(status) && WEXITSTATUS(status) == EXEC_RECYCLED) {
+		event_active(s->restart_timer, EV_TIMEOUT, 0); /* a fresh one */
+		return;
+	}
 	describe_status(status, how, sizeof how);
 	s->quick_deaths = mono_now() - s->started < QUICK_DEATH_S
 				  ? s->quick_deaths + 1 : 0;

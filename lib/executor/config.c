@@ -41,7 +41,8 @@ void config_usage(const char *argv0, FILE *file)
 "\n"
 "Exit status: 0 the driver said goodbye; 1 internal error; 2 invalid\n"
 "settings or refused by the driver; 3 driver unreachable for longer than\n"
-"the reconnect timeout; 4 the training function cannot be imported.\n",
+"the reconnect timeout; 4 the training function cannot be imported; 5 it\n"
+"ran the experiment's max_trials_per_executor (start a fresh one).\n",
 		argv0);
 }
 

@@ -135,7 +135,13 @@ static void load_function(struct executor *ex)
 	diag_fatal(EXEC_EXIT_IMPORT, "%s", error ? error : "cannot import");
 }
 
-/* Run trials until BYE (or the connection closes after it). */
+/* Whether serve() ended after the experiment's max_trials_per_executor. */
+static int recycled;
+
+/* Run trials until BYE (or the connection closes after it), or until the
+ * experiment's max_trials_per_executor have run: the process then ends to
+ * give back what the training function leaked, and its launcher starts a
+ * fresh one. */
 static void serve(struct executor *ex)
 {
 	struct trial_env env = {
@@ -147,15 +153,24 @@ static void serve(struct executor *ex)
 	unsigned kinds = INBOX_TRIAL | INBOX_BYE | INBOX_CLOSED |
 			 INBOX_CONNECTED | INBOX_FINAL_ACK;
 	struct inbox_event *ev;
+	json_int_t max = json_integer_value(json_object_get(ex->welcome,
+							    "max_trials"));
+	json_int_t ran = 0;
 	int done = 0;
 
 	while (!done) {
 		ev = wait_event(ex, kinds, 1);
-		if (ev->kind == INBOX_TRIAL)
+		if (ev->kind == INBOX_TRIAL) {
+			env.last = max > 0 && ran + 1 >= max;
 			done = trial_run(&env, ev->trial, ev->json) ==
 			       TRIAL_CLOSED;
-		else if (ev->kind & (INBOX_BYE | INBOX_CLOSED))
+			if (!done && env.last)
+				recycled = 1;
+			done |= env.last;
+			ran++;
+		} else if (ev->kind & (INBOX_BYE | INBOX_CLOSED)) {
 			done = 1;
+		}
 		/* Stale FINAL_ACKs and idle reconnections need nothing. */
 		inbox_event_free(ev);
 	}
@@ -183,5 +198,5 @@ int main(int argc, char **argv)
 	json_decref(ex.welcome);
 	conn_destroy(&ex.conn);
 	inbox_destroy(&ex.inbox);
-	return EXEC_EXIT_OK;
+	return recycled ? EXEC_EXIT_RECYCLED : EXEC_EXIT_OK;
 }

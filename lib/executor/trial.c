@@ -93,6 +93,8 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	io_end_trial(env->io);
 	reporter_summary(&sum);
 	final = final_body(trial, &res, sum.steps);
+	if (final && env->last)
+		json_object_set_new(final, "leaving", json_true());
 	outcome = final ? deliver(env, trial, final) : TRIAL_ACKED;
 	atomic_store(&env->conn->hello_trial, 0);
 	json_decref(final);

@@ -23,6 +23,8 @@ struct trial_env {
 	struct io_thread *io;
 	struct inbox *inbox;
 	const char *metric;   /* key of the metric in a dict result */
+	int last;	      /* the last trial of this process: its FINAL
+				 says "leaving", so it gets no other */
 };
 
 enum trial_outcome {

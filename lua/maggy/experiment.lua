@@ -26,7 +26,7 @@ M.DEFAULTS = {
   optimizer = "random", earlystop = "none", direction = "max", metric = "metric",
   hb_interval = 1.0, es_interval = 1.0, es_min = 4, max_attempts = 3, strategy_timeout = 10,
   strategy_memory = 1024,
-  trial_timeout = 0, exclude_after = 3, fail_fast = 3,
+  trial_timeout = 0, exclude_after = 3, fail_fast = 3, max_trials_per_executor = 0,
   -- liveness_timeout: max(5 * hb_interval, 2) seconds unless given (see M.new)
 }
 
@@ -95,6 +95,8 @@ local FIELDS = {
   trial_timeout = { function(v) return type(v) == "number" and v >= 0 and v < math.huge end,
                     "a number of seconds (0: no limit)" },
   exclude_after = { function(v) return is_integer(v) and v >= 0 end, "an integer >= 0 (0: never)" },
+  max_trials_per_executor = { function(v) return is_integer(v) and v >= 0 end,
+                              "an integer >= 0 (0: no limit)" },
   fail_fast = { function(v) return is_integer(v) and v >= 0 end, "an integer >= 0 (0: never)" },
 }
 

@@ -111,6 +111,7 @@ local function config_of(e, dir, ctx, seed)
     strategy_memory = e.strategy_memory,
     liveness_timeout = e.liveness_timeout, trial_timeout = e.trial_timeout,
     exclude_after = e.exclude_after, fail_fast = e.fail_fast,
+    max_trials_per_executor = e.max_trials_per_executor,
     optimizer = experiment.strategy_name(e.optimizer),
     earlystop = experiment.strategy_name(e.earlystop),
     space = e.space:describe(),

@@ -56,8 +56,11 @@ def task_environment(plan, ctx, python_path):
 # The executor's exit statuses after which restarting it is pointless: the
 # driver said goodbye (0), refused it (2), is gone (3), or the training
 # module cannot be imported (4). Others (a crash) restart it in the task,
-# as the engine's own launcher does with local executors.
+# as the engine's own launcher does with local executors; 5 (it ran the
+# experiment's max_trials_per_executor) starts a fresh one, not counted as
+# a restart.
 FINAL_STATUSES = (0, 2, 3, 4)
+RECYCLED = 5
 MAX_RESTARTS = 3
 
 
@@ -79,12 +82,15 @@ def run_executor(plan):
         ctx = TaskContext.get()
         python_path = [SparkFiles.getRootDirectory()] + sys.path
         env = task_environment(plan, ctx, python_path)
-        status = None
-        for restart in range(MAX_RESTARTS + 1):
-            env["MAGGY_ATTEMPT"] = str(ctx.attemptNumber() + restart + 1)
+        status, restarts, starts = None, 0, 0
+        while restarts <= MAX_RESTARTS:
+            starts += 1
+            env["MAGGY_ATTEMPT"] = str(ctx.attemptNumber() + starts)
             status = _run_once(plan["executor"], env)
             if status in FINAL_STATUSES:
                 break
+            if status != RECYCLED:
+                restarts += 1
         yield ctx.partitionId(), socket.gethostname(), status
 
     return partition

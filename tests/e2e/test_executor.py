@@ -582,3 +582,22 @@ def test_bye_during_a_trial_stops_it_and_exits_0(make_driver, executor_bin):
     sess.ack(trial)
     _, err = proc.communicate(timeout=WAIT)
     assert proc.returncode == 0, err.decode()
+
+
+def test_executors_are_recycled_after_max_trials(engine, tmp_path):
+    """max_trials_per_executor = 2: each process runs two trials, then a
+    fresh one takes its place; no trial is lost or retried on the way."""
+    from conftest import experiment
+    script = experiment(tmp_path, train="fast_train:train", num_trials=7,
+                        max_trials_per_executor=2)
+    run_dir = tmp_path / "r"
+    out = engine.run(script, "--workers", 1, "--dir", run_dir, "--quiet")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(run_dir)
+    assert summary["finished"] == 7
+    assert all(t["attempts"] == 1 for t in summary["trials"])
+    pids = [t["worker"]["pid"] for t in summary["trials"]]
+    assert len(set(pids)) == 4  # 2 + 2 + 2 + 1
+    for pid in set(pids):
+        assert pids.count(pid) <= 2
+    assert "restarting" not in out.stderr and "retrying" not in out.stdout
