@@ -99,6 +99,27 @@ def experiment(tmp_path, name="faults", train="fast_train:steady",
     return path
 
 
+def ablation_study(tmp_path, repeats=5):
+    """A LOCO study of fast_train:ablated: three features, two layers and
+    their group, a component (7 rows), `repeats` seeds each."""
+    script = tmp_path / "ablation.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "synthetic", train = "fast_train:ablated", python_path = "{FIXTURES}",
+  metric = "score", seed = 11, hb_interval = 0.2,
+  ablation = maggy.ablation {{
+    base = {{ lr = 0.01 }},
+    features = {{ "income", "age", "zip" }},
+    layers = {{ "fc1", "fc2" }},
+    layer_groups = {{ dense = {{ prefix = "fc" }} }},
+    components = {{ "augmentation" }},
+    repeats = {repeats},
+  }},
+}}
+""")
+    return script
+
+
 class Run:
     """maggy-engine in the background, its output in a file (never a pipe
     that could fill up and stall it). Killed after the test if still alive."""

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ENGINE, FIXTURES, ROOT, Run, resume, trials_in
+from conftest import ENGINE, FIXTURES, ROOT, Run, ablation_study, resume, trials_in
 from fakeexecutor import FakeExecutor
 
 sys.path.insert(0, str(ROOT / "python"))
@@ -21,28 +21,9 @@ from fast_train import ABLATION_EFFECTS, PATH_GAINS  # noqa: E402
 EXAMPLES = ROOT / "examples" / "ablation"
 
 
-def study_script(tmp_path, repeats=5):
-    script = tmp_path / "ablation.lua"
-    script.write_text(f"""local maggy = require "maggy"
-return maggy.experiment {{
-  name = "synthetic", train = "fast_train:ablated", python_path = "{FIXTURES}",
-  metric = "score", seed = 11, hb_interval = 0.2,
-  ablation = maggy.ablation {{
-    base = {{ lr = 0.01 }},
-    features = {{ "income", "age", "zip" }},
-    layers = {{ "fc1", "fc2" }},
-    layer_groups = {{ dense = {{ prefix = "fc" }} }},
-    components = {{ "augmentation" }},
-    repeats = {repeats},
-  }},
-}}
-""")
-    return script
-
-
 def test_loco_recovers_known_effects_within_its_intervals(engine, tmp_path):
     run_dir = tmp_path / "r"
-    out = engine.run(study_script(tmp_path), "--workers", 2, "--dir", run_dir)
+    out = engine.run(ablation_study(tmp_path), "--workers", 2, "--dir", run_dir)
     assert out.returncode == 0, out.stdout + out.stderr
     summary = engine.summary(run_dir)
     assert summary["finished"] == 5 * 8  # the base and 7 items
@@ -73,7 +54,7 @@ def test_loco_recovers_known_effects_within_its_intervals(engine, tmp_path):
 
 def test_a_study_goes_on_after_a_crash_of_the_driver(engine, tmp_path):
     run_dir = tmp_path / "r"
-    script = study_script(tmp_path, repeats=2)
+    script = ablation_study(tmp_path, repeats=2)
     run = Run(tmp_path, script, "--workers", 0, "--dir", run_dir)
     ex = FakeExecutor(run.address(), run_dir)
     ex.welcome()

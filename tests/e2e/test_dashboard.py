@@ -15,7 +15,8 @@ import urllib.request
 
 import pytest
 
-from conftest import BUILD, ENGINE, FIXTURES, Run, experiment, trials_in, wait_for
+from conftest import (BUILD, ENGINE, Run, ablation_study, experiment, trials_in,
+                      wait_for)
 
 ARTIFACTS = pathlib.Path(os.environ.get("MAGGY_TEST_ARTIFACTS", BUILD / "test-artifacts"))
 
@@ -193,17 +194,7 @@ def test_address_in_use_is_an_error(engine, tmp_path):
 
 
 def test_dashboard_and_plot_of_an_ablation_study(engine, browser, tmp_path):
-    script = tmp_path / "study.lua"
-    script.write_text(f"""local maggy = require "maggy"
-return maggy.experiment {{
-  name = "study", train = "fast_train:ablated", python_path = "{FIXTURES}",
-  metric = "score", seed = 11, hb_interval = 0.2,
-  ablation = maggy.ablation {{
-    base = {{ lr = 0.01 }}, features = {{ "income", "age" }},
-    components = {{ "augmentation" }}, repeats = 2,
-  }},
-}}
-""")
+    script = ablation_study(tmp_path, repeats=2)
     run_dir = tmp_path / "r"
     out = engine.run(script, "--workers", 2, "--dir", run_dir, "--quiet")
     assert out.returncode == 0, out.stdout + out.stderr
@@ -214,7 +205,8 @@ return maggy.experiment {{
                      "the ablation table")
     rows = panel.find_elements("css selector", "tbody tr")
     assert [r.find_elements("tag name", "td")[0].text for r in rows] == \
-        ["feature income", "feature age", "component augmentation"]
+        ["feature income", "feature age", "feature zip", "layer fc1", "layer fc2",
+         "layer group dense", "component augmentation"]
     screenshot(browser, "dashboard-ablation.png")
     serve.proc.terminate()
     plot = subprocess.run([str(ENGINE), "plot", str(run_dir), "--what", "ablation",

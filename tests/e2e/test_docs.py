@@ -21,7 +21,6 @@ checked as `simulate` loads it (`check --benchmark branin`).
 Blocks without a language are sample output, not code."""
 import json
 import os
-import pathlib
 import re
 import subprocess
 import time
@@ -149,6 +148,9 @@ def test_examples_run(path, tmp_path):
             assert re.match(r"not run \(.{10,}\)$", mark), \
                 f"{where}: say why it is not run: <!-- doc: not run (REASON) -->"
             skipped.append(f"{where}: {mark}")
+            continue
+        if "shared/data" in body and not DATA.is_dir():
+            skipped.append(f"{where}: not run (no benchmark data at {DATA})")
             continue
         t0 = time.monotonic()
         problem = run_block(repo, env, n, lang, mark, body)
