@@ -105,7 +105,8 @@ def bench_heartbeats(addr, secret, seconds, clients, window):
 
 def heartbeat_set(addr, secret, seconds):
     return {"throughput": bench_heartbeats(addr, secret, seconds, 4, 64),
-            "latency": bench_heartbeats(addr, secret, seconds, 4, 1)}
+            "latency": bench_heartbeats(addr, secret, seconds, 4, 1),
+            "latency_64_connections": bench_heartbeats(addr, secret, seconds, 64, 1)}
 
 
 def bench_engine_heartbeats(tmp, script, seconds, with_trials=False):
