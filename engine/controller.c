@@ -259,8 +259,8 @@ static void strategy_logs(ctl_t *c, const json_t *reply)
 		if (!c->cfg->quiet)
 			console_line(stdout, "%s", stored);
 		free(stored);
+		ctl_commit_soon(c, 0);
 	}
-	ctl_commit_soon(c, 0);
 }
 
 /* Whatever the strategy host hands over is checked once more against the

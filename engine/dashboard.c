@@ -114,9 +114,15 @@ static int add_point(uint64_t step, double value, double unix_time,
 		isnan(unix_time) ? json_null() : json_real(unix_time)));
 }
 
+/* What add_curve fills: trial id (hex) -> its points. */
+struct curves {
+	store_t *store;
+	json_t *curves;
+};
+
 static int add_curve(uint64_t id, const char *json, size_t len, void *arg)
 {
-	struct { store_t *store; json_t *curves; } *c = arg;
+	struct curves *c = arg;
 	char hex[PROTO_TRIAL_HEX];
 	json_t *points = json_array();
 
@@ -127,11 +133,12 @@ static int add_curve(uint64_t id, const char *json, size_t len, void *arg)
 	return store_metrics_each(c->store, id, add_point, points) < 0 ? -1 : 0;
 }
 
-/* {"curves": {ID: [[step, value], ...]}} of every trial, or of ?trial=ID. */
+/* {"curves": {ID: [[step, value, time], ...]}} of every trial, or of
+ * ?trial=ID. */
 static void api_curves(struct dashboard *d, struct evhttp_request *req,
 		       struct evkeyvalq *query)
 {
-	struct { store_t *store; json_t *curves; } c = { d->store, json_object() };
+	struct curves c = { d->store, json_object() };
 	const char *trial = evhttp_find_header(query, "trial");
 	uint64_t id;
 	int rc;
@@ -167,8 +174,6 @@ struct log_page {
 static int add_line(uint32_t seq, double unix_time, int stream,
 		    const char *text, size_t len, void *arg)
 {
-	static const char *const streams[] = { "stdout", "stderr", "log",
-					       "executor" };
 	struct log_page *p = arg;
 
 	if (seq < p->from)
@@ -180,8 +185,7 @@ static int add_line(uint32_t seq, double unix_time, int stream,
 	p->next = seq + 1;
 	return json_array_append_new(p->lines, json_pack(
 		"{s:I, s:f, s:s, s:s%}", "seq", (json_int_t)seq, "time",
-		unix_time, "stream", stream >= 0 && stream <= 3
-					     ? streams[stream] : "?",
+		unix_time, "stream", proto_stream_name(stream),
 		"text", text, len));
 }
 

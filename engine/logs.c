@@ -31,13 +31,6 @@ struct reader {
 	char hex[PROTO_TRIAL_HEX];
 };
 
-static const char *stream_name(int stream)
-{
-	static const char *const names[] = { "stdout", "stderr", "log",
-					     "executor" };
-	return stream >= 0 && stream <= 3 ? names[stream] : "?";
-}
-
 static struct shown *shown_of(struct reader *r, uint64_t id)
 {
 	struct shown *s;
@@ -62,12 +55,12 @@ static int print_line(uint32_t seq, double unix_time, int stream,
 		return 0;
 	r->current->next_seq = seq + 1;
 	if (r->current->id)
-		printf("[%s %s] %.*s\n", r->hex, stream_name(stream), (int)len,
+		printf("[%s %s] %.*s\n", r->hex, proto_stream_name(stream), (int)len,
 		       text);
 	else if (stream == PROTO_EXECUTOR)
 		printf("%.*s\n", (int)len, text);
 	else
-		printf("[executor %s] %.*s\n", stream_name(stream), (int)len,
+		printf("[executor %s] %.*s\n", proto_stream_name(stream), (int)len,
 		       text);
 	return 0;
 }

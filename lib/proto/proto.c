@@ -210,3 +210,11 @@ int proto_mac_equal(const uint8_t a[PROTO_MAC_SIZE],
 {
 	return sodium_memcmp(a, b, PROTO_MAC_SIZE) == 0;
 }
+
+const char *proto_stream_name(int stream)
+{
+	static const char *const names[] = { "stdout", "stderr", "log",
+					     "executor" };
+	return stream >= PROTO_STDOUT && stream <= PROTO_EXECUTOR ? names[stream]
+								  : "?";
+}

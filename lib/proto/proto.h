@@ -91,6 +91,9 @@ enum proto_stream {
 	PROTO_EXECUTOR = 3, /* the shim itself, not the training function */
 };
 
+/* "stdout", "stderr", "log" or "executor"; "?" for anything else. */
+const char *proto_stream_name(int stream);
+
 /* One reported metric value. */
 struct proto_point {
 	uint64_t step;

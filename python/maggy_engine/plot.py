@@ -37,7 +37,8 @@ def plot_curves(summary, history, ax=None):
         history = history.to_dict("records")
     states = {t["id"]: t["state"] for t in summary["trials"]}
     best = (summary.get("best") or {}).get("trial_id")
-    for trial, (steps, values) in curves_of(history).items():
+    curves = curves_of(history)
+    for trial, (steps, values) in curves.items():
         if trial == best:
             continue
         state = states.get(trial)
@@ -46,8 +47,8 @@ def plot_curves(summary, history, ax=None):
         ax.plot(steps, values, lw=1, alpha=0.5, **style)
         if state == "EARLY_STOPPED":
             ax.plot(steps[-1:], values[-1:], "o", ms=3, color=STOPPED)
-    if best in curves_of(history):
-        steps, values = curves_of(history)[best]
+    if best in curves:
+        steps, values = curves[best]
         ax.plot(steps, values, lw=2.5, color=BEST, label=f"best: {best}")
         ax.legend(loc="best")
     ax.set_xlabel("step")
