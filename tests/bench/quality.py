@@ -104,7 +104,7 @@ def run_all(problems, optimizers, seeds_of, budgets, jobs):
     """results[problem][optimizer] = {"regret": {n: [per seed]}, "seconds": [...]}"""
     order = sorted(((o, p, s) for p in problems for o in optimizers
                     for s in range(1, seeds_of(o) + 1)),
-                   key=lambda k: (SLOWEST_FIRST.index(k[0]), k[1], k[2]))
+                   key=lambda k: (SLOWEST_FIRST.index(k[0]) if k[0] in SLOWEST_FIRST else 0, k[1], k[2]))
     outputs = simrun.parallel([(one_run, o, p, s, budgets) for o, p, s in order], jobs)
     results = {p: {o: {"regret": {n: [] for n in budgets}, "seconds": []} for o in optimizers}
                for p in problems}
@@ -217,6 +217,9 @@ def parse_args():
     ap.add_argument("--optimizers", default="", help="comma-separated (default: all)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     ap.add_argument("--json", metavar="OUT", help="write every regret to this file")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=LUA",
+                    help="also run a variant of ours, e.g. "
+                         "'tpe-uni=maggy.optimizers.tpe{multivariate = false}' (repeatable)")
     args = ap.parse_args()
     try:
         args.budgets = sorted({int(n) for n in args.evals.split(",")})
@@ -229,8 +232,14 @@ def parse_args():
 
 def main():
     args = parse_args()
+    for variant in args.variant:
+        name, _, expression = variant.partition("=")
+        if not name or not expression or name in OPTIMIZERS:
+            sys.exit(f"--variant: want a new NAME=LUA, got {variant!r}")
+        OURS[name] = expression
     problems = pick("problems", args.problems, all_problems())
-    optimizers = pick("optimizers", args.optimizers, OPTIMIZERS)
+    optimizers = pick("optimizers", args.optimizers, OPTIMIZERS + tuple(
+        v.partition("=")[0] for v in args.variant))
     gp_seeds = min(args.gp_seeds, args.seeds)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the jobs import numpy: one core each
 

@@ -151,10 +151,45 @@ describe("optimizers.tpe", function()
     assert.is_true(math.abs(ctx:best().params.x - 0.8) < 0.02)
   end)
 
+  -- A deterministic objective that is flat over cells: the value of the
+  -- nearest of 30 fixed points, as a table of configurations looked up by
+  -- nearest neighbour gives it.
+  local function cells_objective()
+    local r, centres = rng.new(77), {}
+    for i = 1, 30 do centres[i] = { r:random(), r:random(), r:random() } end
+    return function(p)
+      local best, value = math.huge, nil
+      for i, c in ipairs(centres) do
+        local d = (p.a - c[1]) ^ 2 + (p.b - c[2]) ^ 2 + (p.c - c[3]) ^ 2
+        if d < best then best, value = d, (c[1] - 0.3) ^ 2 + (c[2] - 0.6) ^ 2 + c[3] / 4 + i * 1e-6 end
+      end
+      return value
+    end
+  end
+
+  it("leaves a plateau it keeps hitting: repeated results count as bad", function()
+    local space = maggy.searchspace{ a = maggy.double(0, 1), b = maggy.double(0, 1), c = maggy.double(0, 1) }
+    local f = cells_objective()
+    local function distinct(opts, seed)
+      local seen, count = {}, 0
+      for _, p in ipairs((run(Tpe.new(opts), space, f, seed, 60))) do
+        local v = f(p)
+        if not seen[v] then seen[v], count = true, count + 1 end
+      end
+      return count
+    end
+    local with, without = {}, {}
+    for seed = 1, 7 do
+      with[seed] = distinct({}, seed)
+      without[seed] = distinct({ demote_repeats = false }, seed)
+    end
+    assert.is_true(median(with) > median(without) + 3, median(with) .. " vs " .. median(without))
+  end)
+
   describe("options", function()
     it("fills in the defaults", function()
       assert.are.same({ n_startup = 10, n_candidates = 24, multivariate = true, prior_weight = 1,
-        bandwidth_floor = 1e-3, lie = "worst" }, Tpe.defaults())
+        bandwidth_floor = 1e-3, lie = "worst", demote_repeats = true }, Tpe.defaults())
       local o = Tpe.defaults{ gamma = 0.2, multivariate = false, lie = "mean" }
       assert.are.same({ 0.2, false, "mean", 24 }, { o.gamma, o.multivariate, o.lie, o.n_candidates })
       assert.are.equal("tpe", Tpe.new().name)
@@ -165,7 +200,7 @@ describe("optimizers.tpe", function()
         { gamma = 0 }, { gamma = 1 }, { gamma = 1.5 }, { gamma = "0.1" }, { gamma = 0 / 0 },
         { n_startup = -1 }, { n_startup = 2.5 }, { n_candidates = 0 }, { multivariate = "yes" },
         { prior_weight = -1 }, { prior_weight = math.huge }, { bandwidth_floor = 0 },
-        { bandwidth_floor = 2 }, { lie = "median" },
+        { bandwidth_floor = 2 }, { lie = "median" }, { demote_repeats = "yes" },
       }
       for _, opts in ipairs(bad) do
         local name = next(opts)

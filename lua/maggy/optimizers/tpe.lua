@@ -33,6 +33,9 @@
 --   prior_weight     weight of the uniform prior, in observations (default 1)
 --   bandwidth_floor  narrowest kernel, in unit-cube widths (default 1e-3)
 --   lie              score of pending trials: "worst" (default), "mean", "best"
+--   demote_repeats   a result equal, bit for bit, to a better-ranked one is a
+--                    repeat and joins the bad density (default true): see
+--                    repeats_last below
 --
 -- Papers: Bergstra, Bardenet, Bengio and Kegl, "Algorithms for Hyper-Parameter
 -- Optimization", NeurIPS 2011; the multivariate kernels of Falkner, Klein and
@@ -82,10 +85,11 @@ local OPTIONS = {
   multivariate = { true, function(v) return type(v) == "boolean" end, "true or false" },
   prior_weight = { 1, function(v) return is_finite(v) and v >= 0 end, "a number >= 0" },
   bandwidth_floor = { 1e-3, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
+  demote_repeats = { true, function(v) return type(v) == "boolean" end, "true or false" },
   lie = { "worst", function(v) return v == "worst" or v == "mean" or v == "best" end,
           "\"worst\", \"mean\" or \"best\"" },
 }
-local OPTION_NAMES = { "bandwidth_floor", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "prior_weight" }
+local OPTION_NAMES = { "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "prior_weight" }
 
 local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
@@ -443,6 +447,31 @@ local function best_candidate(space, rng, dims, good, bad, points, n_candidates)
   return best
 end
 
+-- `order` (best first) rearranged so that repeats come last, and how many
+-- observations are not repeats. A repeat is a result whose score equals,
+-- bit for bit, one already ranked before it: a deterministic objective that
+-- gives two configurations exactly the same value maps them to the same
+-- thing (a table's row, parameters the training function rounds), so a
+-- repeat tells nothing new about where to go. Repeats join the bad density:
+-- a region that keeps giving a result already known loses its appeal, and
+-- the good density is spread over distinct results instead of piling onto
+-- one plateau. Pending trials (all at the same lie) are never repeats.
+local function repeats_last(obs, order)
+  local seen, firsts, repeats = {}, {}, {}
+  for _, k in ipairs(order) do
+    local o = obs[k]
+    if o.pending or not seen[o.score] then
+      if not o.pending then seen[o.score] = true end
+      firsts[#firsts + 1] = k
+    else
+      repeats[#repeats + 1] = k
+    end
+  end
+  local distinct = #firsts
+  for _, k in ipairs(repeats) do firsts[#firsts + 1] = k end
+  return firsts, distinct
+end
+
 -- See the header. opts: as returned by Tpe.defaults (nil for the defaults).
 function Tpe.propose(space, rng, obs, opts)
   opts = opts or Tpe.defaults()
@@ -451,7 +480,10 @@ function Tpe.propose(space, rng, obs, opts)
   local dims = describe_dims(space, opts.bandwidth_floor)
   local points = {}
   for k = 1, n do points[k] = to_point(space, dims, obs[k].params) end
-  local order, n_good = ranked(obs), good_count(n, opts.gamma)
+  local order, distinct = ranked(obs), n
+  if opts.demote_repeats then order, distinct = repeats_last(obs, order) end
+  if distinct < 2 then return nil end
+  local n_good = min(good_count(distinct, opts.gamma), distinct - 1)
   local good = new_model(columns(points, order, 1, n_good, #dims), n_good, dims, opts)
   local bad = new_model(columns(points, order, n_good + 1, n, #dims), n - n_good, dims, opts)
   return best_candidate(space, rng, dims, good, bad, points, opts.n_candidates)
