@@ -109,7 +109,7 @@ local function workspace(X, y, n, D)
   return {
     X = X, y = y, n = n, D = D,
     XsT = la.vector(n * D), alpha = la.vector(n),
-    K = la.vector(nn), Kinv = la.vector(nn), U = la.vector(nn),
+    K = la.vector(nn), Kinv = la.vector(nn),
     ksig = la.vector(nn),   -- the signal part of K, for d/d log sf2
     kfac = la.vector(nn),   -- d k / d log l_d = kfac * (scaled difference in d)^2
   }
@@ -197,7 +197,7 @@ local function objective(ws, theta)
   la.solve_lower(ws.K, n, n, alpha)
   la.solve_lower_t(ws.K, n, n, alpha)
   local f = 0.5 * la.dot(ws.y, 0, alpha, 0, n) + 0.5 * la.logdet(ws.K, n, n) + 0.5 * n * LOG_2PI
-  la.inverse_from_cholesky(ws.K, n, n, ws.Kinv, ws.U)
+  la.inverse_from_cholesky(ws.K, n, n, ws.Kinv)
   local g = likelihood_gradient(ws, sf2, sn2)
   f = f + prior_nll(theta, D, g)
   return f, g
