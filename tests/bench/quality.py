@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 """Optimizer quality: simple regret of maggy's random search, TPE and GP
-against Optuna's and Hyperopt's samplers, one trial at a time (W = 1).
+against Optuna's and Hyperopt's samplers, one trial at a time (W = 1), or
+maggy's alone with W asynchronous workers (--workers).
 
     tests/bench/quality.py [--seeds 20] [--gp-seeds 4] [--evals 50,100,200]
                            [--problems branin,...] [--optimizers tpe,...]
+                           [--variant NAME=LUA ...] [--workers W]
                            [--jobs 2] [--json OUT]
 
 Problems: branin, hartmann6 (minimize), every lcbench_*.csv at full budget
@@ -13,12 +15,18 @@ MSE), hpobench_* and nasbench201_cifar10 (maximize accuracy).
 Optimizers:
   random, tpe, gp   maggy's "random", maggy.optimizers.tpe{} and
                     maggy.optimizers.gp{}, run by `maggy-engine simulate`
+  tpe-naive,        the same with pending trials left out (lie = "none",
+  gp-naive          pending = "ignore"): what --workers compares against
   optuna-tpe        Optuna TPESampler(multivariate=False), the original TPE
   optuna-tpe-mv     Optuna TPESampler(multivariate=True), Optuna 5's default
   optuna-gp         Optuna GPSampler
   hyperopt          Hyperopt tpe.suggest
+  --variant NAME=LUA adds one of ours with other settings, e.g.
+  'tpe-uni=maggy.optimizers.tpe{multivariate = false}'.
 The baselines see the same problems through simbench.py (baselines.py says
 how the spaces are translated: the tables' numeric columns stay ordered).
+With --workers W > 1 only maggy's optimizers run (the baselines here are
+sequential), W trials at a time on simulated asynchronous executors.
 
 Simple regret after n evaluations = |optimum - truth of the incumbent|: the
 incumbent is the trial with the best OBSERVED value so far, its truth the
@@ -26,19 +34,19 @@ noise-free value (a tabular table's mean over seeds). One run per seed goes
 to the largest budget; the regret at each budget comes from its history.
 Prints per problem the median [25%, 75%] over the seeds.
 
-The GP optimizers get fewer seeds (--gp-seeds, default 4). A seed of all
-13 problems costs ~60 s of CPU for the other five optimizers, but ~300 s
-for maggy's GP and ~450 s for Optuna's GPSampler (20-80 s per run; no
-greenlet here, so its sequential L-BFGS-B). maggy's GP usually needs 3-9 s
-per run, yet now and then 100-230 s for the very same run, because the
-LuaJIT compiler blacklists one of its hot loops at random. With 4 GP seeds
-the default run takes ~35 minutes on 2 cores; with 20 it would take hours.
+Optuna's GPSampler gets fewer seeds (--gp-seeds, default 4): 20-80 s per
+run here (no greenlet, so its sequential L-BFGS-B), ~450 s for a seed of
+all 13 problems. maggy's GP takes 1-3 s per run and gets --seeds.
 
 Targets:
   (a) tpe and gp have a lower median regret than random on every problem,
       at every budget (a tie at zero counts as met);
-  (b) tpe's median at 100 evaluations is at most the better of optuna-tpe
-      and optuna-tpe-mv on at least 3 of every 4 problems.
+  (b) tpe's median is at most the better of optuna-tpe and optuna-tpe-mv
+      on at least 3 of every 4 problems, at every budget;
+  (c) gp's median is at most optuna-gp's on at least 3 of every 4
+      problems, at every budget;
+  (d) with --workers: tpe and gp below their naive forms' median regret on
+      at least 3 of every 4 problems at the largest budget.
 """
 import argparse
 import json
@@ -52,11 +60,14 @@ import baselines
 import simbench
 import simrun
 
-OURS = {"random": '"random"', "tpe": "maggy.optimizers.tpe{}", "gp": "maggy.optimizers.gp{}"}
+OURS = {"random": '"random"', "tpe": "maggy.optimizers.tpe{}", "gp": "maggy.optimizers.gp{}",
+        "tpe-naive": 'maggy.optimizers.tpe{lie = "none"}',
+        "gp-naive": 'maggy.optimizers.gp{pending = "ignore"}'}
 OPTIMIZERS = tuple(OURS) + baselines.OPTIMIZERS
-GP_OPTIMIZERS = ("gp", "optuna-gp")
+SLOW_OPTIMIZERS = ("optuna-gp",)
 # Submission order, so that the long runs do not make up the tail.
-SLOWEST_FIRST = ("gp", "optuna-gp", "hyperopt", "optuna-tpe", "optuna-tpe-mv", "tpe", "random")
+SLOWEST_FIRST = ("optuna-gp", "hyperopt", "optuna-tpe", "optuna-tpe-mv", "gp", "gp-naive",
+                 "tpe", "tpe-naive", "random")
 TABLE_PREFIXES = ("lcbench_", "hpolib_", "hpobench_", "nasbench201_cifar10")
 
 
@@ -74,11 +85,11 @@ def benchmark_arg(problem):
 
 # ---- one run --------------------------------------------------------------
 
-def ours(optimizer, problem, seed, budgets):
+def ours(optimizer, problem, seed, budgets, workers):
     """Regret per budget of one engine run, read from its trace."""
     script = simrun.experiment_lua(OURS[optimizer], trials=max(budgets),
                                    direction=baselines.direction_of(problem))
-    report = simrun.simulate(script, benchmark_arg(problem), workers=1, seed=seed, trace=True)
+    report = simrun.simulate(script, benchmark_arg(problem), workers=workers, seed=seed, trace=True)
     rows = {int(r["trials_ended"]): r for r in report["trace"]}
     out = {}
     for n in budgets:
@@ -88,11 +99,11 @@ def ours(optimizer, problem, seed, budgets):
     return out
 
 
-def one_run(optimizer, problem, seed, budgets):
+def one_run(optimizer, problem, seed, budgets, workers):
     """(regret per budget, wall seconds) of one optimizer on one seed."""
     start = time.monotonic()
     if optimizer in OURS:
-        regret = ours(optimizer, problem, seed, budgets)
+        regret = ours(optimizer, problem, seed, budgets, workers)
     else:
         history = baselines.run(optimizer, problem, seed, max(budgets))
         regret = baselines.regrets(history, baselines.direction_of(problem),
@@ -100,12 +111,12 @@ def one_run(optimizer, problem, seed, budgets):
     return regret, time.monotonic() - start
 
 
-def run_all(problems, optimizers, seeds_of, budgets, jobs):
+def run_all(problems, optimizers, seeds_of, budgets, jobs, workers):
     """results[problem][optimizer] = {"regret": {n: [per seed]}, "seconds": [...]}"""
     order = sorted(((o, p, s) for p in problems for o in optimizers
                     for s in range(1, seeds_of(o) + 1)),
                    key=lambda k: (SLOWEST_FIRST.index(k[0]) if k[0] in SLOWEST_FIRST else 0, k[1], k[2]))
-    outputs = simrun.parallel([(one_run, o, p, s, budgets) for o, p, s in order], jobs)
+    outputs = simrun.parallel([(one_run, o, p, s, budgets, workers) for o, p, s in order], jobs)
     results = {p: {o: {"regret": {n: [] for n in budgets}, "seconds": []} for o in optimizers}
                for p in problems}
     for (o, p, _), (regret, seconds) in zip(order, outputs):
@@ -164,6 +175,49 @@ def target_b(results, budget):
     return met, compared, misses
 
 
+def target_c(results, budget):
+    """(problems where gp is at most optuna-gp, compared, misses)."""
+    met, compared, misses = 0, 0, []
+    for problem, by_opt in results.items():
+        if "gp" not in by_opt or "optuna-gp" not in by_opt:
+            continue
+        compared += 1
+        ours_m = statistics.median(by_opt["gp"]["regret"][budget])
+        theirs = statistics.median(by_opt["optuna-gp"]["regret"][budget])
+        if ours_m <= theirs:
+            met += 1
+        else:
+            misses.append(f"{problem}: gp {ours_m:.3g} vs optuna-gp {theirs:.3g}")
+    return met, compared, misses
+
+
+def target_d(results, budget):
+    """Lines of (optimizer, met, compared, misses): pending-aware against naive."""
+    out = []
+    for name in ("tpe", "gp"):
+        met, compared, misses = 0, 0, []
+        for problem, by_opt in results.items():
+            if name not in by_opt or f"{name}-naive" not in by_opt:
+                continue
+            compared += 1
+            ours_m = statistics.median(by_opt[name]["regret"][budget])
+            naive = statistics.median(by_opt[f"{name}-naive"]["regret"][budget])
+            if ours_m < naive or ours_m == naive == 0:
+                met += 1
+            else:
+                misses.append(f"{problem}: {name} {ours_m:.3g} vs naive {naive:.3g}")
+        if compared:
+            out.append((name, met, compared, misses))
+    return out
+
+
+def print_share(label, met, compared, misses):
+    need = math.ceil(0.75 * compared)
+    print(f"{label}: {met}/{compared} problems (need {need}): {'met' if met >= need else 'NOT met'}")
+    for line in misses:
+        print(f"      {line}")
+
+
 def print_targets(results, budgets):
     print("\ntargets")
     if any("random" in r and ("tpe" in r or "gp" in r) for r in results.values()):
@@ -172,14 +226,17 @@ def print_targets(results, budgets):
               f"{'met' if not misses else 'NOT met'}")
         for line in misses:
             print(f"      not below random: {line}")
-    budget = 100 if 100 in budgets else budgets[len(budgets) // 2]
-    met, compared, misses = target_b(results, budget)
-    if compared:
-        need = math.ceil(0.75 * compared)
-        print(f"(b) tpe <= better of optuna-tpe / optuna-tpe-mv at {budget} evals: "
-              f"{met}/{compared} problems (need {need}): {'met' if met >= need else 'NOT met'}")
-        for line in misses:
-            print(f"      {line}")
+    for budget in budgets:
+        met, compared, misses = target_b(results, budget)
+        if compared:
+            print_share(f"(b) tpe <= better of optuna-tpe / optuna-tpe-mv at {budget} evals",
+                        met, compared, misses)
+    for budget in budgets:
+        met, compared, misses = target_c(results, budget)
+        if compared:
+            print_share(f"(c) gp <= optuna-gp at {budget} evals", met, compared, misses)
+    for name, met, compared, misses in target_d(results, budgets[-1]):
+        print_share(f"(d) {name} below {name}-naive at {budgets[-1]} evals", met, compared, misses)
 
 
 def save_json(path, results, optima, budgets):
@@ -211,7 +268,9 @@ def parse_args():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=20, help="seeds per optimizer (default 20)")
     ap.add_argument("--gp-seeds", type=int, default=4,
-                    help="seeds of gp and optuna-gp (default 4; never more than --seeds)")
+                    help="seeds of optuna-gp, whose runs are slow (default 4; never more than --seeds)")
+    ap.add_argument("--workers", type=int, default=1,
+                    help="asynchronous workers (default 1); above 1 only maggy's optimizers run")
     ap.add_argument("--evals", default="50,100,200", help="budgets (default 50,100,200)")
     ap.add_argument("--problems", default="", help="comma-separated (default: all)")
     ap.add_argument("--optimizers", default="", help="comma-separated (default: all)")
@@ -225,8 +284,8 @@ def parse_args():
         args.budgets = sorted({int(n) for n in args.evals.split(",")})
     except ValueError:
         sys.exit(f"--evals: want comma-separated integers, got {args.evals!r}")
-    if args.budgets[0] < 1 or args.seeds < 1 or args.gp_seeds < 1 or args.jobs < 1:
-        sys.exit("--evals, --seeds, --gp-seeds and --jobs must be >= 1")
+    if min(args.budgets[0], args.seeds, args.gp_seeds, args.jobs, args.workers) < 1:
+        sys.exit("--evals, --seeds, --gp-seeds, --workers and --jobs must be >= 1")
     return args
 
 
@@ -240,16 +299,22 @@ def main():
     problems = pick("problems", args.problems, all_problems())
     optimizers = pick("optimizers", args.optimizers, OPTIMIZERS + tuple(
         v.partition("=")[0] for v in args.variant))
+    if args.workers > 1:
+        skipped = [o for o in optimizers if o not in OURS]
+        optimizers = [o for o in optimizers if o in OURS]
+        if skipped:
+            print(f"--workers {args.workers}: not running {', '.join(skipped)} (sequential only)")
     gp_seeds = min(args.gp_seeds, args.seeds)
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # the jobs import numpy: one core each
 
     def seeds_of(optimizer):
-        return gp_seeds if optimizer in GP_OPTIMIZERS else args.seeds
-    print(f"simple regret, one trial at a time (W = 1), after {', '.join(map(str, args.budgets))} "
-          f"evaluations; {args.seeds} seeds, gp and optuna-gp {gp_seeds} seeds (--gp-seeds: "
-          f"their runs are slow); {args.jobs} processes", flush=True)
+        return gp_seeds if optimizer in SLOW_OPTIMIZERS else args.seeds
+    at_once = "one trial at a time" if args.workers == 1 else f"{args.workers} asynchronous workers"
+    print(f"simple regret, {at_once} (W = {args.workers}), after {', '.join(map(str, args.budgets))} "
+          f"evaluations; {args.seeds} seeds, optuna-gp {gp_seeds} (--gp-seeds: its runs are slow); "
+          f"{args.jobs} processes", flush=True)
     start = time.monotonic()
-    results = run_all(problems, optimizers, seeds_of, args.budgets, args.jobs)
+    results = run_all(problems, optimizers, seeds_of, args.budgets, args.jobs, args.workers)
     optima = {p: baselines.optimum(p) for p in problems}
     for problem in problems:
         print_problem(problem, optima[problem], results[problem], args.budgets)

@@ -18,8 +18,9 @@
 --   n_candidates    random points the acquisition is evaluated at before
 --                   local refinement (default 512)
 --   pending         how trials still running count: "kriging" (default, the
---                   kriging believer: a fake observation at the GP mean) or
---                   "liar" (the constant liar with the worst score seen)
+--                   kriging believer: a fake observation at the GP mean),
+--                   "liar" (the constant liar with the worst score seen) or
+--                   "ignore" (left out: the naive batch, for comparison)
 --   max_fit_points  the most trials the hyperparameter fit uses (default
 --                   200: the best quarter and an even spread of the rest);
 --                   the posterior always uses every trial
@@ -89,7 +90,7 @@ local OPTIONS = {
   xi = { finite_nonnegative, "a number >= 0" },
   kappa = { finite_nonnegative, "a number >= 0" },
   n_candidates = { function(v) return is_integer(v) and v >= 1 end, "an integer >= 1" },
-  pending = { one_of("kriging", "liar"), "\"kriging\" or \"liar\"" },
+  pending = { one_of("kriging", "liar", "ignore"), "\"kriging\", \"liar\" or \"ignore\"" },
   max_fit_points = { function(v) return is_integer(v) and v >= MIN_OBSERVED end,
                      "an integer >= " .. MIN_OBSERVED },
 }
@@ -433,7 +434,7 @@ end
 -- The posterior given the observations and the pending trials.
 local function posterior(self, ctx, obs, mean, sd, theta)
   local list = obs
-  local pending = #history.pending(ctx)
+  local pending = self.pending == "ignore" and 0 or #history.pending(ctx)
   if self.pending == "liar" then list, pending = history.with_pending(ctx, obs, "worst"), 0 end
   local X, y = dataset(self, ctx.space, list, mean, sd)
   local post = model.posterior(X, y, #list, self.D, #list + pending, theta)

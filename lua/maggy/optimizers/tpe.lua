@@ -32,7 +32,10 @@
 --   multivariate     joint kernels (default true) or one density per parameter
 --   prior_weight     weight of the uniform prior, in observations (default 1)
 --   bandwidth_floor  narrowest kernel, in unit-cube widths (default 1e-3)
---   lie              score of pending trials: "worst" (default), "mean", "best"
+--   lie              score of pending trials: "worst" (default), "mean", "best",
+--                    or "none": pending trials are left out (the naive
+--                    batch, for comparison: idle workers get points from the
+--                    same model)
 --   demote_repeats   a result equal, bit for bit, to a better-ranked one is a
 --                    repeat and joins the bad density (default true): see
 --                    repeats_last below
@@ -86,8 +89,8 @@ local OPTIONS = {
   prior_weight = { 1, function(v) return is_finite(v) and v >= 0 end, "a number >= 0" },
   bandwidth_floor = { 1e-3, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
   demote_repeats = { true, function(v) return type(v) == "boolean" end, "true or false" },
-  lie = { "worst", function(v) return v == "worst" or v == "mean" or v == "best" end,
-          "\"worst\", \"mean\" or \"best\"" },
+  lie = { "worst", function(v) return v == "worst" or v == "mean" or v == "best" or v == "none" end,
+          "\"worst\", \"mean\", \"best\" or \"none\"" },
 }
 local OPTION_NAMES = { "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "prior_weight" }
 
@@ -504,7 +507,7 @@ end
 function Tpe:suggest(ctx)
   local obs = history.observed(ctx)
   if #obs >= self.opts.n_startup then
-    local lied = history.with_pending(ctx, obs, self.opts.lie)
+    local lied = self.opts.lie == "none" and obs or history.with_pending(ctx, obs, self.opts.lie)
     local params = Tpe.propose(ctx.space, ctx.rng, lied, self.opts)
     if params then return params end
   end
