@@ -1,8 +1,11 @@
 """Shared helpers of the end-to-end tests: where the binaries are, and how to
 run the real engine on a fixture experiment and read what it stored."""
+import csv
 import json
+import math
 import os
 import pathlib
+import random
 import re
 import resource
 import subprocess
@@ -26,6 +29,27 @@ def wait_for(predicate, timeout=60, what="a condition"):
             return value
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
+
+
+def curves_csv(path, configs=40, epochs=6, seed=0):
+    """A learning-curve table in the lcbench layout: curves that cross, and
+    epoch times that differ 20x between configurations."""
+    rng = random.Random(seed)
+    head = ["config_id", "rate", "width"] + [f"val_acc_{e}" for e in range(1, epochs + 1)] \
+        + [f"time_{e}" for e in range(1, epochs + 1)]
+    rows = []
+    for i in range(configs):
+        rate, width = rng.uniform(0, 1), rng.randint(1, 8)
+        top, speed = 50 + 40 * rate, rng.uniform(0.2, 2.0)
+        accs = [top * (1 - math.exp(-speed * e)) for e in range(1, epochs + 1)]
+        per_epoch = rng.uniform(1, 20)
+        times = [per_epoch * e for e in range(1, epochs + 1)]
+        rows.append([i, rate, width] + accs + times)
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(head)
+        w.writerows(rows)
+    return path
 
 
 @pytest.fixture

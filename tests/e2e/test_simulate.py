@@ -5,11 +5,10 @@ import csv
 import json
 import math
 import pathlib
-import random
 
 import pytest
 
-from conftest import DATA, ROOT
+from conftest import DATA, ROOT, curves_csv
 
 
 def experiment(tmp_path, optimizer, earlystop='"none"', trials=30, direction="min",
@@ -36,27 +35,6 @@ def simulate(engine, script, run_dir, *args):
 def read_trace(run_dir):
     with open(pathlib.Path(run_dir) / "trace.csv") as f:
         return list(csv.DictReader(f))
-
-
-def curves_csv(path, configs=40, epochs=6, seed=0):
-    """A learning-curve table in the lcbench layout: curves that cross, and
-    epoch times that differ 20x between configurations."""
-    rng = random.Random(seed)
-    head = ["config_id", "rate", "width"] + [f"val_acc_{e}" for e in range(1, epochs + 1)] \
-        + [f"time_{e}" for e in range(1, epochs + 1)]
-    rows = []
-    for i in range(configs):
-        rate, width = rng.uniform(0, 1), rng.randint(1, 8)
-        top, speed = 50 + 40 * rate, rng.uniform(0.2, 2.0)
-        accs = [top * (1 - math.exp(-speed * e)) for e in range(1, epochs + 1)]
-        per_epoch = rng.uniform(1, 20)
-        times = [per_epoch * e for e in range(1, epochs + 1)]
-        rows.append([i, rate, width] + accs + times)
-    with open(path, "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(head)
-        w.writerows(rows)
-    return path
 
 
 STRATEGIES = {

@@ -1,0 +1,94 @@
+"""A short run of every benchmark under tests/bench, to prove each still
+works end to end: exit status 0 and the figures it exists to print. No
+figure is checked against a target (the machines are shared and noisy:
+the benchmarks themselves say whether a target is met). The simulation
+benchmarks run on a small learning-curve table made here, so they need
+no benchmark data; the Optuna/Hyperopt baselines (scripts/bench's
+.venv-bench) are not needed either."""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from conftest import BUILD, ROOT, curves_csv
+
+BENCH = ROOT / "tests" / "bench"
+
+# name -> (arguments, what the output must contain)
+SIMULATIONS = {
+    "quality": (["quality.py", "--seeds", "1", "--problems", "branin,lcbench_smoke",
+                 "--evals", "12,15", "--optimizers", "random,tpe,gp", "--jobs", "1"],
+                ["branin (minimize", "lcbench_smoke (maximize", "(a) tpe and gp below random"]),
+    "quality_batch": (["quality.py", "--seeds", "1", "--problems", "branin", "--evals", "16",
+                       "--optimizers", "tpe,tpe-naive,gp,gp-naive", "--workers", "4", "--jobs", "1"],
+                      ["W = 4", "(d) tpe below tpe-naive", "(d) gp below gp-naive"]),
+    "asynchrony": (["asynchrony.py", "--seeds", "1", "--trials", "10", "--workers", "4",
+                    "--tables", "lcbench_smoke"], ["ratio med", "lcbench_smoke      4"]),
+    "asha": (["asha.py", "--table", "lcbench_smoke", "--workers", "4", "--seeds", "1"],
+             ["ASHA", "successive halving", "Hyperband"]),
+    "sim_speed": (["sim_speed.py", "--table", "lcbench_smoke", "--trials", "50", "--workers", "4"],
+                  ["random, no early stopping", "TPE, median rule", "trials/s"]),
+    "scale": (["scale.py", "--trials", "100,200", "--workers", "16", "--table", "lcbench_smoke"],
+              ["random, median{grace = 5}", "us/trial"]),
+    "seeded_repeat": (["seeded_repeat.py", "--runs", "4", "--parallel", "2"],
+                      ["0 failed, seeds with differing results: none"]),
+}
+
+
+@pytest.fixture(scope="module")
+def bench_env(tmp_path_factory):
+    data = tmp_path_factory.mktemp("bench-data")
+    curves_csv(data / "lcbench_smoke.csv", configs=60, epochs=12)
+    env = dict(os.environ, MAGGY_BUILD_DIR=str(BUILD), MAGGY_DATA_DIR=str(data),
+               MAGGY_SIMBENCH_LIB=str(BUILD / "libmaggy-simbench.so"), OMP_NUM_THREADS="1")
+    return env
+
+
+def run_bench(env, args, timeout=300):
+    proc = subprocess.run([sys.executable, *args], cwd=BENCH, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc.stdout
+
+
+@pytest.mark.parametrize("name", sorted(SIMULATIONS))
+def test_simulation_benchmark(bench_env, name):
+    args, expected = SIMULATIONS[name]
+    out = run_bench(bench_env, args)
+    for text in expected:
+        assert text in out, f"{name}: no {text!r} in\n{out}"
+
+
+def test_executor_memory(bench_env):
+    out = run_bench(bench_env, ["executor_memory.py", "--trials", "20", "--recycle", "5"])
+    assert "peak growth:" in out and "max_trials_per_executor = 5" in out, out
+
+
+def test_dispatch_and_heartbeats(bench_env):
+    """run_bench.py: local executors, fake executors with and without
+    fsync, heartbeats beside the echo server, and with the dashboard."""
+    out = run_bench(bench_env, ["run_bench.py", "--seconds", "0.2"])
+    figures = json.loads(out)
+    assert len(figures["local_noop"]) == 4 and len(figures["fake_executor_trials"]) == 6
+    assert all(r["per_second"] > 0 for r in figures["fake_executor_trials"]), figures
+    assert figures["heartbeat_ratio_engine_to_echo"] > 0
+    assert figures["heartbeats_dashboard"]["polled"]["dashboard"]["requests"] > 0
+
+
+@pytest.mark.parametrize("script,expected", [
+    ("gp_latency.lua", "N =   30"), ("tpe_latency.lua", "multivariate (default)")])
+def test_suggestion_latency(script, expected):
+    proc = subprocess.run(["luajit", str(BENCH / script), "30"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and expected in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(importlib.util.find_spec("optuna") is None,
+                    reason="Optuna is not installed for this Python (scripts/bench sets it up)")
+def test_latency_against_optuna(bench_env):
+    out = run_bench(bench_env, ["latency.py", "--tpe-sizes", "30", "--gp-sizes", "20",
+                                "--repeats", "1"])
+    assert "optuna" in out.lower(), out
