@@ -67,6 +67,13 @@ def test_executor_memory(bench_env):
     assert "peak growth:" in out and "max_trials_per_executor = 5" in out, out
 
 
+def test_overhead(bench_env):
+    """overhead.py with maggy alone (the peers are scripts/bench's)."""
+    out = run_bench(bench_env, ["overhead.py", "--trials", "20", "--workers", "1,2",
+                                "--peers", "none"])
+    assert "maggy --no-fsync" in out and "ms/trial" in out, out
+
+
 def test_dispatch_and_heartbeats(bench_env):
     """run_bench.py: local executors, fake executors with and without
     fsync, heartbeats beside the echo server, and with the dashboard."""
