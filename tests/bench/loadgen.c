@@ -84,6 +84,8 @@ static int recv_frame(int fd, struct proto_header *h, char *body, size_t cap)
 	return 0;
 }
 
+static const struct timeval recv_timeout = { 5, 0 };
+
 static int connect_to(const char *addr)
 {
 	char host[64];
@@ -99,6 +101,10 @@ static int connect_to(const char *addr)
 		exit(1);
 	}
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	/* A read that waits this long counts as a failure: a connection
+	 * never served (a full accept queue) is tried again, never waited
+	 * on forever. */
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &recv_timeout, sizeof recv_timeout);
 	return fd;
 }
 
@@ -164,10 +170,21 @@ static int hello(const char *addr, int slot)
 	exit(1);
 }
 
+/* Every client has its handshake done before the clock starts: with
+ * hundreds of clients the handshakes take seconds, which are no part of
+ * the load. */
+static pthread_barrier_t all_connected, clock_set;
+static double until;
+
+static void wait_for_all(void)
+{
+	pthread_barrier_wait(&all_connected);
+	pthread_barrier_wait(&clock_set);
+}
+
 struct client {
 	const char *addr;
 	int slot, window;
-	double until;
 	long done;
 	double *lat;
 	long nlat;
@@ -183,7 +200,8 @@ static void *trials_client(void *arg)
 	char body[8192], final[256];
 	struct proto_header h;
 
-	while (now() < c->until && recv_frame(fd, &h, body, sizeof body) == 0) {
+	wait_for_all();
+	while (now() < until && recv_frame(fd, &h, body, sizeof body) == 0) {
 		if (h.type == PROTO_TRIAL) {
 			char *id = strstr(body, "\"id\":\"");
 			int n = snprintf(final, sizeof final,
@@ -214,11 +232,12 @@ static void *heartbeat_client(void *arg)
 	int len = proto_heartbeat_encode(body, sizeof body, 0, NULL, 0);
 	int i;
 
+	wait_for_all();
 	for (i = 0; i < c->window; i++, id++) {
 		sent[id & 0xffff] = now();
 		send_frame(fd, PROTO_HEARTBEAT, id, body, (size_t)len);
 	}
-	while (now() < c->until && recv_frame(fd, &h, reply, sizeof reply) == 0) {
+	while (now() < until && recv_frame(fd, &h, reply, sizeof reply) == 0) {
 		if (h.type != PROTO_HB_OK && h.type != PROTO_HB_STOP)
 			continue; /* a TRIAL pushed to us: ignored */
 		if (c->nlat < MAX_LAT)
@@ -247,13 +266,18 @@ static int run_clients(int argc, char **argv, void *(*fn)(void *), int heart)
 	double *all = heart ? malloc(sizeof(double) * MAX_LAT * (size_t)n) : NULL;
 
 	load_secret(argv[3]);
-	start = now();
+	pthread_barrier_init(&all_connected, NULL, (unsigned)n + 1);
+	pthread_barrier_init(&clock_set, NULL, (unsigned)n + 1);
 	for (i = 0; i < n; i++) {
-		cs[i] = (struct client){ argv[2], i, window, start + seconds, 0,
+		cs[i] = (struct client){ argv[2], i, window, 0,
 					 heart ? malloc(sizeof(double) * MAX_LAT) : NULL,
 					 0, 0 };
 		pthread_create(&cs[i].thread, NULL, fn, &cs[i]);
 	}
+	pthread_barrier_wait(&all_connected);
+	start = now();
+	until = start + seconds;
+	pthread_barrier_wait(&clock_set); /* the clients read `until` after it */
 	for (i = 0; i < n; i++) {
 		pthread_join(cs[i].thread, NULL);
 		total += cs[i].done;

@@ -9,12 +9,16 @@
 2. Zero-work trials from fake executors (loadgen): what the engine alone
    sustains, with every FINAL committed to LMDB before it is acknowledged,
    with an fsync per commit (the default) and with --no-fsync.
-3. Heartbeats over loopback: answers per second and answer latency, against a
-   bare C echo server (same framing, no logic) measured in the same run, and
-   again while the strategy keeps the Lua thread busy.
+3. Heartbeats over loopback: answers per second and answer latency (4
+   clients with 64 in flight; 1, 64 and 1,024 connections with one in
+   flight), beside a bare C echo server (same framing, no logic: the
+   physical limit) and the original Maggy's RPC server design
+   (maggy_rpc_baseline.py) measured in the same run, and again while the
+   strategy keeps the Lua thread busy.
 4. Heartbeats again with the dashboard open: a client polling its API four
    times a second (the page polls every 1.5 s), beside the same run without.
 
+Prints a table of the headline figures; --json OUT writes all of them.
 Figures depend on the machine; compare the ratios printed side by side.
 """
 import argparse
@@ -33,6 +37,7 @@ BUILD = pathlib.Path(os.environ.get("MAGGY_BUILD_DIR", ROOT / "build"))
 ENGINE = BUILD / "maggy-engine"
 LOADGEN = BUILD / "tests/bench/loadgen"
 EXPERIMENTS = pathlib.Path(__file__).resolve().parent / "experiments"
+MAGGY_RPC_BASELINE = pathlib.Path(__file__).resolve().parent / "maggy_rpc_baseline.py"
 
 
 def start_engine(script, run_dir, *extra, dashboard=False):
@@ -103,10 +108,21 @@ def bench_heartbeats(addr, secret, seconds, clients, window):
                 **loadgen("heartbeats", addr, secret, clients, seconds, window))
 
 
-def heartbeat_set(addr, secret, seconds):
-    return {"throughput": bench_heartbeats(addr, secret, seconds, 4, 64),
-            "latency": bench_heartbeats(addr, secret, seconds, 4, 1),
-            "latency_64_connections": bench_heartbeats(addr, secret, seconds, 64, 1)}
+CONNECTIONS = (1, 64, 1024)  # --connections
+
+
+def heartbeat_set(addr, secret, seconds, connections=None):
+    """Throughput (4 clients, 64 heartbeats in flight each), then answers/s
+    and latency with one heartbeat in flight per connection."""
+    out = {"throughput": bench_heartbeats(addr, secret, seconds, 4, 64),
+           "latency": bench_heartbeats(addr, secret, seconds, 4, 1)}
+    for n in connections or CONNECTIONS:
+        key = f"latency_{n}_connection{'s' if n > 1 else ''}"
+        try:
+            out[key] = bench_heartbeats(addr, secret, seconds, n, 1)
+        except subprocess.CalledProcessError as e:
+            out[key] = {"clients": n, "error": (e.stderr or "").strip()[-300:] or str(e)}
+    return out
 
 
 def bench_engine_heartbeats(tmp, script, seconds, with_trials=False):
@@ -155,7 +171,7 @@ def bench_heartbeats_dashboard(tmp, seconds):
                                           args=(url, time.monotonic() + 2 * seconds + 1, counts))
                 poller.start()
             out["polled" if polled else "alone"] = dict(
-                heartbeat_set(addr, run_dir / "secret", seconds), dashboard=counts)
+                heartbeat_set(addr, run_dir / "secret", seconds, (64,)), dashboard=counts)
         finally:
             stop(proc)
     out["throughput_ratio_polled_to_alone"] = round(
@@ -163,12 +179,12 @@ def bench_heartbeats_dashboard(tmp, seconds):
     return out
 
 
-def bench_echo(tmp, seconds):
-    # The echo server accepts any secret; give it a file anyway.
-    secret = tmp / "echo-secret"
+def bench_baseline_server(tmp, seconds, command):
+    """Heartbeats against a baseline server that prints "listening on
+    H:P" and accepts any secret (it is given a file anyway)."""
+    secret = tmp / "baseline-secret"
     secret.write_text("00" * 32 + "\n")
-    proc = subprocess.Popen([str(LOADGEN), "echo", "127.0.0.1:0"],
-                            stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen([*map(str, command), "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
     addr = proc.stdout.readline().split()[-1]
     try:
         return heartbeat_set(addr, secret, seconds)
@@ -177,12 +193,55 @@ def bench_echo(tmp, seconds):
         proc.wait()
 
 
+def ratios(engine, other):
+    """engine/other answers per second, for every load both sustained."""
+    return {k: round(engine[k]["per_second"] / other[k]["per_second"], 3)
+            for k in engine if "per_second" in engine[k] and "per_second" in other.get(k, {})}
+
+
+def print_table(results):
+    """The headline figures; every figure is in the JSON."""
+    print("local executors, no-op trials (real shim and CPython)")
+    print(f"  {'W':>3} {'fsync':>6} {'trials/s':>9} {'ms/trial':>9}")
+    for r in results["local_noop"]:
+        print(f"  {r['workers']:>3} {'yes' if r['fsync'] else 'no':>6} {r['trials_per_s']:>9} "
+              f"{r['overhead_ms_per_trial']:>9.3f}")
+    print("\nzero-work trials from fake executors, committed before acknowledged")
+    print(f"  {'executors':>9} {'fsync':>6} {'trials/s':>9}")
+    for r in results["fake_executor_trials"]:
+        print(f"  {r['clients']:>9} {'yes' if r['fsync'] else 'no':>6} {r['per_second']:>9}")
+    servers = [("engine", "heartbeats_engine"), ("engine, busy strategy", "heartbeats_engine_busy_strategy"),
+               ("bare echo (C)", "heartbeats_bare_echo"),
+               ("Maggy's RPC design", "heartbeats_maggy_rpc_design")]
+    loads = [k for k in results["heartbeats_engine"]]
+    print("\nheartbeats: answers/s, p99 ms")
+    print(f"  {'server':<22}" + "".join(f"{k.replace('latency_', '').replace('_', ' '):>22}"
+                                       for k in loads))
+    for label, key in servers:
+        row = results[key]
+        cells = [(f"{row[k]['per_second']:>10} {row[k]['p99_ms']:>7.2f} ms" if "per_second" in row.get(k, {})
+                  else f"{'failed':>21}") for k in loads]
+        print(f"  {label:<22}" + "".join(f"{c:>22}" for c in cells))
+    for name in ("echo", "maggy_rpc_design"):
+        ratio = results[f"heartbeat_ratio_engine_to_{name}"]
+        print(f"  engine / {name.replace('_', ' ')}: " +
+              ", ".join(f"{k.replace('latency_', '')} {v:.2f}" for k, v in ratio.items()))
+    dash = results["heartbeats_dashboard"]
+    print(f"\ndashboard polled 4x/s: heartbeat throughput ratio polled/alone "
+          f"{dash['throughput_ratio_polled_to_alone']:.3f}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=5, help="length of each load run")
     ap.add_argument("--only", choices=["dashboard"],
                     help="run one part: the heartbeats with and without a dashboard")
+    ap.add_argument("--json", metavar="OUT", help="write every figure to this file")
+    ap.add_argument("--connections", default="1,64,1024",
+                    help="connections of the heartbeat latency runs (default 1,64,1024)")
     args = ap.parse_args()
+    global CONNECTIONS
+    CONNECTIONS = tuple(int(n) for n in args.connections.split(","))
     for binary in (ENGINE, LOADGEN):
         if not binary.exists():
             raise SystemExit(f"{binary} is missing: run scripts/setup first")
@@ -205,13 +264,18 @@ def main():
             tmp, EXPERIMENTS / "noop_load.lua", args.seconds)
         results["heartbeats_engine_busy_strategy"] = bench_engine_heartbeats(
             tmp, EXPERIMENTS / "busy_optimizer.lua", args.seconds, with_trials=True)
-        results["heartbeats_bare_echo"] = bench_echo(tmp, args.seconds)
+        results["heartbeats_bare_echo"] = bench_baseline_server(tmp, args.seconds,
+                                                                [LOADGEN, "echo"])
+        results["heartbeats_maggy_rpc_design"] = bench_baseline_server(
+            tmp, args.seconds, [sys.executable, MAGGY_RPC_BASELINE])
         results["heartbeats_dashboard"] = bench_heartbeats_dashboard(tmp, args.seconds)
-    eng = results["heartbeats_engine"]["throughput"]["per_second"]
-    echo = results["heartbeats_bare_echo"]["throughput"]["per_second"]
-    results["heartbeat_ratio_engine_to_echo"] = round(eng / echo, 3)
-    json.dump(results, sys.stdout, indent=2)
-    print()
+    eng = results["heartbeats_engine"]
+    results["heartbeat_ratio_engine_to_echo"] = ratios(eng, results["heartbeats_bare_echo"])
+    results["heartbeat_ratio_engine_to_maggy_rpc_design"] = ratios(
+        eng, results["heartbeats_maggy_rpc_design"])
+    print_table(results)
+    if args.json:
+        pathlib.Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
 
 
 if __name__ == "__main__":

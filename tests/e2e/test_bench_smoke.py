@@ -74,14 +74,19 @@ def test_overhead(bench_env):
     assert "maggy --no-fsync" in out and "ms/trial" in out, out
 
 
-def test_dispatch_and_heartbeats(bench_env):
+def test_dispatch_and_heartbeats(bench_env, tmp_path):
     """run_bench.py: local executors, fake executors with and without
-    fsync, heartbeats beside the echo server, and with the dashboard."""
-    out = run_bench(bench_env, ["run_bench.py", "--seconds", "0.2"])
-    figures = json.loads(out)
+    fsync, heartbeats beside the echo server and Maggy's RPC design, and
+    with the dashboard."""
+    out = run_bench(bench_env, ["run_bench.py", "--seconds", "0.2", "--connections", "1,64",
+                                "--json", tmp_path / "f.json"])
+    assert "Maggy's RPC design" in out and "engine / echo" in out, out
+    figures = json.loads((tmp_path / "f.json").read_text())
+    assert "per_second" in figures["heartbeats_engine"]["latency_1_connection"], figures
+    assert "per_second" in figures["heartbeats_maggy_rpc_design"]["latency_64_connections"]
     assert len(figures["local_noop"]) == 4 and len(figures["fake_executor_trials"]) == 6
     assert all(r["per_second"] > 0 for r in figures["fake_executor_trials"]), figures
-    assert figures["heartbeat_ratio_engine_to_echo"] > 0
+    assert figures["heartbeat_ratio_engine_to_echo"]["throughput"] > 0
     assert figures["heartbeats_dashboard"]["polled"]["dashboard"]["requests"] > 0
 
 
