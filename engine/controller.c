@@ -198,9 +198,21 @@ static void commit_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- the Lua side ----------------------------------------------------- */
 
+static void post(ctl_t *c, enum ctl_tag tag, json_t *request);
+
+/*
+ * Events wait for the next job, so that the strategies see them before the
+ * request that follows them. When no request comes for a while (no rule
+ * checks, no suggestion is due: the last trials of a run), a batch of them
+ * goes alone, so that the engine's memory does not grow with every point
+ * reported meanwhile.
+ */
 void ctl_event(ctl_t *c, json_t *event)
 {
 	json_array_append_new(c->events, event);
+	if (json_array_size(c->events) >= CTL_EVENTS_BATCH && !c->ending &&
+	    !c->finalize_outstanding)
+		post(c, TAG_EVENTS, NULL);
 }
 
 /*

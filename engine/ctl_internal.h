@@ -40,7 +40,11 @@ struct worker {
 /* The largest params of a trial, as JSON: they travel in one TRIAL frame. */
 #define CTL_MAX_PARAMS_BYTES (256u << 10)
 
-enum ctl_tag { TAG_SUGGEST = 1, TAG_CHECK, TAG_FINALIZE };
+/* TAG_EVENTS: a job of events alone, sent when CTL_EVENTS_BATCH of them
+ * are waiting for the next request (see ctl_event). */
+enum ctl_tag { TAG_SUGGEST = 1, TAG_CHECK, TAG_FINALIZE, TAG_EVENTS };
+
+#define CTL_EVENTS_BATCH 4096
 
 struct ctl {
 	struct event_base *base;

@@ -147,6 +147,32 @@ def test_early_stopping_cuts_curves_short(engine, tmp_path):
     assert all(t["steps"] == 6 for t in summary["trials"] if t["state"] == "FINISHED")
 
 
+def test_points_reach_the_strategy_when_it_asks_for_nothing(engine, tmp_path):
+    """The last trials of a run: no rule checks and no suggestion is due,
+    so the engine sends the points in jobs of events alone (9,000 points
+    arrive after the last suggestion: more than one batch). Every point
+    reaches the strategy, once."""
+    table = curves_csv(tmp_path / "curves.csv", configs=200, epochs=60)
+    run_dir = tmp_path / "run"
+    path = tmp_path / "experiment.lua"
+    path.write_text("""
+local maggy = require "maggy"
+local counting = {}
+function counting:suggest(ctx) return ctx.space:sample(ctx.rng) end
+function counting:finalize(ctx, trials)
+  local points = 0
+  for _, t in ipairs(trials) do points = points + #t.steps end
+  ctx:log("points seen: %d", points)
+end
+return maggy.experiment{ name = "sim", num_trials = 160, direction = "max", metric = "loss",
+  optimizer = counting, earlystop = "none", seed = 1 }
+""")
+    simulate(engine, path, run_dir, "--benchmark", table, "--workers", 150)
+    out = engine.logs(run_dir)
+    out = out if isinstance(out, str) else out.stdout
+    assert "points seen: 9600" in out, out
+
+
 def test_plateau_rule_needs_no_finished_trials(engine, tmp_path):
     run_dir = tmp_path / "run"
     script = experiment(tmp_path, '"random"', trials=4,
