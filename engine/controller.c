@@ -472,10 +472,12 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	t->attempts++;
 	t->worker = w;
 	t->slot = w->slot;
+	if (w->info == NULL)
+		w->info = json_pack("{s:s, s:i, s:i, s:i}", "host", w->host,
+				    "pid", w->pid, "slot", w->slot, "worker",
+				    w->id);
 	json_decref(t->worker_info);
-	t->worker_info = json_pack("{s:s, s:i, s:i, s:i}", "host", w->host,
-				   "pid", w->pid, "slot", w->slot, "worker",
-				   w->id);
+	t->worker_info = json_incref(w->info);
 	t->started = ctl_now(c);
 	t->stop_requested = 0;
 	t->lost_at = 0;
@@ -1034,6 +1036,7 @@ void ctl_free(ctl_t *c)
 	}
 	while ((w = c->workers) != NULL) {
 		c->workers = w->next;
+		json_decref(w->info);
 		free(w);
 	}
 	while (c->hosts) {

@@ -20,6 +20,8 @@ struct worker {
 	int held;    /* gets no new trial (ctl_worker_hold) */
 	int lost;    /* declared lost, its connection is being dropped */
 	char host[64];
+	json_t *info;	     /* {host, pid, slot, worker}: shared by the
+				trials it ran (their worker_info), owned */
 	double last_heard;   /* when the last frame came from it */
 	/* What it runs: the trial it owns, or one that has ended without it
 	 * (trial_timeout) and that it has not yet reported back. */

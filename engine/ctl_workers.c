@@ -307,6 +307,7 @@ void ctl_worker_gone(ctl_t *c, ctl_worker_t *w)
 		w->trial->lost_at = ctl_now(c);
 		c->lost = 1;
 	}
+	json_decref(w->info);
 	free(w);
 	ctl_schedule(c);
 }
