@@ -161,56 +161,22 @@ def target_a(results, budgets):
     return misses
 
 
-def target_b(results, budget):
-    """(problems where tpe is at most the better Optuna TPE, compared, misses)."""
+def share(results, budget, ours, theirs, strict):
+    """(problems where `ours` beats the best of `theirs`, compared, misses):
+    a median at most theirs, or strictly below (a tie at zero counts) when
+    `strict`."""
     met, compared, misses = 0, 0, []
     for problem, by_opt in results.items():
-        if not all(o in by_opt for o in ("tpe", "optuna-tpe", "optuna-tpe-mv")):
+        if not all(o in by_opt for o in (ours, *theirs)):
             continue
         compared += 1
-        ours_m = statistics.median(by_opt["tpe"]["regret"][budget])
-        best = min(statistics.median(by_opt[o]["regret"][budget]) for o in ("optuna-tpe", "optuna-tpe-mv"))
-        if ours_m <= best:
+        ours_m = statistics.median(by_opt[ours]["regret"][budget])
+        best = min(statistics.median(by_opt[o]["regret"][budget]) for o in theirs)
+        if (ours_m < best or ours_m == best == 0) if strict else ours_m <= best:
             met += 1
         else:
-            misses.append(f"{problem}: tpe {ours_m:.3g} vs best Optuna TPE {best:.3g}")
+            misses.append(f"{problem}: {ours} {ours_m:.3g} vs {' / '.join(theirs)} {best:.3g}")
     return met, compared, misses
-
-
-def target_c(results, budget):
-    """(problems where gp is at most optuna-gp, compared, misses)."""
-    met, compared, misses = 0, 0, []
-    for problem, by_opt in results.items():
-        if "gp" not in by_opt or "optuna-gp" not in by_opt:
-            continue
-        compared += 1
-        ours_m = statistics.median(by_opt["gp"]["regret"][budget])
-        theirs = statistics.median(by_opt["optuna-gp"]["regret"][budget])
-        if ours_m <= theirs:
-            met += 1
-        else:
-            misses.append(f"{problem}: gp {ours_m:.3g} vs optuna-gp {theirs:.3g}")
-    return met, compared, misses
-
-
-def target_d(results, budget):
-    """Lines of (optimizer, met, compared, misses): pending-aware against naive."""
-    out = []
-    for name in ("tpe", "gp"):
-        met, compared, misses = 0, 0, []
-        for problem, by_opt in results.items():
-            if name not in by_opt or f"{name}-naive" not in by_opt:
-                continue
-            compared += 1
-            ours_m = statistics.median(by_opt[name]["regret"][budget])
-            naive = statistics.median(by_opt[f"{name}-naive"]["regret"][budget])
-            if ours_m < naive or ours_m == naive == 0:
-                met += 1
-            else:
-                misses.append(f"{problem}: {name} {ours_m:.3g} vs naive {naive:.3g}")
-        if compared:
-            out.append((name, met, compared, misses))
-    return out
 
 
 def print_share(label, met, compared, misses):
@@ -229,16 +195,18 @@ def print_targets(results, budgets):
         for line in misses:
             print(f"      not below random: {line}")
     for budget in budgets:
-        met, compared, misses = target_b(results, budget)
+        met, compared, misses = share(results, budget, "tpe", ("optuna-tpe", "optuna-tpe-mv"), False)
         if compared:
             print_share(f"(b) tpe <= better of optuna-tpe / optuna-tpe-mv at {budget} evals",
                         met, compared, misses)
     for budget in budgets:
-        met, compared, misses = target_c(results, budget)
+        met, compared, misses = share(results, budget, "gp", ("optuna-gp",), False)
         if compared:
             print_share(f"(c) gp <= optuna-gp at {budget} evals", met, compared, misses)
-    for name, met, compared, misses in target_d(results, budgets[-1]):
-        print_share(f"(d) {name} below {name}-naive at {budgets[-1]} evals", met, compared, misses)
+    for name in ("tpe", "gp"):
+        met, compared, misses = share(results, budgets[-1], name, (f"{name}-naive",), True)
+        if compared:
+            print_share(f"(d) {name} below {name}-naive at {budgets[-1]} evals", met, compared, misses)
 
 
 def save_json(path, results, optima, budgets):
