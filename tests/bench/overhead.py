@@ -129,7 +129,6 @@ def optuna_processes(tmp, trials, workers, kind):
 def ray_tune(tmp, trials, workers):
     import ray
     from ray import tune
-    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     ray.init(num_cpus=workers + 1, include_dashboard=False, log_to_driver=False,
              configure_logging=False)
     try:

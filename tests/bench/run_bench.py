@@ -108,15 +108,12 @@ def bench_heartbeats(addr, secret, seconds, clients, window):
                 **loadgen("heartbeats", addr, secret, clients, seconds, window))
 
 
-CONNECTIONS = (1, 64, 1024)  # --connections
-
-
-def heartbeat_set(addr, secret, seconds, connections=None):
+def heartbeat_set(addr, secret, seconds, connections):
     """Throughput (4 clients, 64 heartbeats in flight each), then answers/s
     and latency with one heartbeat in flight per connection."""
     out = {"throughput": bench_heartbeats(addr, secret, seconds, 4, 64),
            "latency": bench_heartbeats(addr, secret, seconds, 4, 1)}
-    for n in connections or CONNECTIONS:
+    for n in connections:
         key = f"latency_{n}_connection{'s' if n > 1 else ''}"
         try:
             out[key] = bench_heartbeats(addr, secret, seconds, n, 1)
@@ -125,7 +122,7 @@ def heartbeat_set(addr, secret, seconds, connections=None):
     return out
 
 
-def bench_engine_heartbeats(tmp, script, seconds, with_trials=False):
+def bench_engine_heartbeats(tmp, script, seconds, connections, with_trials=False):
     run_dir = tmp / script.stem
     proc, addr = start_engine(script, run_dir)
     side = None
@@ -134,7 +131,7 @@ def bench_engine_heartbeats(tmp, script, seconds, with_trials=False):
             side = subprocess.Popen([str(LOADGEN), "trials", addr, str(run_dir / "secret"),
                                      "1", str(2 * seconds + 2)], stdout=subprocess.DEVNULL)
             time.sleep(0.5)
-        return heartbeat_set(addr, run_dir / "secret", seconds)
+        return heartbeat_set(addr, run_dir / "secret", seconds, connections)
     finally:
         if side:
             side.kill()
@@ -179,7 +176,7 @@ def bench_heartbeats_dashboard(tmp, seconds):
     return out
 
 
-def bench_baseline_server(tmp, seconds, command):
+def bench_baseline_server(tmp, seconds, connections, command):
     """Heartbeats against a baseline server that prints "listening on
     H:P" and accepts any secret (it is given a file anyway)."""
     secret = tmp / "baseline-secret"
@@ -187,7 +184,7 @@ def bench_baseline_server(tmp, seconds, command):
     proc = subprocess.Popen([*map(str, command), "127.0.0.1:0"], stdout=subprocess.PIPE, text=True)
     addr = proc.stdout.readline().split()[-1]
     try:
-        return heartbeat_set(addr, secret, seconds)
+        return heartbeat_set(addr, secret, seconds, connections)
     finally:
         proc.kill()
         proc.wait()
@@ -240,8 +237,7 @@ def main():
     ap.add_argument("--connections", default="1,64,1024",
                     help="connections of the heartbeat latency runs (default 1,64,1024)")
     args = ap.parse_args()
-    global CONNECTIONS
-    CONNECTIONS = tuple(int(n) for n in args.connections.split(","))
+    connections = [int(n) for n in args.connections.split(",")]
     for binary in (ENGINE, LOADGEN):
         if not binary.exists():
             raise SystemExit(f"{binary} is missing: run scripts/setup first")
@@ -261,13 +257,13 @@ def main():
                                            for extra in ((), ("--no-fsync",))
                                            for c in (1, 16, 256)]
         results["heartbeats_engine"] = bench_engine_heartbeats(
-            tmp, EXPERIMENTS / "noop_load.lua", args.seconds)
+            tmp, EXPERIMENTS / "noop_load.lua", args.seconds, connections)
         results["heartbeats_engine_busy_strategy"] = bench_engine_heartbeats(
-            tmp, EXPERIMENTS / "busy_optimizer.lua", args.seconds, with_trials=True)
-        results["heartbeats_bare_echo"] = bench_baseline_server(tmp, args.seconds,
+            tmp, EXPERIMENTS / "busy_optimizer.lua", args.seconds, connections, with_trials=True)
+        results["heartbeats_bare_echo"] = bench_baseline_server(tmp, args.seconds, connections,
                                                                 [LOADGEN, "echo"])
         results["heartbeats_maggy_rpc_design"] = bench_baseline_server(
-            tmp, args.seconds, [sys.executable, MAGGY_RPC_BASELINE])
+            tmp, args.seconds, connections, [sys.executable, MAGGY_RPC_BASELINE])
         results["heartbeats_dashboard"] = bench_heartbeats_dashboard(tmp, args.seconds)
     eng = results["heartbeats_engine"]
     results["heartbeat_ratio_engine_to_echo"] = ratios(eng, results["heartbeats_bare_echo"])

@@ -486,7 +486,7 @@ function Tpe.propose(space, rng, obs, opts)
   local order, distinct = ranked(obs), n
   if opts.demote_repeats then order, distinct = repeats_last(obs, order) end
   if distinct < 2 then return nil end
-  local n_good = min(good_count(distinct, opts.gamma), distinct - 1)
+  local n_good = good_count(distinct, opts.gamma)
   local good = new_model(columns(points, order, 1, n_good, #dims), n_good, dims, opts)
   local bad = new_model(columns(points, order, n_good + 1, n, #dims), n - n_good, dims, opts)
   return best_candidate(space, rng, dims, good, bad, points, opts.n_candidates)
