@@ -46,18 +46,44 @@ static struct timeval tv_of(double s)
 
 /* ---- store ------------------------------------------------------------ */
 
-void ctl_store_trial(ctl_t *c, const struct trial *t)
+/*
+ * A trial's record is written once per commit however often it changed
+ * since the last one: ctl_store_trial marks it, and ctl_flush_trials (at
+ * the start of every commit) serializes the marked ones into the batch.
+ * A trial is created and handed out, or handed out and ended, in the same
+ * commit window more often than not.
+ */
+void ctl_store_trial(ctl_t *c, struct trial *t)
 {
-	json_t *rec = trial_record(t);
-	char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	if (t->unsaved)
+		return;
+	t->unsaved = 1;
+	t->next_unsaved = c->unsaved;
+	c->unsaved = t;
+}
 
-	/* Out of memory: a trial whose state cannot be stored must not go on
-	 * as if it were (resume would not know it). */
-	if (text == NULL || store_trial_put(c->store, t->id, text) < 0)
-		finish(c, CTL_FAILED, "out of memory: a trial record could not "
-					"be queued for the store");
-	free(text);
-	json_decref(rec);
+void ctl_flush_trials(ctl_t *c)
+{
+	struct trial *t;
+
+	while ((t = c->unsaved) != NULL) {
+		json_t *rec = trial_record(t);
+		char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+		int rc = text ? store_trial_put(c->store, t->id, text) : -1;
+
+		free(text);
+		json_decref(rec);
+		/* Out of memory: a trial whose state cannot be stored must
+		 * not go on as if it were (resume would not know it). */
+		if (rc < 0) {
+			finish(c, CTL_FAILED, "out of memory: a trial record "
+					      "could not be queued for the store");
+			return;
+		}
+		c->unsaved = t->next_unsaved;
+		t->next_unsaved = NULL;
+		t->unsaved = 0;
+	}
 }
 
 /* A line of the engine's own in the trial's log, shown on the console. */
@@ -160,6 +186,7 @@ static int commit(ctl_t *c)
 	struct timeval retry = { 1, 0 };
 	double now;
 
+	ctl_flush_trials(c);
 	if (store_commit(c->store, err, sizeof err) == 0) {
 		if (c->store_failing_since > 0)
 			console_line(stderr, "maggy-engine: the store is "

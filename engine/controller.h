@@ -174,4 +174,9 @@ enum ctl_outcome ctl_outcome(const ctl_t *c, const char **error);
 typedef void (*ctl_done_cb)(enum ctl_outcome outcome, void *arg);
 void ctl_on_done(ctl_t *c, ctl_done_cb cb, void *arg);
 
+/* Queue the records of the trials changed since the last commit into the
+ * store's batch (every commit of the controller does it first; the caller
+ * of a last store_commit after the loop calls it before). */
+void ctl_flush_trials(ctl_t *c);
+
 void ctl_free(ctl_t *c);

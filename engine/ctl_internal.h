@@ -58,6 +58,7 @@ struct ctl {
 	struct trial **by_seq;
 	size_t ntrials, cap;
 	struct trial *pending, *pending_tail; /* FIFO of PENDING trials */
+	struct trial *unsaved; /* changed since the last commit (a list) */
 	struct worker *workers;
 	int next_worker_id;
 	struct ctl_port port;
@@ -108,7 +109,7 @@ struct host_record {
 struct trial *ctl_find(ctl_t *c, uint64_t id);
 void ctl_schedule(ctl_t *c);
 void ctl_commit_soon(ctl_t *c, int urgent);
-void ctl_store_trial(ctl_t *c, const struct trial *t);
+void ctl_store_trial(ctl_t *c, struct trial *t); /* at the next commit */
 void ctl_event(ctl_t *c, json_t *event); /* steals the reference */
 void ctl_trial_ended(ctl_t *c, struct trial *t);
 void ctl_lose_trial(ctl_t *c, struct trial *t, const char *why);

@@ -749,8 +749,10 @@ static int open_experiment(struct run *r)
 static int final_commit(struct run *r)
 {
 	char err[512];
-	size_t queued = store_pending(r->store);
+	size_t queued;
 
+	ctl_flush_trials(r->ctl);
+	queued = store_pending(r->store);
 	if (store_commit(r->store, err, sizeof err) == 0)
 		return 0;
 	fprintf(stderr, "maggy-engine: the store could not be written (%s): "

@@ -51,6 +51,8 @@ struct trial {
 	int last_worker;  /* engine id of the executor of the last attempt */
 	json_t *lost_on;  /* hosts whose attempts were lost (array), owned */
 	struct trial *next_pending;
+	int unsaved;	  /* its record waits for the next commit */
+	struct trial *next_unsaved;
 	UT_hash_handle hh;
 };
 
