@@ -36,6 +36,7 @@ struct conn {
 	server_t *srv;
 	struct bufferevent *bev;
 	struct event *deadline;  /* the handshake's, freed once READY */
+	double since;            /* when the handshake began */
 	void *peer;              /* the controller's handle, once READY */
 	enum conn_state state;
 	uint8_t nonce[PROTO_NONCE_SIZE];      /* ours, sent in CHALLENGE */
@@ -57,6 +58,7 @@ struct server {
 	struct event_base *base;
 	struct evconnlistener *listener;
 	struct event *resume_accept;
+	struct event *handshake_room; /* the oldest handshake's grace ends */
 	uint8_t secret[PROTO_SECRET_SIZE];
 	uint32_t max_body;
 	int max_connections;
@@ -148,10 +150,40 @@ static int penalized(server_t *s, const uint8_t source[16])
 
 /* ---- connections ------------------------------------------------------- */
 
+static struct conn *oldest_handshake(server_t *s);
+
+/*
+ * Room for one more handshake: under the cap, or the oldest one has had
+ * its grace and may be closed for a newcomer. Otherwise accepting waits
+ * (the kernel's queue holds the newcomers) until a handshake ends or the
+ * oldest one's grace is over: a thousand executors starting at once all
+ * get in, none is closed before it could answer its CHALLENGE.
+ */
+static int handshake_room(server_t *s)
+{
+	double age, left;
+	struct timeval tv;
+
+	if (s->handshakes < SERVER_MAX_HANDSHAKES)
+		return 1;
+	age = oldest_handshake(s) ? now_s() - oldest_handshake(s)->since
+				  : SERVER_HANDSHAKE_GRACE_S;
+	if (age >= SERVER_HANDSHAKE_GRACE_S)
+		return 1;
+	if (!evtimer_pending(s->handshake_room, NULL)) {
+		left = SERVER_HANDSHAKE_GRACE_S - age;
+		tv.tv_sec = (time_t)left;
+		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6) + 1;
+		evtimer_add(s->handshake_room, &tv);
+	}
+	return 0;
+}
+
 static void update_listener(server_t *s)
 {
 	int want = s->nconns < s->max_connections &&
-		   !evtimer_pending(s->resume_accept, NULL);
+		   !evtimer_pending(s->resume_accept, NULL) &&
+		   handshake_room(s);
 
 	if (want && s->paused) {
 		evconnlistener_enable(s->listener);
@@ -171,6 +203,8 @@ static void end_handshake(struct conn *c)
 	event_free(c->deadline);
 	c->deadline = NULL;
 	c->srv->handshakes--;
+	if (c->srv->listener)
+		update_listener(c->srv);
 }
 
 static void conn_free(struct conn *c)
@@ -479,6 +513,7 @@ static int start_handshake(struct conn *c)
 	if (c->deadline == NULL || secret_random(c->nonce, sizeof c->nonce) < 0)
 		return -1;
 	evtimer_add(c->deadline, &tv);
+	c->since = now_s();
 	s->handshakes++;
 	/* Never buffer more than one HELLO before it is verified. */
 	bufferevent_setwatermark(c->bev, EV_READ, 0,
@@ -511,7 +546,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd,
 		evutil_closesocket(fd);
 		return;
 	}
-	if (s->handshakes >= SERVER_MAX_HANDSHAKES) {
+	if (s->handshakes >= SERVER_MAX_HANDSHAKES) { /* past its grace */
 		s->stats.evicted++;
 		refuse(oldest_handshake(s), "too many connections waiting "
 		       "for their HELLO", 1);
@@ -620,14 +655,15 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 	s->h = *handlers;
 	s->note_window = now_s();
 	s->resume_accept = evtimer_new(base, resume_accept_cb, s);
-	if (s->resume_accept == NULL) {
+	s->handshake_room = evtimer_new(base, resume_accept_cb, s);
+	if (s->resume_accept == NULL || s->handshake_room == NULL) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
 	s->listener = evconnlistener_new_bind(
 		base, accept_cb, s,
 		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-		128, (struct sockaddr *)&ss, sslen);
+		SERVER_LISTEN_BACKLOG, (struct sockaddr *)&ss, sslen);
 	if (s->listener == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
 			 strerror(errno));
@@ -639,6 +675,8 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 fail:
 	if (s->resume_accept)
 		event_free(s->resume_accept);
+	if (s->handshake_room)
+		event_free(s->handshake_room);
 	free(s);
 	return NULL;
 }
@@ -674,5 +712,6 @@ void server_free(server_t *s)
 		conn_free(s->head);
 	}
 	event_free(s->resume_accept);
+	event_free(s->handshake_room);
 	free(s);
 }

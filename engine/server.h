@@ -10,11 +10,16 @@
  * Nothing a peer does holds more than a bounded share of the engine: until
  * its HELLO is verified a connection may buffer one HELLO of at most
  * PROTO_MAX_HELLO bytes and must send it within the handshake deadline;
- * at most SERVER_MAX_HANDSHAKES connections wait in the handshake (a new one
- * closes the oldest); accepting pauses at `max_connections` and while the
- * process is out of descriptors; a peer that stops reading is dropped once
- * SERVER_MAX_OUTPUT bytes wait for it, and a closing connection is freed
- * after SERVER_CLOSE_TIMEOUT_S even if its peer never reads the ERROR.
+ * at most SERVER_MAX_HANDSHAKES connections wait in the handshake: then
+ * accepting pauses until one ends, or until the oldest has waited
+ * SERVER_HANDSHAKE_GRACE_S and a newcomer may close it (so that silent
+ * peers cannot hold every slot, and a burst of executors starting at once is
+ * never turned away); accepting also pauses at `max_connections` and while
+ * the process is out of descriptors (meanwhile the kernel's queue holds
+ * up to SERVER_LISTEN_BACKLOG newcomers, within its somaxconn); a peer that
+ * stops reading is dropped once SERVER_MAX_OUTPUT bytes wait for it, and a
+ * closing connection is freed after SERVER_CLOSE_TIMEOUT_S even if its peer
+ * never reads the ERROR.
  * Failed handshakes cost their source address tokens of a bucket
  * (SERVER_AUTH_BURST, refilled at SERVER_AUTH_RATE per second); an address
  * with an empty bucket is closed at accept until it refills.
@@ -30,7 +35,9 @@
 #include "proto/proto.h"
 
 #define SERVER_DEFAULT_MAX_CONNECTIONS 1024
-#define SERVER_MAX_HANDSHAKES 64
+#define SERVER_MAX_HANDSHAKES 512
+#define SERVER_HANDSHAKE_GRACE_S 1.0
+#define SERVER_LISTEN_BACKLOG 4096
 #define SERVER_HELLO_TIMEOUT_S 5
 #define SERVER_CLOSE_TIMEOUT_S 5
 #define SERVER_MAX_OUTPUT (8u << 20)

@@ -174,7 +174,11 @@ static void try_reconnect(struct io_thread *io, double now)
 			   "for %g s, giving up (last error: %s)",
 			   io->cfg->host, io->cfg->port,
 			   io->cfg->reconnect_timeout, err);
-	io->next_try = now + io->backoff;
+	/* Each executor waits its own share of the backoff: executors that
+	 * lost the driver together (a restart, a burst turned away) do not
+	 * all come back at the same instant, again and again. */
+	io->next_try = now + io->backoff * (0.5 + 0.5 * (double)rand_r(
+					&io->jitter_seed) / RAND_MAX);
 	if (io->next_try > io->down_since + io->cfg->reconnect_timeout)
 		io->next_try = io->down_since + io->cfg->reconnect_timeout;
 	io->backoff = io->backoff * 2 > BACKOFF_MAX ? BACKOFF_MAX
@@ -383,6 +387,7 @@ int io_start(struct io_thread *io, const struct exec_config *cfg,
 	io->hb_interval = DEFAULT_HB_INTERVAL;
 	io->down_since = io->next_try = now_s();
 	io->backoff = BACKOFF_FIRST;
+	io->jitter_seed = (unsigned)getpid() ^ (unsigned)(now_s() * 1e6);
 	io->points = malloc(PROTO_MAX_POINTS * sizeof *io->points);
 	io->hb_buf = malloc(proto_heartbeat_size(PROTO_MAX_POINTS));
 	if (!io->points || !io->hb_buf) {

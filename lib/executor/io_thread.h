@@ -10,9 +10,10 @@
  *   - sends a HEARTBEAT every hb_interval seconds while a trial runs, with
  *     the points broadcast since the last one (several frames if needed);
  *   - connects, and when the driver goes away reconnects, with exponential
- *     backoff (0.1 s doubling up to 5 s) and HELLO (with the running or
- *     unacked trial); posts "connected" with each WELCOME; exits 2 when the
- *     driver refuses the HELLO, exits 3 with a message after the reconnect
+ *     backoff (0.1 s doubling up to 5 s, each wait a random 50-100% of
+ *     it) and HELLO (with the running or unacked trial); posts "connected"
+ *     with each WELCOME; exits 2 when the driver refuses the HELLO, exits 3
+ *     with a message after the reconnect
  *     timeout. After BYE it does not reconnect (posts "closed").
  * It never touches Python, so it never needs the GIL.
  *
@@ -47,6 +48,7 @@ struct io_thread {
 	int connected, ever_connected, bye;
 	uint64_t hb_trial;
 	double next_hb, down_since, next_try, backoff;
+	unsigned jitter_seed; /* each executor's own share of a backoff */
 	struct proto_point *points;  /* PROTO_MAX_POINTS scratch entries */
 	uint8_t *hb_buf;             /* one encoded HEARTBEAT body */
 };

@@ -1,11 +1,16 @@
 """Bounded everything, for executors that did authenticate: params too large
 to send, a training function that prints without end, a fatal error from
-one executor among several (docs/protocol.md, "Limits")."""
+one executor among several, more executors starting at once than may wait
+in the handshake (docs/protocol.md, "Limits")."""
 import json
+import resource
 import subprocess
+import threading
+
+import pytest
 
 from conftest import ENGINE, Run, experiment, wait_for
-from fakedriver import ERROR
+from fakedriver import ERROR, FrameTimeout
 from fakeexecutor import FakeExecutor
 
 
@@ -80,3 +85,60 @@ def test_the_run_fails_when_every_executor_is_fatal(tmp_path):
     assert run.wait() == 1, run.text()
     assert "no executor is left" in run.text()
     assert "cannot import module 'train'" in run.text()
+
+
+BURST = 600  # past the 512 connections that may wait in the handshake
+
+
+@pytest.fixture
+def burst_descriptors():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 4 * BURST:
+        pytest.skip(f"needs {4 * BURST} descriptors, the hard limit is {hard}")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 4 * BURST), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def test_a_burst_of_executors_past_the_handshake_cap_all_get_in(
+        tmp_path, burst_descriptors):
+    # A cluster's executors all start at once: the ones past the cap wait
+    # in the kernel's queue while the first ones finish their handshake;
+    # none is turned away.
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=BURST // 10),
+              "--workers", 0, "--dir", run_dir, "--quiet")
+    address = run.address()
+    start = threading.Barrier(BURST)
+    welcomed, refused, ran = [], [], []
+
+    def executor(slot):
+        start.wait()
+        try:
+            ex = FakeExecutor(address, run_dir, host=f"node{slot}", slot=slot)
+            ex.welcome()
+        except (AssertionError, OSError, FrameTimeout) as e:
+            refused.append(f"{slot}: {e}")
+            return
+        welcomed.append(slot)
+        try:
+            while True:  # until the engine says BYE and closes
+                trial = ex.next_trial(timeout=120, beat=1)
+                ex.final(trial["id"], value=0.5)
+                ex.wait_ack(trial["id"])
+                ran.append(trial["id"])
+        except (AssertionError, OSError, FrameTimeout):
+            ex.close()
+
+    threads = [threading.Thread(target=executor, args=(i,), daemon=True)
+               for i in range(BURST)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(180)
+    assert run.wait() == 0, run.text()[-2000:]
+    assert refused == []
+    assert len(welcomed) == BURST
+    assert len(ran) == BURST // 10
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["connections"]["evicted"] == 0
