@@ -66,39 +66,83 @@ static json_t *trial_rows(const json_t *sum)
 	return rows;
 }
 
+/*
+ * The metric histories in long form (trial, step, value, time), written
+ * point by point as they are read from the store: a history of millions of
+ * points never sits in memory. A JSON history is an array with one row per
+ * line. The cells are formatted as cell_text would format them.
+ */
 struct history {
-	json_t *rows;
+	FILE *out;
+	int json;
 	const char *trial;
+	size_t rows;
+	json_t *row, *step, *value, *time; /* reused for every point */
 };
 
-static int add_point(uint64_t step, double value, double unix_time,
-		     void *arg)
+static void put_number(FILE *out, const json_t *v)
+{
+	char text[64];
+	size_t n = json_dumpb(v, text, sizeof text, JSON_ENCODE_ANY |
+				       JSON_REAL_PRECISION(17));
+
+	fwrite(text, 1, n < sizeof text ? n : 0, out);
+}
+
+static int put_point(uint64_t step, double value, double unix_time, void *arg)
 {
 	struct history *h = arg;
+	int has_time = !isnan(unix_time);
 
-	json_array_append_new(h->rows, json_pack("{s:s, s:I, s:f, s:o}",
-		"trial", h->trial, "step", (json_int_t)step, "value", value,
-		"time", isnan(unix_time) ? json_null() : json_real(unix_time)));
+	json_integer_set(h->step, (json_int_t)step);
+	json_real_set(h->value, value);
+	json_real_set(h->time, has_time ? unix_time : 0);
+	if (h->json) {
+		json_object_set(h->row, "time", has_time ? h->time : json_null());
+		if (h->rows++)
+			fputs(",\n", h->out);
+		json_dumpf(h->row, h->out, JSON_COMPACT | JSON_REAL_PRECISION(17));
+		return 0;
+	}
+	fprintf(h->out, "%s,", h->trial);
+	put_number(h->out, h->step);
+	fputc(',', h->out);
+	put_number(h->out, h->value);
+	fputc(',', h->out);
+	if (has_time)
+		put_number(h->out, h->time);
+	fputs("\r\n", h->out);
 	return 0;
 }
 
-/* The metric histories in long form: trial, step, value, time. */
-static json_t *history_rows(store_t *store, const json_t *sum)
+static void write_history(store_t *store, const json_t *sum, int json, FILE *out)
 {
-	struct history h = { json_array(), NULL };
-	json_t *t;
+	struct history h = { out, json, NULL, 0, json_object(),
+			     json_integer(0), json_real(0), json_real(0) };
+	const json_t *t;
 	size_t i;
 	uint64_t id;
 
+	json_object_set(h.row, "trial", json_null());
+	json_object_set(h.row, "step", h.step);
+	json_object_set(h.row, "value", h.value);
+	json_object_set(h.row, "time", h.time);
+	fputs(json ? "[\n" : "trial,step,value,time\r\n", out);
 	json_array_foreach(json_object_get(sum, "trials"), i, t) {
 		h.trial = json_string_value(json_object_get(t, "id"));
-		if (h.trial && proto_trial_parse(h.trial, &id) == 0)
-			store_metrics_each(store, id, add_point, &h);
+		if (h.trial == NULL || proto_trial_parse(h.trial, &id) < 0)
+			continue;
+		json_object_set_new(h.row, "trial", json_string(h.trial));
+		store_metrics_each(store, id, put_point, &h);
 	}
-	return h.rows;
+	if (json)
+		fputs(h.rows ? "\n]\n" : "]\n", out);
+	json_decref(h.row);
+	json_decref(h.step);
+	json_decref(h.value);
+	json_decref(h.time);
 }
 
-/* The ablation table: the base and each row (loco), or each step (path). */
 static json_t *ablation_rows(const json_t *sum)
 {
 	const json_t *a = json_object_get(sum, "ablation");
@@ -124,9 +168,6 @@ static json_t *ablation_rows(const json_t *sum)
 static const char *const trial_columns[] = {
 	"id", "state", "value", "steps", "attempts", "started", "ended",
 	"duration_s", "worker_host", "worker_slot", "error", NULL,
-};
-static const char *const history_columns[] = {
-	"trial", "step", "value", "time", NULL,
 };
 static const char *const no_columns[] = { NULL };
 
@@ -198,7 +239,7 @@ int export_experiment(const struct export_options *o)
 {
 	char err[512];
 	store_t *store = NULL;
-	json_t *sum, *rows;
+	json_t *sum, *rows = NULL;
 	FILE *out = stdout;
 	int rc = EXIT_OK;
 
@@ -219,25 +260,24 @@ int export_experiment(const struct export_options *o)
 		store_close(store);
 		return EXIT_USAGE;
 	}
-	rows = o->table == EXPORT_HISTORY ? history_rows(store, sum)
-	       : o->table == EXPORT_ABLATION ? ablation_rows(sum)
-					     : trial_rows(sum);
-	store_close(store);
 	if (o->out && (out = fopen(o->out, "w")) == NULL) {
 		fprintf(stderr, "maggy-engine: cannot write %s: %s\n", o->out,
 			strerror(errno));
 		rc = EXIT_FAILED;
 	} else {
-		if (o->json) {
+		if (o->table == EXPORT_HISTORY)
+			write_history(store, sum, o->json, out);
+		else
+			rows = o->table == EXPORT_ABLATION ? ablation_rows(sum)
+							   : trial_rows(sum);
+		if (rows && o->json) {
 			json_dumpf(rows, out, JSON_INDENT(1) |
 					      JSON_REAL_PRECISION(17));
 			fputc('\n', out);
-		} else {
-			write_csv(rows, o->table == EXPORT_HISTORY
-						? history_columns
-						: o->table == EXPORT_TRIALS
-							? trial_columns
-							: no_columns, out);
+		} else if (rows) {
+			write_csv(rows, o->table == EXPORT_TRIALS ? trial_columns
+								  : no_columns,
+				  out);
 		}
 		if (out != stdout && fclose(out) != 0) {
 			fprintf(stderr, "maggy-engine: cannot write %s: %s\n",
@@ -245,6 +285,7 @@ int export_experiment(const struct export_options *o)
 			rc = EXIT_FAILED;
 		}
 	}
+	store_close(store);
 	json_decref(rows);
 	json_decref(sum);
 	return rc;

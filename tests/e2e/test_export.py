@@ -70,6 +70,11 @@ def test_the_history_has_every_stored_point(finished_run):
         times = [float(r["time"]) for r in rows if r["trial"] == trial]
         assert times == sorted(times)
         assert by_id[trial]["started"] <= times[0] <= by_id[trial]["ended"]
+    # the same points as JSON, at full precision
+    as_json = json.loads(export(run_dir, "--history", "--format", "json"))
+    assert [(r["trial"], r["step"], r["value"], r["time"]) for r in as_json] == [
+        (r["trial"], int(r["step"]), float(r["value"]), float(r["time"]))
+        for r in rows]
 
 
 def test_pandas_reads_both(finished_run, tmp_path):
