@@ -3,9 +3,11 @@
  * benchmarks (tests/bench/run_bench.py drives it). Speaks the real protocol
  * through lib/proto.
  *
- *   loadgen trials     HOST:PORT SECRET_FILE CLIENTS SECONDS
- *       each client answers every TRIAL with a FINAL at once; prints the
- *       FINAL_ACKs per second (zero-work trials the engine completes).
+ *   loadgen trials     HOST:PORT SECRET_FILE CLIENTS SECONDS [POINTS [TOTAL]]
+ *       each client answers every TRIAL with a FINAL at once, after one
+ *       HEARTBEAT with POINTS metric points (default 0); prints the
+ *       FINAL_ACKs per second (zero-work trials the engine completes). The
+ *       clients stop after SECONDS, or once TOTAL trials are acknowledged.
  *   loadgen heartbeats HOST:PORT SECRET_FILE CLIENTS SECONDS WINDOW
  *       each client keeps WINDOW heartbeats in flight; prints answers per
  *       second and the p50/p99 answer latency.
@@ -193,6 +195,37 @@ struct client {
 
 /* ---- trials ----------------------------------------------------------- */
 
+/* Points each trial reports (one HEARTBEAT before its FINAL), and the
+ * trials after which every client stops (0: only the clock stops them). */
+static uint32_t points_per_trial;
+static long total_trials;
+static long trials_acked; /* atomic */
+
+static int enough_trials(void)
+{
+	return total_trials &&
+	       __atomic_load_n(&trials_acked, __ATOMIC_RELAXED) >= total_trials;
+}
+
+static void report_points(int fd, const char *hex)
+{
+	static __thread struct proto_point *points;
+	static __thread uint8_t *body;
+	uint64_t trial = strtoull(hex, NULL, 16);
+	uint32_t i;
+	int len;
+
+	if (points == NULL) {
+		points = malloc(sizeof *points * points_per_trial);
+		body = malloc(proto_heartbeat_size(points_per_trial));
+	}
+	for (i = 0; i < points_per_trial; i++)
+		points[i] = (struct proto_point){ i + 1, 1.0 / (i + 1) };
+	len = proto_heartbeat_encode(body, proto_heartbeat_size(points_per_trial),
+				     trial, points, points_per_trial);
+	send_frame(fd, PROTO_HEARTBEAT, 1, body, (size_t)len);
+}
+
 static void *trials_client(void *arg)
 {
 	struct client *c = arg;
@@ -201,15 +234,20 @@ static void *trials_client(void *arg)
 	struct proto_header h;
 
 	wait_for_all();
-	while (now() < until && recv_frame(fd, &h, body, sizeof body) == 0) {
+	while (now() < until && !enough_trials() &&
+	       recv_frame(fd, &h, body, sizeof body) == 0) {
 		if (h.type == PROTO_TRIAL) {
 			char *id = strstr(body, "\"id\":\"");
 			int n = snprintf(final, sizeof final,
 				"{\"id\":\"%.16s\",\"state\":\"FINISHED\","
-				"\"value\":1.0,\"steps\":0}", id + 6);
+				"\"value\":1.0,\"steps\":%u}", id + 6,
+				points_per_trial);
+			if (points_per_trial)
+				report_points(fd, id + 6);
 			send_frame(fd, PROTO_FINAL, 0, final, (size_t)n);
 		} else if (h.type == PROTO_FINAL_ACK) {
 			c->done++;
+			__atomic_add_fetch(&trials_acked, 1, __ATOMIC_RELAXED);
 		} else if (h.type == PROTO_BYE) {
 			break;
 		}
@@ -358,8 +396,16 @@ static int echo_server(const char *addr)
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN); /* peers hang up mid-write at the end */
-	if (argc == 6 && strcmp(argv[1], "trials") == 0)
+	if (argc >= 6 && argc <= 8 && strcmp(argv[1], "trials") == 0) {
+		points_per_trial = argc > 6 ? (uint32_t)atoi(argv[6]) : 0;
+		total_trials = argc > 7 ? atol(argv[7]) : 0;
+		if (points_per_trial > PROTO_MAX_POINTS) {
+			fprintf(stderr, "loadgen: at most %d points per trial\n",
+				PROTO_MAX_POINTS);
+			return 2;
+		}
 		return run_clients(argc, argv, trials_client, 0);
+	}
 	if (argc == 7 && strcmp(argv[1], "heartbeats") == 0)
 		return run_clients(argc, argv, heartbeat_client, 1);
 	if (argc == 3 && strcmp(argv[1], "echo") == 0)

@@ -90,6 +90,17 @@ def test_dispatch_and_heartbeats(bench_env, tmp_path):
     assert figures["heartbeats_dashboard"]["polled"]["dashboard"]["requests"] > 0
 
 
+def test_store_scale(bench_env, tmp_path):
+    """store_scale.py: a store filled by fake executors with points, then
+    killed; show, export and resume on it."""
+    out = run_bench(bench_env, ["store_scale.py", "--trials", "300", "--steps", "20",
+                                "--clients", "8", "--json", tmp_path / "s.json"])
+    assert "export --history" in out and "resume: until it waits" in out, out
+    figures = json.loads((tmp_path / "s.json").read_text())
+    assert figures["ingest"]["trials"] >= 300, figures
+    assert figures["export_history"]["bytes"] > 300 * 20 * 20, figures
+
+
 @pytest.mark.parametrize("script,expected", [
     ("gp_latency.lua", "N =   30"), ("tpe_latency.lua", "multivariate (default)")])
 def test_suggestion_latency(script, expected):
