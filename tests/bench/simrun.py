@@ -28,8 +28,9 @@ return maggy.experiment{{
 
 
 def simulate(script_text, benchmark, workers=1, seed=1, bsp=False, trace=False):
-    """Run one simulation; returns simulation.json as a dict, plus "trace"
-    (the rows of trace.csv) when asked. Raises on a failed run."""
+    """Run one simulation; returns simulation.json as a dict, plus
+    "engine_usage" (its CPU seconds and peak RSS) and "trace" (the rows of
+    trace.csv) when asked. Raises on a failed run."""
     with tempfile.TemporaryDirectory(prefix="maggy-bench-") as tmp:
         script = pathlib.Path(tmp) / "experiment.lua"
         script.write_text(script_text)
@@ -38,12 +39,21 @@ def simulate(script_text, benchmark, workers=1, seed=1, bsp=False, trace=False):
                "--workers", str(workers), "--seed", str(seed), "--dir", str(run_dir), "--quiet"]
         if bsp:
             cmd.append("--bsp")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=3600)
+        with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=err, text=True)
+            # wait4: the engine's own CPU time and peak memory, this run alone
+            _, status, usage = os.wait4(proc.pid, 0)
+            proc.returncode = os.waitstatus_to_exitcode(status)
+            out.seek(0)
+            err.seek(0)
+            stdout, stderr = out.read(), err.read()
         if proc.returncode != 0:
-            error = RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-            error.stderr = proc.stderr
+            error = RuntimeError(f"{' '.join(cmd)} failed:\n{stdout}\n{stderr}")
+            error.stderr = stderr
             raise error
         report = json.loads((run_dir / "simulation.json").read_text())
+        report["engine_usage"] = {"cpu_s": usage.ru_utime + usage.ru_stime,
+                                  "peak_rss_mib": usage.ru_maxrss / 1024}
         if trace:
             with open(run_dir / "trace.csv") as f:
                 report["trace"] = list(csv.DictReader(f))
