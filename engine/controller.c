@@ -350,8 +350,7 @@ static void create_trial(ctl_t *c, json_t *params)
 		return;
 	}
 	size = strlen(canonical);
-	free(canonical);
-	t = trial_new(id, (uint32_t)c->ntrials + 1, json_incref(params));
+	t = trial_new(id, (uint32_t)c->ntrials + 1, canonical);
 	if (t == NULL)
 		return;
 	t->created = ctl_now(c);
@@ -519,7 +518,7 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:i}", "e", "run", "id", hex,
 			       "attempt", t->attempts));
-	msg = json_pack("{s:s, s:O, s:i}", "id", hex, "params", t->params,
+	msg = json_pack("{s:s, s:o, s:i}", "id", hex, "params", trial_params(t),
 			"attempt", t->attempts);
 	c->port.trial(c->port.arg, w->peer, msg);
 	json_decref(msg);

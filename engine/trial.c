@@ -64,12 +64,12 @@ double trial_now(void)
 	return (double)tv.tv_sec + tv.tv_usec / 1e6;
 }
 
-struct trial *trial_new(uint64_t id, uint32_t seq, json_t *params)
+struct trial *trial_new(uint64_t id, uint32_t seq, char *params)
 {
 	struct trial *t = calloc(1, sizeof *t);
 
 	if (t == NULL) {
-		json_decref(params);
+		free(params);
 		return NULL;
 	}
 	t->id = id;
@@ -85,12 +85,17 @@ void trial_free(struct trial *t)
 {
 	if (t == NULL)
 		return;
-	json_decref(t->params);
+	free(t->params);
 	json_decref(t->worker_info);
 	json_decref(t->outputs);
 	json_decref(t->lost_on);
 	free(t->error);
 	free(t);
+}
+
+json_t *trial_params(const struct trial *t)
+{
+	return json_loads(t->params, 0, NULL);
 }
 
 static json_t *time_or_null(double t)
@@ -104,8 +109,8 @@ json_t *trial_record(const struct trial *t)
 
 	proto_trial_hex(t->id, hex);
 	return json_pack(
-		"{s:s, s:I, s:O, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
-		"id", hex, "seq", (json_int_t)t->seq, "params", t->params,
+		"{s:s, s:I, s:o, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
+		"id", hex, "seq", (json_int_t)t->seq, "params", trial_params(t),
 		"state", trial_state_name(t->state), "attempts", t->attempts,
 		"worker", t->worker_info, "created", time_or_null(t->created),
 		"started", time_or_null(t->started), "ended",
@@ -128,14 +133,15 @@ struct trial *trial_from_record(const json_t *rec)
 	json_t *params = json_object_get(rec, "params");
 	json_t *value = json_object_get(rec, "value");
 	const char *error = json_string_value(json_object_get(rec, "error"));
-	uint64_t id;
+	uint64_t id, params_id;
+	char *canonical;
 	struct trial *t;
 
 	if (!hex || proto_trial_parse(hex, &id) < 0 || state < 0 ||
-	    !json_is_object(params))
+	    trial_id_of(params, &params_id, &canonical) < 0)
 		return NULL;
 	t = trial_new(id, (uint32_t)number_or_zero(json_object_get(rec, "seq")),
-		      json_incref(params));
+		      canonical);
 	if (t == NULL)
 		return NULL;
 	t->state = state;

@@ -27,7 +27,8 @@ struct worker;
 struct trial {
 	uint64_t id;
 	uint32_t seq;	  /* creation order, from 1 */
-	json_t *params;	  /* owned */
+	char *params;	  /* canonical JSON (trial_id_of), owned: a fifth
+			     of the memory of a JSON object */
 	enum trial_state state;
 	int attempts;	  /* times it was handed to an executor */
 	struct worker *worker; /* executor running it, NULL if none */
@@ -68,8 +69,12 @@ int trial_is_final(const struct trial *t);
  */
 int trial_id_of(const json_t *params, uint64_t *id, char **canonical);
 
-/* A new PENDING trial owning `params` (a reference is stolen). */
-struct trial *trial_new(uint64_t id, uint32_t seq, json_t *params);
+/* A new PENDING trial owning `params`, its canonical JSON (malloc'd; freed
+ * here when the trial cannot be made). */
+struct trial *trial_new(uint64_t id, uint32_t seq, char *params);
+
+/* The trial's params as a new JSON object; NULL when out of memory. */
+json_t *trial_params(const struct trial *t);
 void trial_free(struct trial *t);
 
 /* The stored record of a trial as a new JSON object (see docs/store.md). */
