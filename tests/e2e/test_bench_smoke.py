@@ -101,6 +101,11 @@ def test_store_scale(bench_env, tmp_path):
     assert figures["export_history"]["bytes"] > 300 * 20 * 20, figures
 
 
+def test_engine_memory(bench_env):
+    out = run_bench(bench_env, ["engine_memory.py", "--trials", "300", "--clients", "8"])
+    assert "beyond params and history" in out and "per point" in out, out
+
+
 @pytest.mark.parametrize("script,expected", [
     ("gp_latency.lua", "N =   30"), ("tpe_latency.lua", "multivariate (default)")])
 def test_suggestion_latency(script, expected):
