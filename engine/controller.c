@@ -67,12 +67,10 @@ void ctl_flush_trials(ctl_t *c)
 	struct trial *t;
 
 	while ((t = c->unsaved) != NULL) {
-		json_t *rec = trial_record(t);
-		char *text = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+		char *text = trial_record_text(t);
 		int rc = text ? store_trial_put(c->store, t->id, text) : -1;
 
 		free(text);
-		json_decref(rec);
 		/* Out of memory: a trial whose state cannot be stored must
 		 * not go on as if it were (resume would not know it). */
 		if (rc < 0) {

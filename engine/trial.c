@@ -103,14 +103,16 @@ static json_t *time_or_null(double t)
 	return t > 0 ? json_real(t) : json_null();
 }
 
-json_t *trial_record(const struct trial *t)
+char *trial_record_text(const struct trial *t)
 {
-	char hex[PROTO_TRIAL_HEX];
+	char hex[PROTO_TRIAL_HEX], *rest, *text;
+	json_t *rec;
+	size_t plen, rlen;
 
 	proto_trial_hex(t->id, hex);
-	return json_pack(
-		"{s:s, s:I, s:o, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
-		"id", hex, "seq", (json_int_t)t->seq, "params", trial_params(t),
+	rec = json_pack(
+		"{s:s, s:I, s:s, s:i, s:O*, s:o, s:o, s:o, s:o, s:O*, s:s*, s:I, s:I}",
+		"id", hex, "seq", (json_int_t)t->seq,
 		"state", trial_state_name(t->state), "attempts", t->attempts,
 		"worker", t->worker_info, "created", time_or_null(t->created),
 		"started", time_or_null(t->started), "ended",
@@ -118,6 +120,22 @@ json_t *trial_record(const struct trial *t)
 		t->has_value ? json_real(t->value) : json_null(), "outputs",
 		t->outputs, "error", t->error, "points", (json_int_t)t->points,
 		"ignored_points", (json_int_t)t->ignored);
+	rest = rec ? json_dumps(rec, JSON_COMPACT) : NULL;
+	json_decref(rec);
+	if (rest == NULL)
+		return NULL;
+	/* {"params":<params>,  then the rest's members after its "{" */
+	plen = strlen(t->params);
+	rlen = strlen(rest);
+	text = malloc(sizeof "{\"params\":," - 1 + plen + rlen);
+	if (text) {
+		memcpy(text, "{\"params\":", 10);
+		memcpy(text + 10, t->params, plen);
+		text[10 + plen] = ',';
+		memcpy(text + 11 + plen, rest + 1, rlen); /* with its NUL */
+	}
+	free(rest);
+	return text;
 }
 
 static double number_or_zero(const json_t *v)

@@ -77,8 +77,10 @@ struct trial *trial_new(uint64_t id, uint32_t seq, char *params);
 json_t *trial_params(const struct trial *t);
 void trial_free(struct trial *t);
 
-/* The stored record of a trial as a new JSON object (see docs/store.md). */
-json_t *trial_record(const struct trial *t);
+/* The stored record of a trial as JSON text (see docs/store.md), malloc'd;
+ * NULL when out of memory. Its params go in as their canonical text, never
+ * parsed. */
+char *trial_record_text(const struct trial *t);
 
 /* Rebuild a trial from its stored record; NULL if the record is malformed. */
 struct trial *trial_from_record(const json_t *rec);
