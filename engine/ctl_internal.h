@@ -90,6 +90,7 @@ struct ctl {
 	struct event *lua_ev, *commit_ev, *flush_timer, *tick_timer, *es_timer;
 	double started;
 	double store_failing_since; /* 0 while commits succeed */
+	double last_commit;	    /* wall time of the last store commit */
 	int ending;
 	enum ctl_outcome outcome;
 	char *error;
