@@ -18,7 +18,6 @@
 #define FLUSH_DELAY_US 50000 /* metric points and logs wait this long */
 #define TICK_S 0.5	     /* liveness and time limits are looked at this often */
 #define STORE_GIVE_UP_S 30.0 /* a store refusing writes this long ends the run */
-#define SIM_COMMIT_S 0.25    /* a simulation commits its store this often */
 #define FAIL_FAST_DEFAULT 3
 
 static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error);
@@ -186,16 +185,10 @@ static int commit(ctl_t *c)
 	double now;
 
 	ctl_flush_trials(c);
-	/* A simulation has nothing to make durable trial by trial: its store
-	 * is written without fsync, and a simulation is run again, not
-	 * resumed. Yet a commit at each trial end rewrote the B-tree pages of
-	 * every running trial's points each time: 109 KiB of writes per trial
-	 * at 1,000 trials, 217 KiB at 4,000. Its acknowledgements go out at
-	 * once (the same simulation) and its store is committed every
-	 * SIM_COMMIT_S of wall time, and at the end. */
-	if (c->cfg->simulated && !c->ending &&
-	    trial_now() - c->last_commit < SIM_COMMIT_S) {
-		struct timeval later = { 0, (suseconds_t)(SIM_COMMIT_S * 1e6) };
+	/* A simulation's store: see commit_interval in controller.h. */
+	if (c->cfg->commit_interval > 0 && !c->ending &&
+	    trial_now() - c->last_commit < c->cfg->commit_interval) {
+		struct timeval later = tv_of(c->cfg->commit_interval);
 
 		send_acks(c);
 		if (!evtimer_pending(c->flush_timer, NULL))

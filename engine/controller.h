@@ -52,6 +52,13 @@ struct ctl_config {
 	int simulated;
 	double (*clock)(void *arg);
 	void *clock_arg;
+	/* Seconds of wall time between store commits; 0: every commit goes
+	 * to the store, and an acknowledgement waits for its commit (any run
+	 * with executors). A simulation sets it: nothing in it needs to be
+	 * durable trial by trial (no fsync, and it is run again, not resumed),
+	 * and a commit per trial end rewrote the B-tree pages of every running
+	 * trial's points each time. Acknowledgements then go out at once. */
+	double commit_interval;
 };
 
 /* How an experiment ended. */

@@ -34,6 +34,7 @@
 #include "summary.h"
 
 #define DRAIN_TIMEOUT_S 10.0 /* executors get this long to leave at the end */
+#define SIM_COMMIT_S 0.25    /* a simulation commits its store this often */
 
 struct run {
 	const struct run_options *opts;
@@ -546,6 +547,7 @@ static int make_sim(struct run *r)
 		return -1;
 	}
 	r->cc.simulated = 1;
+	r->cc.commit_interval = SIM_COMMIT_S;
 	r->cc.liveness_timeout = 0; /* virtual executors are never silent */
 	r->cc.trial_lines = 0; /* the console's lines at each tenth */
 	r->cc.clock = sim_clock;
