@@ -150,7 +150,16 @@ static int penalized(server_t *s, const uint8_t source[16])
 
 /* ---- connections ------------------------------------------------------- */
 
-static struct conn *oldest_handshake(server_t *s);
+/* The oldest connection still in its handshake. */
+static struct conn *oldest_handshake(server_t *s)
+{
+	struct conn *c;
+
+	for (c = s->head; c; c = c->next)
+		if (c->state == HANDSHAKE)
+			return c;
+	return NULL;
+}
 
 /*
  * Room for one more handshake: under the cap, or the oldest one has had
@@ -161,19 +170,21 @@ static struct conn *oldest_handshake(server_t *s);
  */
 static int handshake_room(server_t *s)
 {
-	double age, left;
+	struct conn *oldest;
 	struct timeval tv;
+	long left_us;
+	double age;
 
-	if (s->handshakes < SERVER_MAX_HANDSHAKES)
+	if (s->handshakes < SERVER_MAX_HANDSHAKES ||
+	    (oldest = oldest_handshake(s)) == NULL)
 		return 1;
-	age = oldest_handshake(s) ? now_s() - oldest_handshake(s)->since
-				  : SERVER_HANDSHAKE_GRACE_S;
+	age = now_s() - oldest->since;
 	if (age >= SERVER_HANDSHAKE_GRACE_S)
 		return 1;
 	if (!evtimer_pending(s->handshake_room, NULL)) {
-		left = SERVER_HANDSHAKE_GRACE_S - age;
-		tv.tv_sec = (time_t)left;
-		tv.tv_usec = (suseconds_t)((left - (double)tv.tv_sec) * 1e6) + 1;
+		left_us = (long)((SERVER_HANDSHAKE_GRACE_S - age) * 1e6) + 1;
+		tv.tv_sec = left_us / 1000000;
+		tv.tv_usec = left_us % 1000000;
 		evtimer_add(s->handshake_room, &tv);
 	}
 	return 0;
@@ -492,17 +503,6 @@ static void hello_timeout_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* ---- accepting --------------------------------------------------------- */
-
-/* The oldest connection still in its handshake. */
-static struct conn *oldest_handshake(server_t *s)
-{
-	struct conn *c;
-
-	for (c = s->head; c; c = c->next)
-		if (c->state == HANDSHAKE)
-			return c;
-	return NULL;
-}
 
 static int start_handshake(struct conn *c)
 {
