@@ -25,8 +25,10 @@ from fakedriver import (CHALLENGE, ERROR, FINAL, FINAL_ACK, HB_OK, HB_STOP,
 
 class FakeExecutor(Session):
     def __init__(self, address, run_dir, host="fake-host", pid=None, slot=0,
-                 trial=None, secret=None):
-        sock = socket.create_connection(address, timeout=10)
+                 trial=None, secret=None, sock=None):
+        """`sock`: a connection already open to `address` (default: a new
+        one)."""
+        sock = sock or socket.create_connection(address, timeout=10)
         super().__init__(None, sock)
         if secret is None:
             secret = bytes.fromhex(

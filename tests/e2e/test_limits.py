@@ -4,13 +4,14 @@ one executor among several, more executors starting at once than may wait
 in the handshake (docs/protocol.md, "Limits")."""
 import json
 import resource
+import socket
 import subprocess
 import threading
 
 import pytest
 
 from conftest import ENGINE, Run, experiment, wait_for
-from fakedriver import ERROR, FrameTimeout
+from fakedriver import BYE, ERROR, TRIAL, FrameTimeout
 from fakeexecutor import FakeExecutor
 
 
@@ -102,33 +103,39 @@ def burst_descriptors():
 
 def test_a_burst_of_executors_past_the_handshake_cap_all_get_in(
         tmp_path, burst_descriptors):
-    # A cluster's executors all start at once: the ones past the cap wait
-    # in the kernel's queue while the first ones finish their handshake;
-    # none is turned away.
+    # A cluster's executors all start at once: every connection is open
+    # before the first HELLO is sent. The ones past the cap wait in the
+    # kernel's queue while the first ones finish their handshake; none is
+    # turned away.
     run_dir = tmp_path / "r"
     run = Run(tmp_path, experiment(tmp_path, num_trials=BURST // 10),
               "--workers", 0, "--dir", run_dir, "--quiet")
     address = run.address()
-    start = threading.Barrier(BURST)
+    socks = [socket.create_connection(address, timeout=10) for _ in range(BURST)]
     welcomed, refused, ran = [], [], []
 
     def executor(slot):
-        start.wait()
         try:
-            ex = FakeExecutor(address, run_dir, host=f"node{slot}", slot=slot)
+            ex = FakeExecutor(address, run_dir, host=f"node{slot}", slot=slot,
+                              sock=socks[slot])
             ex.welcome()
         except (AssertionError, OSError, FrameTimeout) as e:
             refused.append(f"{slot}: {e}")
             return
         welcomed.append(slot)
-        try:
-            while True:  # until the engine says BYE and closes
-                trial = ex.next_trial(timeout=120, beat=1)
-                ex.final(trial["id"], value=0.5)
-                ex.wait_ack(trial["id"])
-                ran.append(trial["id"])
-        except (AssertionError, OSError, FrameTimeout):
-            ex.close()
+        while True:  # trials until the engine says BYE
+            try:
+                ftype, _, body = ex.expect(TRIAL, BYE, timeout=1)
+            except FrameTimeout:
+                ex.heartbeat(None)  # idle, as a real executor
+                continue
+            if ftype == BYE:
+                break
+            trial = json.loads(body)
+            ex.final(trial["id"], value=0.5)
+            ex.wait_ack(trial["id"])
+            ran.append(trial["id"])
+        ex.close()
 
     threads = [threading.Thread(target=executor, args=(i,), daemon=True)
                for i in range(BURST)]
