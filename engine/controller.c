@@ -184,8 +184,8 @@ static int commit(ctl_t *c)
 	struct timeval retry = { 1, 0 };
 	double now;
 
-	ctl_flush_trials(c);
-	/* A simulation's store: see commit_interval in controller.h. */
+	/* A simulation's store: see commit_interval in controller.h. Its
+	 * changed trials stay marked until the commit that writes them. */
 	if (c->cfg->commit_interval > 0 && !c->ending &&
 	    trial_now() - c->last_commit < c->cfg->commit_interval) {
 		struct timeval later = tv_of(c->cfg->commit_interval);
@@ -195,6 +195,7 @@ static int commit(ctl_t *c)
 			evtimer_add(c->flush_timer, &later);
 		return 0;
 	}
+	ctl_flush_trials(c);
 	if (store_commit(c->store, err, sizeof err) == 0) {
 		c->last_commit = trial_now();
 		if (c->store_failing_since > 0)

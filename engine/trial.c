@@ -105,6 +105,7 @@ static json_t *time_or_null(double t)
 
 char *trial_record_text(const struct trial *t)
 {
+	static const char head[] = "{\"params\":";
 	char hex[PROTO_TRIAL_HEX], *rest, *text;
 	json_t *rec;
 	size_t plen, rlen;
@@ -124,15 +125,16 @@ char *trial_record_text(const struct trial *t)
 	json_decref(rec);
 	if (rest == NULL)
 		return NULL;
-	/* {"params":<params>,  then the rest's members after its "{" */
+	/* head, the params, a comma, then the rest's members after its "{"
+	 * (and its NUL) */
 	plen = strlen(t->params);
 	rlen = strlen(rest);
-	text = malloc(sizeof "{\"params\":," - 1 + plen + rlen);
+	text = malloc(sizeof head + plen + rlen);
 	if (text) {
-		memcpy(text, "{\"params\":", 10);
-		memcpy(text + 10, t->params, plen);
-		text[10 + plen] = ',';
-		memcpy(text + 11 + plen, rest + 1, rlen); /* with its NUL */
+		memcpy(text, head, sizeof head - 1);
+		memcpy(text + sizeof head - 1, t->params, plen);
+		text[sizeof head - 1 + plen] = ',';
+		memcpy(text + sizeof head + plen, rest + 1, rlen);
 	}
 	free(rest);
 	return text;

@@ -16,13 +16,9 @@ fit.
 import argparse
 import json
 import pathlib
-import signal
-import subprocess
 import tempfile
-import time
 
-from run_bench import LOADGEN, start_engine
-from store_scale import rss_mib
+from store_scale import run_trials
 
 EXPERIMENT = """local maggy = require "maggy"
 local space = {{}}
@@ -40,19 +36,8 @@ def kib_per_trial(tmp, params, points, trials, clients):
     tmp.mkdir()
     script = tmp / "experiment.lua"
     script.write_text(EXPERIMENT.format(params=params))
-    proc, addr = start_engine(script, tmp / "run", "--progress", "off")
-    try:
-        time.sleep(0.2)  # the Lua side loaded and idle
-        before = rss_mib(proc.pid)["anon"]
-        out = subprocess.run([str(LOADGEN), "trials", addr, str(tmp / "run" / "secret"),
-                              str(clients), "36000", str(points), str(trials)],
-                             capture_output=True, text=True, check=True)
-        after = rss_mib(proc.pid)["anon"]
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-    done = json.loads(out.stdout)["trials"]
-    return (after - before) * 1024 / done
+    load, before, after = run_trials(script, tmp / "run", trials, points, clients)
+    return (after["anon"] - before["anon"]) * 1024 / load["trials"]
 
 
 def main():

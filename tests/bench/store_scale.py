@@ -60,18 +60,27 @@ def rss_text(rss, trials):
             f"per trial), {rss['file']} MiB of mapped store")
 
 
-def fill(run_dir, trials, steps, clients):
-    """Run the engine until `trials` trials are acknowledged, then kill it."""
-    proc, addr = start_engine(EXPERIMENTS / "noop_load.lua", run_dir, "--progress", "off")
+def run_trials(script, run_dir, trials, points, clients):
+    """Start the engine on `script`, run `trials` zero-work trials of `points`
+    points each through loadgen, then kill the engine (SIGKILL). Returns
+    loadgen's figures and the engine's memory before and after."""
+    proc, addr = start_engine(script, run_dir, "--progress", "off")
     try:
+        time.sleep(0.2)  # the Lua side loaded and idle
+        before = rss_mib(proc.pid)
         out = subprocess.run([str(LOADGEN), "trials", addr, str(run_dir / "secret"),
-                              str(clients), "36000", str(steps), str(trials)],
+                              str(clients), "36000", str(points), str(trials)],
                              capture_output=True, text=True, check=True)
-        rss = rss_mib(proc.pid)
+        after = rss_mib(proc.pid)
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    load = json.loads(out.stdout)
+    return json.loads(out.stdout), before, after
+
+
+def fill(run_dir, trials, steps, clients):
+    """Run the engine until `trials` trials are acknowledged, then kill it."""
+    load, _, rss = run_trials(EXPERIMENTS / "noop_load.lua", run_dir, trials, steps, clients)
     return {"trials": load["trials"], "seconds": load["seconds"],
             "trials_per_s": load["per_second"],
             "points_per_s": round(load["trials"] * steps / load["seconds"]),
