@@ -41,7 +41,10 @@ enum conn_err {
 
 struct conn {
 	const struct exec_config *cfg;
-	/* Trial reported in HELLO (0: none); set by the main thread. */
+	/* Trial reported in HELLO (0: none). The I/O thread sets it as the
+	 * TRIAL frame arrives, before the main thread even sees it: a
+	 * reconnect in between must still claim the trial. The main thread
+	 * clears it once the trial's FINAL is acknowledged. */
 	_Atomic uint64_t hello_trial;
 
 	pthread_mutex_t send_lock; /* guards fd for writers and the backlog */

@@ -199,6 +199,7 @@ static int on_trial_frame(struct io_thread *io, const uint8_t *body,
 		json_decref(o);
 		return -1;
 	}
+	atomic_store(&io->conn->hello_trial, trial);
 	inbox_post(io->inbox, INBOX_TRIAL, trial, o);
 	return 0;
 }

@@ -80,9 +80,9 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	struct reporter_summary sum;
 	struct pyrun_result res;
 	json_t *final;
+	uint64_t ours;
 	int outcome;
 
-	atomic_store(&env->conn->hello_trial, trial);
 	reporter_begin(trial);
 	io_wake(env->io);
 	pyrun_call(json_object_get(msg, "params"), env->metric, &res);
@@ -96,7 +96,10 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	if (final && env->last)
 		json_object_set_new(final, "leaving", json_true());
 	outcome = final ? deliver(env, trial, final) : TRIAL_ACKED;
-	atomic_store(&env->conn->hello_trial, 0);
+	/* The driver may already have sent the next TRIAL, which the I/O
+	 * thread claimed: clear only our own. */
+	ours = trial;
+	atomic_compare_exchange_strong(&env->conn->hello_trial, &ours, 0);
 	json_decref(final);
 	pyrun_acquire();
 	pyrun_result_free(&res);

@@ -501,6 +501,26 @@ def test_trial_keeps_running_across_a_reconnect(make_driver, executor_bin):
     finish(proc, sess)
 
 
+def test_trial_received_before_it_starts_is_claimed_on_reconnect(
+        make_driver, executor_bin):
+    # The training module is still importing when the trial arrives and the
+    # link drops: the executor's I/O thread has the trial, its main thread
+    # has not started it. The HELLO after the reconnect must claim it, or
+    # the driver would hand it to another executor while this one runs it.
+    drv, proc, sess = start(make_driver, executor_bin, "train",
+                            module="executor_slow_import")
+    trial = sess.send_trial({"x": 1.5})
+    sess.close()
+    sess = drv.accept()
+    ident = sess.handshake()
+    assert ident["trial"] == trial_hex(trial)
+    res = fakedriver.TrialResult(trial)
+    sess.collect(trial, res)
+    sess.ack(trial)
+    assert res.final["state"] == "FINISHED" and res.final["value"] == 3.0
+    finish(proc, sess)
+
+
 def test_oversized_frame_is_refused_and_the_executor_reconnects(
         make_driver, executor_bin):
     drv, proc, sess = start(make_driver, executor_bin, "plain")
