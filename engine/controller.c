@@ -155,11 +155,12 @@ static void send_acks(ctl_t *c)
 {
 	struct worker *w;
 
-	for (w = c->workers; w; w = w->next) {
+	for (w = c->workers; w && c->acks_pending > 0; w = w->next) {
 		if (!w->ack_pending)
 			continue;
 		c->port.ack(c->port.arg, w->peer, w->ack_trial, w->ack_req);
 		w->ack_pending = 0;
+		c->acks_pending--;
 		if (c->ending)
 			c->port.bye(c->port.arg, w->peer);
 	}
@@ -606,11 +607,15 @@ int ctl_settled(const ctl_t *c)
 {
 	const struct worker *w;
 
+	/* Counters first: the scan over every executor runs only when a
+	 * trial waits, and a simulation asks after each of its events. */
 	if (c->suggest_outstanding || c->check_outstanding ||
-	    c->finalize_outstanding)
+	    c->finalize_outstanding || c->acks_pending > 0)
 		return 0;
+	if (!c->pending)
+		return 1;
 	for (w = c->workers; w; w = w->next)
-		if (w->ack_pending || (c->pending && ctl_worker_idle(w)))
+		if (ctl_worker_idle(w))
 			return 0;
 	return 1;
 }

@@ -60,6 +60,7 @@ struct ctl {
 	struct trial *pending, *pending_tail; /* FIFO of PENDING trials */
 	struct trial *unsaved; /* changed since the last commit (a list) */
 	struct worker *workers;
+	int acks_pending; /* workers whose ack_pending is set */
 	int next_worker_id;
 	struct ctl_port port;
 	void (*settled_cb)(void *arg);

@@ -284,6 +284,8 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 	if (json_is_true(json_object_get(msg, "leaving")))
 		w->held = 1;
 	/* Acknowledged whether it counted or not: the executor may move on. */
+	if (!w->ack_pending)
+		c->acks_pending++;
 	w->ack_pending = 1;
 	w->ack_trial = id;
 	w->ack_req = req;
@@ -307,6 +309,8 @@ void ctl_worker_gone(ctl_t *c, ctl_worker_t *w)
 		w->trial->lost_at = ctl_now(c);
 		c->lost = 1;
 	}
+	if (w->ack_pending)
+		c->acks_pending--;
 	json_decref(w->info);
 	free(w);
 	ctl_schedule(c);

@@ -339,10 +339,15 @@ static void check(const ctl_t *c)
 			   trial_state_name(t->state));
 	}
 	FUZZ_CHECK(c->pending_tail == last, "pending_tail is not the last");
-	for (const struct worker *w = c->workers; w; w = w->next)
+	int acks = 0;
+	for (const struct worker *w = c->workers; w; w = w->next) {
 		if (w->trial)
 			FUZZ_CHECK(ctl_find((ctl_t *)c, w->trial->id) == w->trial,
 				   "an executor runs an unknown trial");
+		acks += w->ack_pending != 0;
+	}
+	FUZZ_CHECK(c->acks_pending == acks, "acks_pending %d, counted %d",
+		   c->acks_pending, acks);
 	/* finish() repairs its error text (an executor's fatal error cut at
 	 * 4 KiB, a strategy's raw bytes): the status JSON is always built. */
 	FUZZ_CHECK(stub.lost_meta == 0, "%d meta write(s) lost",
