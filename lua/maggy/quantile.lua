@@ -10,39 +10,13 @@
 -- Two heaps split the values at that rank: `upper` holds the `lo` best ones
 -- with the worst of them on top, `lower` the rest with the best on top.
 
+local heap = require "maggy.heap"
+
 local Quantile = {}
 Quantile.__index = Quantile
 
 local floor = math.floor
-
--- A binary heap whose top is first under `first(a, b)`.
-local function push(heap, first, x)
-  local i = #heap + 1
-  heap[i] = x
-  while i > 1 do
-    local parent = floor(i / 2)
-    if not first(heap[i], heap[parent]) then break end
-    heap[i], heap[parent] = heap[parent], heap[i]
-    i = parent
-  end
-end
-
-local function pop(heap, first)
-  local n = #heap
-  local top = heap[1]
-  heap[1] = heap[n]
-  heap[n] = nil
-  n = n - 1
-  local i = 1
-  while true do
-    local l, r, m = 2 * i, 2 * i + 1, i
-    if l <= n and first(heap[l], heap[m]) then m = l end
-    if r <= n and first(heap[r], heap[m]) then m = r end
-    if m == i then return top end
-    heap[i], heap[m] = heap[m], heap[i]
-    i = m
-  end
-end
+local push, pop = heap.push, heap.pop
 
 local function gt(a, b) return a > b end
 local function lt(a, b) return a < b end

@@ -36,7 +36,7 @@ local PUBLIC = {
   ["maggy.earlystop.median"] = true, ["maggy.earlystop.percentile"] = true,
   ["maggy.earlystop.plateau"] = true, ["maggy.earlystop.none"] = true,
   ["maggy.ablators.loco"] = true, ["maggy.ablators.path"] = true,
-  ["maggy.stats"] = true, ["maggy.quantile"] = true,
+  ["maggy.stats"] = true, ["maggy.quantile"] = true, ["maggy.heap"] = true,
 }
 
 local function copy(t, except)

@@ -1,6 +1,8 @@
 local maggy = require "maggy"
 local support = require "support.strategies"
 local Asha = require "maggy.optimizers.asha"
+local budgets_mod = require "maggy.optimizers.budgets"
+local rng = require "maggy.rng"
 local ctx_for, add, finish = support.ctx_for, support.add, support.finish
 
 -- Suggests one trial and ends it at once with `value`.
@@ -180,5 +182,52 @@ describe("optimizers.asha", function()
       assert.has_error(function() Asha.new(c[1]) end, "optimizers.asha: " .. c[2])
     end
     assert.has_error(function() Asha.new(3) end, "optimizers.asha: expected an options table, got number")
+  end)
+
+  it("promotes exactly what sorting each rung anew would, with ties and trials in flight", function()
+    -- The reference: every rung kept as a plain list, sorted at each
+    -- suggestion; the best configuration not promoted yet goes up when it
+    -- ranks within the top floor(n / eta).
+    local ctx, opt = ctx_for(5, "min"), Asha.new{ eta = 2, min_budget = 1, max_budget = 8 }
+    local budgets, r = opt.budgets, rng.new(11)
+    local rungs, promoted, running = {}, {}, {}
+    for i = 1, #budgets do rungs[i], promoted[i] = {}, {} end
+    local function before(a, b)
+      if a.score ~= b.score then return a.score < b.score end
+      return a.seq < b.seq
+    end
+    local function expected()
+      for i = #budgets - 1, 1, -1 do
+        table.sort(rungs[i], before)
+        for rank, e in ipairs(rungs[i]) do
+          if not promoted[i][e.key] then
+            if rank <= math.floor(#rungs[i] / opt.eta + 1e-9) then return i, e end
+            break
+          end
+        end
+      end
+    end
+    for _ = 1, 1500 do
+      local i, e = expected()
+      local s = opt:suggest(ctx)
+      if i then
+        assert.are.equal(budgets[i + 1], s.budget)
+        assert.is_true(same_config(e.params, s))
+        promoted[i][e.key] = true
+      else
+        assert.are.equal(budgets[1], s.budget)
+      end
+      running[#running + 1] = add(ctx, s)
+      if #running > 3 or r:random() < 0.5 then
+        local t = table.remove(running, r:randint(1, #running))
+        local fail = r:random() < 0.05
+        finish(ctx, opt, t, r:randint(1, 6) / 6, fail and "FAILED" or nil) -- ties on purpose
+        local rung = 1
+        while budgets[rung] ~= t.params.budget do rung = rung + 1 end
+        table.insert(rungs[rung], { score = budgets_mod.trial_score(ctx, t), seq = t.seq,
+                                    key = ctx.space:key(t.params), params = t.params })
+      end
+    end
+    assert.is_true(#rungs[#budgets] > 0) -- the run reached the top rung
   end)
 end)

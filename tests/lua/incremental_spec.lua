@@ -1,10 +1,11 @@
 -- What keeps early stopping's cost per check flat as trials accumulate:
--- maggy.quantile, the running and finished lists the runtime keeps, and
+-- maggy.heap and maggy.quantile, the running and finished lists the runtime keeps, and
 -- the percentile rule fed those lists one new trial at a time, which must
 -- decide exactly as the same rule given fresh lists.
 local maggy = require "maggy"
 local Ctx = require "maggy.ctx"
 local Quantile = require "maggy.quantile"
+local heap = require "maggy.heap"
 local rng = require "maggy.rng"
 local trial = require("support.strategies").trial
 
@@ -17,6 +18,28 @@ local function sorted_percentile(values, p, direction)
   local hi = math.min(lo + 1, #v)
   return v[lo] + (v[hi] - v[lo]) * (r - lo)
 end
+
+describe("maggy.heap", function()
+  it("pops in sorted order, pushes and pops interleaved", function()
+    local r = rng.new(3)
+    local function lt(a, b) return a < b end
+    local h, kept = {}, {}
+    for i = 1, 500 do
+      local x = r:randint(1, 50) -- ties on purpose
+      heap.push(h, lt, x)
+      kept[#kept + 1] = x
+      if i % 3 == 0 then
+        table.sort(kept)
+        assert.are.equal(table.remove(kept, 1), heap.pop(h, lt))
+      end
+      assert.are.equal(#kept, #h)
+    end
+    table.sort(kept)
+    for _, x in ipairs(kept) do assert.are.equal(x, heap.pop(h, lt)) end
+    assert.is_nil(heap.pop(h, lt))
+    assert.are.equal(0, #h)
+  end)
+end)
 
 describe("maggy.quantile", function()
   it("equals sorting all values, after every insert, both directions", function()

@@ -34,6 +34,7 @@
 --   asha{eta = 3, min_budget = 1, max_budget = 81}
 
 local budgets = require "maggy.optimizers.budgets"
+local heap = require "maggy.heap"
 
 local Asha = {}
 Asha.__index = Asha
@@ -57,6 +58,39 @@ function Asha.budgets(eta, min_budget, max_budget)
   return out
 end
 
+-- Ties go to the older trial, so the order does not depend on timing.
+local function ahead(a, b)
+  if a.score ~= b.score then return a.score < b.score end
+  return a.seq < b.seq
+end
+
+local function behind(a, b) return ahead(b, a) end
+
+-- A rung's results split in two heaps: `top` holds its best floor(n / eta)
+-- with the worst of them on top, `rest` the others with the best on top.
+-- Whether an entry is in the top 1/eta is then one comparison, and an
+-- insert costs O(log n): no sorted list to shift at 100,000 trials.
+local function new_rung()
+  return { top = {}, rest = {}, n = 0 }
+end
+
+local function add_result(rung, entry, eta)
+  local top, rest = rung.top, rung.rest
+  if top[1] and ahead(entry, top[1]) then
+    heap.push(top, behind, entry)
+  else
+    heap.push(rest, ahead, entry)
+  end
+  rung.n = rung.n + 1
+  local k = floor(rung.n / eta + EPS)
+  while #top > k do heap.push(rest, ahead, heap.pop(top, behind)) end
+  while #top < k and rest[1] do heap.push(top, behind, heap.pop(rest, ahead)) end
+end
+
+local function in_top(rung, entry)
+  return rung.top[1] ~= nil and not ahead(rung.top[1], entry)
+end
+
 function Asha.new(opts)
   opts = opts or {}
   local err = budgets.check(opts, OPTIONS)
@@ -67,13 +101,13 @@ function Asha.new(opts)
     budgets = Asha.budgets(opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81),
     sampler = opts.sampler or budgets.random_sampler,
     rung_of = {},   -- budget (as "%.17g") -> rung index, 1-based
-    rungs = {},     -- rungs[i]: ended trials of rung i, best first
-    open = {},      -- open[i]: those of rungs[i] not promoted yet, best first
+    rungs = {},     -- rungs[i]: the ended trials of rung i (see new_rung)
+    open = {},      -- open[i]: those not promoted yet, a heap, best on top
     promoted = {},  -- promoted[i][key]: the configuration went up from rung i
   }, Asha)
   for i, b in ipairs(self.budgets) do
     self.rung_of[string.format("%.17g", b)] = i
-    self.rungs[i], self.open[i], self.promoted[i] = {}, {}, {}
+    self.rungs[i], self.open[i], self.promoted[i] = new_rung(), {}, {}
   end
   return self
 end
@@ -87,25 +121,7 @@ local function with_budget(space, params, budget)
   return out
 end
 
--- Ties go to the older trial, so the order does not depend on timing.
-local function ahead(a, b)
-  if a.score ~= b.score then return a.score < b.score end
-  return a.seq < b.seq
-end
-
--- The position of entry in list (sorted best first): the number of entries
--- ahead of it, plus one. Binary search: a rung of 100,000 trials costs 17
--- comparisons, not a scan.
-local function position(list, entry)
-  local lo, hi = 1, #list + 1
-  while lo < hi do
-    local mid = floor((lo + hi) / 2)
-    if ahead(list[mid], entry) then lo = mid + 1 else hi = mid end
-  end
-  return lo
-end
-
--- Records an ended trial on its rung, kept sorted best first.
+-- Records an ended trial on its rung.
 function Asha:observe(ctx, trial)
   local budget = trial.params.budget
   local i = budget and self.rung_of[string.format("%.17g", budget)]
@@ -114,8 +130,8 @@ function Asha:observe(ctx, trial)
     params = budgets.space_params(ctx.space, trial.params), key = ctx.space:key(trial.params),
     score = budgets.trial_score(ctx, trial), seq = trial.seq,
   }
-  table.insert(self.rungs[i], position(self.rungs[i], entry), entry)
-  table.insert(self.open[i], position(self.open[i], entry), entry)
+  add_result(self.rungs[i], entry, self.eta)
+  heap.push(self.open[i], ahead, entry)
 end
 
 -- The best configuration of rung i that is in its top 1/eta and was not
@@ -123,9 +139,9 @@ end
 -- it is in the top floor(n / eta) of the rung's n results.
 function Asha:promotable(i)
   local open, promoted = self.open[i], self.promoted[i]
-  while open[1] and promoted[open[1].key] do table.remove(open, 1) end
+  while open[1] and promoted[open[1].key] do heap.pop(open, ahead) end
   local best = open[1]
-  if best and position(self.rungs[i], best) <= floor(#self.rungs[i] / self.eta + EPS) then
+  if best and in_top(self.rungs[i], best) then
     return best
   end
   return nil
@@ -136,7 +152,7 @@ function Asha:suggest(ctx)
     local entry = self:promotable(i)
     if entry then
       self.promoted[i][entry.key] = true
-      table.remove(self.open[i], 1)
+      heap.pop(self.open[i], ahead)
       return with_budget(ctx.space, entry.params, self.budgets[i + 1])
     end
   end

@@ -1,0 +1,43 @@
+-- A binary heap in a plain array: heap[1] is the entry that comes first under
+-- `first(a, b)` (true when a goes before b). push and pop in O(log n), the
+-- top is heap[1] and the size #heap.
+--
+--   local heap = require "maggy.heap"
+--   local h = {}
+--   heap.push(h, lt, 3); heap.push(h, lt, 1)
+--   h[1] --> 1      heap.pop(h, lt) --> 1      h[1] --> 3
+
+local M = {}
+
+local floor = math.floor
+
+function M.push(heap, first, x)
+  local i = #heap + 1
+  heap[i] = x
+  while i > 1 do
+    local parent = floor(i / 2)
+    if not first(heap[i], heap[parent]) then break end
+    heap[i], heap[parent] = heap[parent], heap[i]
+    i = parent
+  end
+end
+
+-- Removes and returns the top (nil when empty).
+function M.pop(heap, first)
+  local n = #heap
+  local top = heap[1]
+  heap[1] = heap[n]
+  heap[n] = nil
+  n = n - 1
+  local i = 1
+  while true do
+    local l, r, m = 2 * i, 2 * i + 1, i
+    if l <= n and first(heap[l], heap[m]) then m = l end
+    if r <= n and first(heap[r], heap[m]) then m = r end
+    if m == i then return top end
+    heap[i], heap[m] = heap[m], heap[i]
+    i = m
+  end
+end
+
+return M
