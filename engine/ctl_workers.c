@@ -217,7 +217,7 @@ static void apply_final(struct trial *t, const json_t *msg, int state)
 		error = "the executor reported FINISHED without a value";
 	}
 	json_decref(t->outputs);
-	t->outputs = json_is_object(outputs) ? json_incref(outputs) : NULL;
+	t->outputs = trial_outputs_keep(outputs);
 	free(t->error);
 	t->error = error ? strdup(error) : NULL;
 }

@@ -145,6 +145,19 @@ static double number_or_zero(const json_t *v)
 	return json_is_number(v) ? json_number_value(v) : 0;
 }
 
+json_t *trial_outputs_keep(json_t *outputs)
+{
+	static json_t *empty; /* loop thread only, as the trials */
+
+	if (!json_is_object(outputs))
+		return NULL;
+	if (json_object_size(outputs) > 0)
+		return json_incref(outputs);
+	if (empty == NULL)
+		empty = json_object();
+	return json_incref(empty);
+}
+
 struct trial *trial_from_record(const json_t *rec)
 {
 	const char *hex = json_string_value(json_object_get(rec, "id"));
@@ -171,7 +184,7 @@ struct trial *trial_from_record(const json_t *rec)
 	t->ended = number_or_zero(json_object_get(rec, "ended"));
 	t->has_value = json_is_number(value);
 	t->value = number_or_zero(value);
-	t->outputs = json_incref(json_object_get(rec, "outputs"));
+	t->outputs = trial_outputs_keep(json_object_get(rec, "outputs"));
 	t->worker_info = json_incref(json_object_get(rec, "worker"));
 	t->error = error ? strdup(error) : NULL;
 	t->points = (uint64_t)number_or_zero(json_object_get(rec, "points"));

@@ -82,6 +82,15 @@ void trial_free(struct trial *t);
  * parsed. */
 char *trial_record_text(const struct trial *t);
 
+/*
+ * What a trial keeps of the outputs of its FINAL or record: a new reference
+ * to `outputs` when it is a JSON object, NULL when it is not. Empty objects,
+ * what most training functions give, all share one: an empty jansson object
+ * costs some 250 bytes, and a run may keep 100,000 of them. Never change
+ * a trial's outputs in place.
+ */
+json_t *trial_outputs_keep(json_t *outputs);
+
 /* Rebuild a trial from its stored record; NULL if the record is malformed. */
 struct trial *trial_from_record(const json_t *rec);
 

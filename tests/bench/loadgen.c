@@ -4,7 +4,8 @@
  * through lib/proto.
  *
  *   loadgen trials     HOST:PORT SECRET_FILE CLIENTS SECONDS [POINTS [TOTAL]]
- *       each client answers every TRIAL with a FINAL at once, after one
+ *       each client answers every TRIAL with a FINAL at once (with the
+ *       empty outputs and null error a real executor sends), after one
  *       HEARTBEAT with POINTS metric points (default 0); prints the
  *       FINAL_ACKs per second (zero-work trials the engine completes). The
  *       clients stop after SECONDS, or once TOTAL trials are acknowledged.
@@ -240,7 +241,8 @@ static void *trials_client(void *arg)
 			char *id = strstr(body, "\"id\":\"");
 			int n = snprintf(final, sizeof final,
 				"{\"id\":\"%.16s\",\"state\":\"FINISHED\","
-				"\"value\":1.0,\"steps\":%u}", id + 6,
+				"\"value\":1.0,\"outputs\":{},\"error\":null,"
+				"\"steps\":%u}", id + 6,
 				points_per_trial);
 			if (points_per_trial)
 				report_points(fd, id + 6);

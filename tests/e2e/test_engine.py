@@ -260,6 +260,8 @@ def test_executor_killed_mid_trial_is_retried(engine, tmp_path):
     again = next(t for t in summary["trials"] if t["id"] == victim["id"])
     assert again["state"] == "FINISHED"
     assert again["attempts"] == 2
+    # the function returns a bare number: no outputs, an empty object
+    assert all(t["outputs"] == {} for t in summary["trials"])
     assert "retrying" in rest
     assert "restarting it" in rest
 
