@@ -486,9 +486,11 @@ def test_final_is_resent_after_a_dropped_connection(make_driver,
     finish(proc, sess)
 
 
-def test_trial_keeps_running_across_a_reconnect(make_driver, executor_bin):
-    drv, proc, sess = start(make_driver, executor_bin, "slow")
-    trial = sess.send_trial({"seconds": 1.0})
+def drop_after_trial(drv, sess, params):
+    """Send a trial, drop the link at once, and take the executor back: its
+    HELLO must claim the trial. Returns the new session and the trial's
+    result, acknowledged."""
+    trial = sess.send_trial(params)
     sess.close()
     sess = drv.accept()
     ident = sess.handshake()
@@ -496,6 +498,12 @@ def test_trial_keeps_running_across_a_reconnect(make_driver, executor_bin):
     res = fakedriver.TrialResult(trial)
     sess.collect(trial, res)
     sess.ack(trial)
+    return sess, res
+
+
+def test_trial_keeps_running_across_a_reconnect(make_driver, executor_bin):
+    drv, proc, sess = start(make_driver, executor_bin, "slow")
+    sess, res = drop_after_trial(drv, sess, {"seconds": 1.0})
     assert res.final["state"] == "FINISHED" and res.final["value"] == 2.0
     assert res.points == [(0, 1.0)]
     finish(proc, sess)
@@ -509,14 +517,7 @@ def test_trial_received_before_it_starts_is_claimed_on_reconnect(
     # the driver would hand it to another executor while this one runs it.
     drv, proc, sess = start(make_driver, executor_bin, "train",
                             module="executor_slow_import")
-    trial = sess.send_trial({"x": 1.5})
-    sess.close()
-    sess = drv.accept()
-    ident = sess.handshake()
-    assert ident["trial"] == trial_hex(trial)
-    res = fakedriver.TrialResult(trial)
-    sess.collect(trial, res)
-    sess.ack(trial)
+    sess, res = drop_after_trial(drv, sess, {"x": 1.5})
     assert res.final["state"] == "FINISHED" and res.final["value"] == 3.0
     finish(proc, sess)
 
