@@ -5,6 +5,7 @@ local rng = require "maggy.rng"
 local la = require "maggy.optimizers.gp_linalg"
 local model = require "maggy.optimizers.gp_model"
 local gp = require "maggy.optimizers.gp"
+local support = require "support.strategies"
 
 ---------------------------------------------------------------------------
 -- Helpers
@@ -264,7 +265,7 @@ describe("optimizers.gp", function()
     end)
 
     it("rejects unknown options and non-tables", function()
-      assert.matches("unknown option 'kapa' %(valid: acquisition, kappa, max_fit_points, n_candidates, n_startup, pending, xi%)",
+      assert.matches("unknown option 'kapa' %(valid: acquisition, demote_repeats, kappa, max_fit_points, n_candidates, n_startup, pending, xi%)",
                      message{ kapa = 2 })
       assert.matches("expected an options table, got string", message("ei"))
     end)
@@ -328,6 +329,33 @@ describe("optimizers.gp", function()
         assert.are.equal(10 + 2, #opt.theta) -- 5 inputs, one-hot 3 + 2, signal, noise
         assert.is_true(best_value(ctx) < 2)
       end
+    end)
+
+    it("see a repeat of a good result at the mean score; first ones and bad repeats as they are", function()
+      local obs = {}
+      for i, score in ipairs({ 1, 2, 1, 3, 3, 1, 2 }) do obs[i] = { score = score, params = { i = i } } end
+      local out = gp._repeats_at_mean(obs) -- lower is better; the mean is 13 / 7
+      local scores = {}
+      for i, o in ipairs(out) do
+        scores[i] = o.score
+        assert.are.equal(i, o.params.i)
+      end
+      assert.are.same({ 1, 2, 13 / 7, 3, 3, 13 / 7, 2 }, scores)
+      assert.are.equal(1, obs[3].score) -- the caller's list is left alone
+    end)
+
+    it("spread over more cells of a plateau-ridden objective with repeats demoted", function()
+      local space = { a = maggy.double(0, 1), b = maggy.double(0, 1), c = maggy.double(0, 1) }
+      local f = support.cells_objective()
+      local function distinct(opts, seed)
+        return support.distinct_values((run(gp.new(opts), new_ctx(space, seed), f, 40)), f)
+      end
+      local with, without = {}, {}
+      for seed = 1, 8 do
+        with[seed] = distinct({}, seed)
+        without[seed] = distinct({ demote_repeats = false }, seed)
+      end
+      assert.is_true(median(with) > median(without), median(with) .. " vs " .. median(without))
     end)
 
     it("are deterministic for a seed and differ between seeds", function()

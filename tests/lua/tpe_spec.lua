@@ -3,6 +3,7 @@ local Ctx = require "maggy.ctx"
 local Trial = require "maggy.trial"
 local rng = require "maggy.rng"
 local Tpe = require "maggy.optimizers.tpe"
+local support = require "support.strategies"
 
 local function mixed_space()
   return maggy.searchspace{
@@ -151,32 +152,11 @@ describe("optimizers.tpe", function()
     assert.is_true(math.abs(ctx:best().params.x - 0.8) < 0.02)
   end)
 
-  -- A deterministic objective that is flat over cells: the value of the
-  -- nearest of 30 fixed points, as a table of configurations looked up by
-  -- nearest neighbour gives it.
-  local function cells_objective()
-    local r, centres = rng.new(77), {}
-    for i = 1, 30 do centres[i] = { r:random(), r:random(), r:random() } end
-    return function(p)
-      local best, value = math.huge, nil
-      for i, c in ipairs(centres) do
-        local d = (p.a - c[1]) ^ 2 + (p.b - c[2]) ^ 2 + (p.c - c[3]) ^ 2
-        if d < best then best, value = d, (c[1] - 0.3) ^ 2 + (c[2] - 0.6) ^ 2 + c[3] / 4 + i * 1e-6 end
-      end
-      return value
-    end
-  end
-
   it("leaves a plateau it keeps hitting: repeated results count as bad", function()
     local space = maggy.searchspace{ a = maggy.double(0, 1), b = maggy.double(0, 1), c = maggy.double(0, 1) }
-    local f = cells_objective()
+    local f = support.cells_objective()
     local function distinct(opts, seed)
-      local seen, count = {}, 0
-      for _, p in ipairs((run(Tpe.new(opts), space, f, seed, 60))) do
-        local v = f(p)
-        if not seen[v] then seen[v], count = true, count + 1 end
-      end
-      return count
+      return support.distinct_values((run(Tpe.new(opts), space, f, seed, 60)), f)
     end
     local with, without = {}, {}
     for seed = 1, 7 do

@@ -26,6 +26,9 @@
 --   max_fit_points  the most trials the hyperparameter fit uses (default
 --                   200: the best quarter and an even spread of the rest);
 --                   the posterior always uses every trial
+--   demote_repeats  a result equal, bit for bit, to an earlier one is a
+--                   repeat: the model sees a better-than-average repeat at
+--                   the mean score (default true; see repeats_at_mean)
 --
 -- The model's inputs are the space's unit cube (space:to_unit, log-aware),
 -- except that a CATEGORICAL parameter becomes one input per value (one-hot),
@@ -58,7 +61,7 @@ GP.__index = GP
 
 local DEFAULTS = {
   acquisition = "ei", xi = 0, kappa = 2, n_candidates = 512,
-  pending = "kriging", max_fit_points = 200,
+  pending = "kriging", max_fit_points = 200, demote_repeats = true,
 }
 
 local MIN_OBSERVED = 2     -- a model needs at least two scores
@@ -95,6 +98,7 @@ local OPTIONS = {
   pending = { one_of("kriging", "liar", "ignore"), "\"kriging\", \"liar\" or \"ignore\"" },
   max_fit_points = { function(v) return is_integer(v) and v >= MIN_OBSERVED end,
                      "an integer >= " .. MIN_OBSERVED },
+  demote_repeats = { function(v) return type(v) == "boolean" end, "true or false" },
 }
 
 local function show(v)
@@ -233,6 +237,31 @@ local function fit_subset(self, obs)
     if keep[i] then chosen[#chosen + 1] = obs[i] end
   end
   return chosen
+end
+
+-- The observations with every repeat of a better-than-average result moved
+-- to the mean score. A repeat is a result equal, bit for bit, to one
+-- observed before it: a deterministic objective that gives two
+-- configurations exactly the same value maps them to the same thing (a
+-- table's row, parameters the training function rounds), so it says "a
+-- plateau", not "a good place". Left as they are, repeats of a good value
+-- teach the GP a wide flat optimum and EI keeps drawing trials onto it
+-- (lcbench_7593: half the seeds stuck 7.6 below the optimum after 100
+-- trials); at the mean they stop pulling, and the first of them still marks
+-- the plateau's value. A repeat never looks better than it is: repeats of
+-- a bad value (architectures that all fail to learn) stay bad.
+local function repeats_at_mean(obs)
+  local sum = 0
+  for _, o in ipairs(obs) do sum = sum + o.score end
+  local mean, seen, out = sum / #obs, {}, {}
+  for i, o in ipairs(obs) do
+    if seen[o.score] and o.score < mean then
+      out[i] = { params = o.params, score = mean, trial = o.trial }
+    else
+      seen[o.score], out[i] = true, o
+    end
+  end
+  return out
 end
 
 ---------------------------------------------------------------------------
@@ -464,6 +493,7 @@ end
 function GP:suggest(ctx)
   setup(self, ctx.space)
   local obs = history.observed(ctx)
+  if self.demote_repeats then obs = repeats_at_mean(obs) end
   if started(ctx) < self.n_startup or #obs < MIN_OBSERVED then
     return ctx.space:sample(ctx.rng)
   end
@@ -500,6 +530,6 @@ function GP:finalize(ctx)
   ctx:log("gp: length scales (unit cube) %s", table.concat(parts, " "))
 end
 
-GP._cdf, GP._log_h = cdf, log_h -- for tests
+GP._cdf, GP._log_h, GP._repeats_at_mean = cdf, log_h, repeats_at_mean -- for tests
 
 return GP
