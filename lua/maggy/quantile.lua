@@ -7,8 +7,9 @@
 --   q:insert(0.7); q:insert(0.9); q:insert(0.8)
 --   q:value() --> 0.8      q:count() --> 3
 --
--- Two heaps split the values at that rank: `upper` holds the `lo` best ones
--- with the worst of them on top, `lower` the rest with the best on top.
+-- Two heaps split the values at that rank (maggy.heap's split): `top` holds
+-- the `lo` best ones with the worst of them on top, `rest` the others with
+-- the best on top.
 
 local heap = require "maggy.heap"
 
@@ -16,23 +17,18 @@ local Quantile = {}
 Quantile.__index = Quantile
 
 local floor = math.floor
-local push, pop = heap.push, heap.pop
 
 local function gt(a, b) return a > b end
 local function lt(a, b) return a < b end
 
 function Quantile.new(percentile, direction)
-  local better = direction == "min" and lt or gt
-  local worse = direction == "min" and gt or lt
   return setmetatable({
-    percentile = percentile, better = better,
-    upper = {}, upper_first = worse,   -- the lo best, the worst of them on top
-    lower = {}, lower_first = better,  -- the rest, the best of them on top
+    percentile = percentile, split = heap.split(direction == "min" and lt or gt),
   }, Quantile)
 end
 
 function Quantile:count()
-  return #self.upper + #self.lower
+  return #self.split.top + #self.split.rest
 end
 
 -- The rank (from 1, best first) of the value read, for n values.
@@ -41,15 +37,7 @@ function Quantile:rank(n)
 end
 
 function Quantile:insert(x)
-  local upper, lower = self.upper, self.lower
-  if #upper > 0 and not self.better(upper[1], x) then
-    push(upper, self.upper_first, x)
-  else
-    push(lower, self.lower_first, x)
-  end
-  local lo = floor(self:rank(#upper + #lower))
-  while #upper > lo do push(lower, self.lower_first, pop(upper, self.upper_first)) end
-  while #upper < lo do push(upper, self.upper_first, pop(lower, self.lower_first)) end
+  heap.split_add(self.split, x, floor(self:rank(self:count() + 1)))
 end
 
 -- The interpolated percentile, or nil when empty.
@@ -58,8 +46,8 @@ function Quantile:value()
   if n == 0 then return nil end
   local r = self:rank(n)
   local lo = floor(r)
-  local at_lo = self.upper[1]
-  local at_hi = lo < n and self.lower[1] or at_lo
+  local at_lo = self.split.top[1]
+  local at_hi = lo < n and self.split.rest[1] or at_lo
   return at_lo + (at_hi - at_lo) * (r - lo)
 end
 

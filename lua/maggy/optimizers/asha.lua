@@ -64,27 +64,14 @@ local function ahead(a, b)
   return a.seq < b.seq
 end
 
-local function behind(a, b) return ahead(b, a) end
-
--- A rung's results split in two heaps: `top` holds its best floor(n / eta)
--- with the worst of them on top, `rest` the others with the best on top.
--- Whether an entry is in the top 1/eta is then one comparison, and an
--- insert costs O(log n): no sorted list to shift at 100,000 trials.
-local function new_rung()
-  return { top = {}, rest = {}, n = 0 }
-end
-
+-- A rung's results split in two heaps (maggy.heap's split): `top` holds its
+-- best floor(n / eta) with the worst of them on top, `rest` the others with
+-- the best on top. Whether an entry is in the top 1/eta is then one
+-- comparison, and an insert costs O(log n): no sorted list to shift at
+-- 100,000 trials.
 local function add_result(rung, entry, eta)
-  local top, rest = rung.top, rung.rest
-  if top[1] and ahead(entry, top[1]) then
-    heap.push(top, behind, entry)
-  else
-    heap.push(rest, ahead, entry)
-  end
-  rung.n = rung.n + 1
-  local k = floor(rung.n / eta + EPS)
-  while #top > k do heap.push(rest, ahead, heap.pop(top, behind)) end
-  while #top < k and rest[1] do heap.push(top, behind, heap.pop(rest, ahead)) end
+  local n = #rung.top + #rung.rest + 1
+  heap.split_add(rung, entry, floor(n / eta + EPS))
 end
 
 local function in_top(rung, entry)
@@ -101,13 +88,13 @@ function Asha.new(opts)
     budgets = Asha.budgets(opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81),
     sampler = opts.sampler or budgets.random_sampler,
     rung_of = {},   -- budget (as "%.17g") -> rung index, 1-based
-    rungs = {},     -- rungs[i]: the ended trials of rung i (see new_rung)
+    rungs = {},     -- rungs[i]: the ended trials of rung i (see add_result)
     open = {},      -- open[i]: those not promoted yet, a heap, best on top
     promoted = {},  -- promoted[i][key]: the configuration went up from rung i
   }, Asha)
   for i, b in ipairs(self.budgets) do
     self.rung_of[string.format("%.17g", b)] = i
-    self.rungs[i], self.open[i], self.promoted[i] = new_rung(), {}, {}
+    self.rungs[i], self.open[i], self.promoted[i] = heap.split(ahead), {}, {}
   end
   return self
 end
