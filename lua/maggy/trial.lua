@@ -45,9 +45,13 @@ local function improves(direction, v, best)
   return v > best
 end
 
-function Trial:best(direction)
-  local best, at
-  for i, v in ipairs(self.values) do
+-- With `first` (and a best value and step found before it), only the points
+-- from position first on are looked at: what a strategy computed from the
+-- history's start stays valid while the history is only appended to.
+function Trial:best(direction, first, best, at)
+  local values = self.values
+  for i = first or 1, #values do
+    local v = values[i]
     if improves(direction, v, best) then best, at = v, self.steps[i] end
   end
   return best, at
@@ -57,10 +61,26 @@ function Trial:is_done()
   return M.FINAL[self.state] == true
 end
 
+local function copy(list)
+  local out = {}
+  for i = 1, #list do out[i] = list[i] end
+  return out
+end
+
 -- Inserts a point keeping steps sorted; a repeated step overwrites its value.
+-- A point after the last one is appended to the history's tables; any other
+-- change gives the trial new tables, so a strategy that keeps what it
+-- computed from a history can tell, by the table, that it still holds.
 function Trial:add_point(step, value)
   local steps, values = self.steps, self.values
-  local i = #steps
+  local n = #steps
+  if n == 0 or steps[n] < step then
+    steps[n + 1], values[n + 1] = step, value
+    return
+  end
+  steps, values = copy(steps), copy(values)
+  self.steps, self.values = steps, values
+  local i = n
   while i >= 1 and steps[i] > step do i = i - 1 end
   if i >= 1 and steps[i] == step then
     values[i] = value

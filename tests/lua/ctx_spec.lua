@@ -31,6 +31,32 @@ describe("maggy.trial", function()
     assert.are.same({ 5, 0.5 }, { t:last() })
   end)
 
+  it("appends to the history's tables; any other change gives new ones", function()
+    local t = Trial.new("a", 1, {})
+    local steps, values = t.steps, t.values
+    t:add_point(1, 0.1)
+    t:add_point(3, 0.3)
+    assert.are.equal(steps, t.steps)
+    assert.are.equal(values, t.values)
+    t:add_point(3, 0.35)
+    assert.are_not.equal(values, t.values)
+    assert.are.same({ 0.1, 0.35 }, t.values)
+    assert.are.same({ 0.1, 0.3 }, values) -- the old tables are left as they were
+    values = t.values
+    t:add_point(2, 0.2)
+    assert.are_not.equal(values, t.values)
+    assert.are.same({ 1, 2, 3 }, t.steps)
+    assert.are.same({ 0.1, 0.2, 0.35 }, t.values)
+  end)
+
+  it("finds the best value from a given point on, after one found before", function()
+    local t = Trial.new("a", 1, {})
+    for step, v in ipairs({ 0.3, 0.9, 0.1, 0.5 }) do t:add_point(step, v) end
+    assert.are.same({ 0.5, 4 }, { t:best("max", 3) })
+    assert.are.same({ 0.9, 2 }, { t:best("max", 3, 0.9, 2) })
+    assert.are.same({ 0.1, 3 }, { t:best("min", 3, 0.3, 1) })
+  end)
+
   it("finds the best value by direction, ignoring NaN", function()
     local t = Trial.new("a", 1, {})
     for step, v in ipairs({ 0.3, 0 / 0, 0.9, 0.1 }) do t:add_point(step, v) end

@@ -53,6 +53,19 @@ describe("earlystop.percentile", function()
     assert.are.same({ later.id }, rule:check(ctx_with(), { later }, { f }))
   end)
 
+  it("follows a running trial's history from check to check", function()
+    local rule, f = maggy.earlystop.percentile{}, ten_finished() -- median 0.55
+    local t = trial("RUNNING", { 0.1, 0.2, 0.3 })
+    assert.are.same({ t.id }, rule:check(ctx_with(), { t }, f))
+    t:add_point(4, 0.8)
+    assert.are.same({}, rule:check(ctx_with(), { t }, f))
+    t:add_point(4, 0.4) -- the best point reported again, worse
+    assert.are.same({ t.id }, rule:check(ctx_with(), { t }, f))
+    t:clear_history()
+    for step, v in ipairs({ 0.9, 0.9, 0.9 }) do t:add_point(step, v) end
+    assert.are.same({}, rule:check(ctx_with(), { t }, f))
+  end)
+
   it("checks its options", function()
     assert.has_error(function() maggy.earlystop.percentile{ percentile = 0 } end, nil)
     assert.has_error(function() maggy.earlystop.percentile{ percentile = 101 } end)

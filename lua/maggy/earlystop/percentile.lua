@@ -51,7 +51,7 @@ function Percentile.build(who, opts)
   return setmetatable({
     name = who, percentile = p, grace = opts.grace or 0, min_trials = opts.min_trials,
     _prefix = setmetatable({}, { __mode = "k" }),
-    _steps = {}, _list = nil, _seen = 0, _last = nil,
+    _steps = {}, _list = nil, _seen = 0, _last = nil, _best = {},
   }, Percentile)
 end
 
@@ -116,9 +116,10 @@ end
 function Percentile:catch_up(ctx, finished)
   local seen = self._seen
   if finished ~= self._list or #finished < seen or (seen > 0 and finished[seen] ~= self._last) then
-    self._list, self._steps, seen = finished, {}, #finished
+    self._list, self._steps, self._best, seen = finished, {}, {}, #finished
   else
     for i = seen + 1, #finished do
+      self._best[finished[i]] = nil
       local news = self:averages_of(finished[i])
       for s, q in pairs(self._steps) do
         if news[s] then q:insert(news[s]) end
@@ -146,11 +147,28 @@ function Percentile:threshold_at(ctx, finished, s)
   return q:value()
 end
 
+-- A running trial's best value so far, kept between checks and brought up
+-- to date with its new points only (a trial's history is only appended to
+-- while it runs; new tables mean it changed otherwise, see maggy.trial).
+function Percentile:best_of(ctx, trial)
+  local known = self._best[trial]
+  if known == nil or known.values ~= trial.values then
+    known = { values = trial.values, n = 0 }
+    self._best[trial] = known
+  end
+  local n = #known.values
+  if n > known.n then
+    known.best = trial:best(ctx.direction, known.n + 1, known.best)
+    known.n = n
+  end
+  return known.best
+end
+
 function Percentile:should_stop(ctx, trial, finished)
   local s = trial:last()
   if s == nil or s < self.grace then return false end
   local limit = self:threshold_at(ctx, finished, s)
-  return limit ~= nil and ctx:better(limit, trial:best(ctx.direction))
+  return limit ~= nil and ctx:better(limit, self:best_of(ctx, trial))
 end
 
 -- The ids of the running trials to stop.
