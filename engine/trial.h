@@ -25,36 +25,38 @@ enum trial_state {
 struct worker;
 
 struct trial {
+	/* (8-byte fields first, then the 4-byte ones and the flags: a trial
+	   lives as long as the experiment, and padding adds up) */
 	uint64_t id;
-	uint32_t seq;	  /* creation order, from 1 */
 	char *params;	  /* canonical JSON (trial_id_of), owned: a fifth
 			     of the memory of a JSON object */
-	enum trial_state state;
-	int attempts;	  /* times it was handed to an executor */
 	struct worker *worker; /* executor running it, NULL if none */
 	json_t *worker_info;   /* identity of the last executor, owned */
-	int slot;	  /* slot of the last executor, -1 if none */
 	double created, started, ended; /* unix times, 0 = not yet */
-	int has_value;
 	double value;	  /* final metric when has_value */
 	json_t *outputs;  /* owned, may be NULL */
 	char *error;	  /* owned, may be NULL */
 	uint64_t points;  /* metric points kept (steps increase, values finite) */
 	uint64_t ignored; /* points refused: step not increasing, not finite */
-	int has_step;
-	int warned;	  /* bits: a non-finite value, a step not increasing */
 	uint64_t last_step; /* highest step kept in this attempt */
-	uint32_t log_seq; /* next log line number */
 	uint64_t log_bytes;   /* output stored in this engine run */
 	uint64_t log_dropped; /* output over CTL_MAX_LOG_BYTES, dropped */
-	int stop_requested;
 	double lost_at;	  /* when its executor vanished, 0 if not lost */
-	int last_worker;  /* engine id of the executor of the last attempt */
 	json_t *lost_on;  /* hosts whose attempts were lost (array), owned */
 	struct trial *next_pending;
-	int unsaved;	  /* its record waits for the next commit */
 	struct trial *next_unsaved;
 	UT_hash_handle hh;
+	uint32_t seq;	  /* creation order, from 1 */
+	uint32_t log_seq; /* next log line number */
+	enum trial_state state;
+	int attempts;	  /* times it was handed to an executor */
+	int slot;	  /* slot of the last executor, -1 if none */
+	int last_worker;  /* engine id of the executor of the last attempt */
+	unsigned has_value : 1;
+	unsigned has_step : 1;
+	unsigned warned : 2;	 /* bits: a non-finite value, a step not increasing */
+	unsigned stop_requested : 1;
+	unsigned unsaved : 1;	 /* its record waits for the next commit */
 };
 
 /* "PENDING", "RUNNING", ...; trial_state_parse returns -1 if unknown. */

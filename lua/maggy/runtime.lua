@@ -394,6 +394,9 @@ function M.handle(job_json)
   for _, ev in ipairs(list_of(json.opt(job.events) or {}, "a job's events")) do apply(ev) end
   local req = json.opt(job.request)
   local reply = req and dispatch(object_of(req, "a job's request")) or {}
+  if Trial.no_points_changed() then
+    fail("a strategy wrote into a trial's history (trial.steps and trial.values are read-only)")
+  end
   reply.logs = Ctx.take_logs(exp.ctx)
   return json.encode(reply)
 end

@@ -10,6 +10,9 @@
 --   trial.values   metric history: values, values[i] was reported at steps[i]
 --
 -- Only the runtime changes a trial, by applying the engine's events.
+--
+-- A trial without points shares one empty, read-only history (M.NO_POINTS):
+-- most of a trial's memory would otherwise be two empty tables.
 
 local M = {}
 
@@ -18,11 +21,20 @@ Trial.__index = Trial
 
 M.FINAL = { FINISHED = true, EARLY_STOPPED = true, FAILED = true }
 
+M.NO_POINTS = setmetatable({}, {
+  __newindex = function() error("a trial's history is read-only", 2) end,
+  __metatable = false,
+})
+Trial.steps, Trial.values = M.NO_POINTS, M.NO_POINTS
+
 function M.new(id, seq, params)
-  return setmetatable({
-    id = id, seq = seq, params = params, state = "PENDING",
-    value = nil, attempt = 0, steps = {}, values = {},
-  }, Trial)
+  return setmetatable({ id = id, seq = seq, params = params, state = "PENDING", attempt = 0 }, Trial)
+end
+
+-- Whether something wrote into the shared empty history anyway (rawset and
+-- table.insert get past its guard): every trial without points would see it.
+function M.no_points_changed()
+  return next(M.NO_POINTS) ~= nil
 end
 
 function M.is_trial(x)
@@ -73,8 +85,12 @@ end
 -- computed from a history can tell, by the table, that it still holds.
 function Trial:add_point(step, value)
   local steps, values = self.steps, self.values
+  if steps == M.NO_POINTS then
+    self.steps, self.values = { step }, { value }
+    return
+  end
   local n = #steps
-  if n == 0 or steps[n] < step then
+  if steps[n] < step then
     steps[n + 1], values[n + 1] = step, value
     return
   end
@@ -91,7 +107,7 @@ function Trial:add_point(step, value)
 end
 
 function Trial:clear_history()
-  self.steps, self.values = {}, {}
+  self.steps, self.values = nil, nil
 end
 
 return M

@@ -33,8 +33,8 @@ describe("maggy.trial", function()
 
   it("appends to the history's tables; any other change gives new ones", function()
     local t = Trial.new("a", 1, {})
-    local steps, values = t.steps, t.values
     t:add_point(1, 0.1)
+    local steps, values = t.steps, t.values
     t:add_point(3, 0.3)
     assert.are.equal(steps, t.steps)
     assert.are.equal(values, t.values)
@@ -47,6 +47,22 @@ describe("maggy.trial", function()
     assert.are_not.equal(values, t.values)
     assert.are.same({ 1, 2, 3 }, t.steps)
     assert.are.same({ 0.1, 0.2, 0.35 }, t.values)
+  end)
+
+  it("shares one read-only empty history among trials without points", function()
+    local a, b = Trial.new("a", 1, {}), Trial.new("b", 2, {})
+    assert.are.equal(a.steps, b.values)
+    assert.are.same({}, a.steps)
+    assert.has_error(function() a.steps[1] = 1 end, "a trial's history is read-only")
+    a:add_point(1, 0.5)
+    assert.are.same({ 1 }, a.steps)
+    assert.are.same({}, b.steps)
+    a:clear_history()
+    assert.are.equal(b.steps, a.steps)
+    assert.is_false(Trial.no_points_changed())
+    table.insert(b.values, 0.1) -- gets past the guard, but not unseen
+    assert.is_true(Trial.no_points_changed())
+    table.remove(b.values)
   end)
 
   it("finds the best value from a given point on, after one found before", function()

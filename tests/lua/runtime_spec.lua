@@ -274,6 +274,24 @@ describe("maggy.runtime handle", function()
     assert.matches("earlystop 'liar': check returned " .. ev[1].id .. ", which is not a running trial", err, 1, true)
   end)
 
+  it("fails when a strategy writes into the history trials without points share", function()
+    local file = script([[
+      return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 3, es_min = 1,
+        space = { x = { "INTEGER", { 1, 10 } } },
+        earlystop = { name = "scribbler", check = function(self, ctx, running)
+          table.insert(running[1].steps, 1)
+          return {}
+        end } }
+    ]])
+    rt.load(file, '{"seed": 1, "default_seed": 1}')
+    local ev = new_events({ { x = 1 } })
+    ev[2] = { e = "run", id = ev[1].id, attempt = 1 }
+    local ok, err = pcall(handle, ev, { op = "check" })
+    table.remove(require("maggy.trial").NO_POINTS)
+    assert.is_false(ok)
+    assert.matches("a strategy wrote into a trial's history (trial.steps and trial.values are read-only)", err, 1, true)
+  end)
+
   it("is loud about engine mistakes", function()
     load("tiny")
     local ev = new_events({ { bs = 16 } })
