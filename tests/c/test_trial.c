@@ -8,16 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static int failures;
-
-#define CHECK(cond)                                                        \
-	do {                                                               \
-		if (!(cond)) {                                             \
-			fprintf(stderr, "%s:%d: %s\n", __FILE__, __LINE__, \
-				#cond);                                    \
-			failures++;                                        \
-		}                                                          \
-	} while (0)
+#include "check.h"
 
 static struct trial *new_trial(void)
 {
