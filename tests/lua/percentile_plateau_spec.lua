@@ -66,6 +66,18 @@ describe("earlystop.percentile", function()
     assert.are.same({}, rule:check(ctx_with(), { t }, f))
   end)
 
+  it("forgets the trials that stopped running", function()
+    local rule, f = maggy.earlystop.percentile{}, ten_finished()
+    local running = {}
+    for i = 1, 100 do running[i] = trial("RUNNING", { 0.6, 0.6, 0.6 }) end
+    assert.are.same({}, rule:check(ctx_with(), running, f))
+    assert.is_not_nil(next(rule._best))
+    for i = 1, 100 do running[i].state = "EARLY_STOPPED" end -- never in f
+    rule:check(ctx_with(), {}, f)
+    assert.is_nil(next(rule._best))
+    assert.are.equal(0, rule._kept)
+  end)
+
   it("checks its options", function()
     assert.has_error(function() maggy.earlystop.percentile{ percentile = 0 } end, nil)
     assert.has_error(function() maggy.earlystop.percentile{ percentile = 101 } end)

@@ -51,7 +51,7 @@ function Percentile.build(who, opts)
   return setmetatable({
     name = who, percentile = p, grace = opts.grace or 0, min_trials = opts.min_trials,
     _prefix = setmetatable({}, { __mode = "k" }),
-    _steps = {}, _list = nil, _seen = 0, _last = nil, _best = {},
+    _steps = {}, _list = nil, _seen = 0, _last = nil, _best = {}, _kept = 0, _checks = 0,
   }, Percentile)
 end
 
@@ -116,10 +116,9 @@ end
 function Percentile:catch_up(ctx, finished)
   local seen = self._seen
   if finished ~= self._list or #finished < seen or (seen > 0 and finished[seen] ~= self._last) then
-    self._list, self._steps, self._best, seen = finished, {}, {}, #finished
+    self._list, self._steps, self._best, self._kept, seen = finished, {}, {}, 0, #finished
   else
     for i = seen + 1, #finished do
-      self._best[finished[i]] = nil
       local news = self:averages_of(finished[i])
       for s, q in pairs(self._steps) do
         if news[s] then q:insert(news[s]) end
@@ -153,9 +152,11 @@ end
 function Percentile:best_of(ctx, trial)
   local known = self._best[trial]
   if known == nil or known.values ~= trial.values then
+    if known == nil then self._kept = self._kept + 1 end
     known = { values = trial.values, n = 0 }
     self._best[trial] = known
   end
+  known.check = self._checks
   local n = #known.values
   if n > known.n then
     known.best = trial:best(ctx.direction, known.n + 1, known.best)
@@ -174,11 +175,26 @@ end
 -- The ids of the running trials to stop.
 function Percentile:check(ctx, running, finished)
   self:catch_up(ctx, finished)
+  self._checks = self._checks + 1
   local stop = {}
   for _, trial in ipairs(running) do
     if self:should_stop(ctx, trial, finished) then stop[#stop + 1] = trial.id end
   end
+  self:forget_gone(#running)
   return stop
+end
+
+-- Drops the best values kept for trials this check did not look at (they
+-- finished, stopped or failed), once those could outnumber the running
+-- ones: the sweep's cost is spread over the checks that led to it.
+function Percentile:forget_gone(running)
+  if self._kept <= 2 * running + 64 then return end
+  for trial, known in pairs(self._best) do
+    if known.check ~= self._checks then
+      self._best[trial] = nil
+      self._kept = self._kept - 1
+    end
+  end
 end
 
 return Percentile
