@@ -123,8 +123,10 @@ char *trial_record_text(const struct trial *t)
 	static const char head[] = "{\"params\":";
 	char hex[PROTO_TRIAL_HEX], times[128], *rest, *text;
 	json_t *rec;
+	static const char *const time_names[] = { "created", "started", "ended" };
+	const double time_values[] = { t->created, t->started, t->ended };
 	size_t plen, rlen, tlen;
-	int n;
+	int n, i;
 
 	proto_trial_hex(t->id, hex);
 	rec = json_pack(
@@ -139,12 +141,12 @@ char *trial_record_text(const struct trial *t)
 	json_decref(rec);
 	if (rest == NULL)
 		return NULL;
-	n = snprintf(times, sizeof times, ",\"created\":");
-	n += time_json(times + n, sizeof times - n, t->created);
-	n += snprintf(times + n, sizeof times - n, ",\"started\":");
-	n += time_json(times + n, sizeof times - n, t->started);
-	n += snprintf(times + n, sizeof times - n, ",\"ended\":");
-	n += time_json(times + n, sizeof times - n, t->ended);
+	n = 0;
+	for (i = 0; i < 3; i++) {
+		n += snprintf(times + n, sizeof times - n, ",\"%s\":",
+			      time_names[i]);
+		n += time_json(times + n, sizeof times - n, time_values[i]);
+	}
 	tlen = (size_t)n;
 	/* head, the params, a comma, the rest's members between its braces,
 	 * the times, "}" and a NUL */
