@@ -2,6 +2,7 @@
 #include "store.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <math.h>
 #include <limits.h>
 #include <lmdb.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -34,6 +36,27 @@ struct op {
 	size_t vlen;
 };
 
+/* Queued writes in order; their keys and values in one arena. */
+struct batch {
+	struct op *ops;
+	size_t nops, opcap;
+	uint8_t *arena;
+	size_t used, cap;
+};
+
+/* The commit thread: it applies and commits the batch in flight while the
+ * caller's thread goes on queueing the next one. Started on first use. */
+struct writer {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int fd;       /* eventfd: readable once a commit ended */
+	int job;      /* `flying` waits for the thread */
+	int done;     /* the thread is through with `flying`; rc says how */
+	int quit;
+	int rc;       /* LMDB's code */
+};
+
 struct store {
 	MDB_env *env;
 	MDB_dbi dbi[DB_COUNT];
@@ -41,10 +64,13 @@ struct store {
 	int readonly;
 	int readers;          /* read transactions open right now */
 	size_t maxkey;
-	struct op *ops;       /* the batch */
-	size_t nops, opcap;
-	uint8_t *arena;
-	size_t used, cap;
+	struct batch queued;  /* where puts go */
+	struct batch flying;  /* the commit in flight */
+	int in_flight;        /* `flying` belongs to the writer until _end */
+	uint64_t queued_id;   /* the number of the batch in `queued` */
+	uint64_t flying_id;
+	uint64_t durable_id;  /* the last batch on disk */
+	struct writer *w;
 	char errmsg[256];
 };
 
@@ -163,14 +189,15 @@ static int grow_map(store_t *s)
 	return mdb_env_set_mapsize(s->env, info.me_mapsize * 2);
 }
 
-static int write_once(store_t *s, int (*fn)(store_t *, MDB_txn *))
-{
-	MDB_txn *txn;
-	int rc = txn_begin(s, 0, &txn);
+typedef int (*write_fn)(store_t *s, MDB_txn *txn, const struct batch *b);
 
-	if (rc)
-		return rc;
-	rc = fn(s, txn);
+/* Run fn in the write transaction txn, then commit it (abort it when fn
+ * fails). */
+static int fill_and_commit(store_t *s, MDB_txn *txn, write_fn fn,
+			   const struct batch *b)
+{
+	int rc = fn(s, txn, b);
+
 	if (rc) {
 		mdb_txn_abort(txn);
 		return rc;
@@ -178,14 +205,22 @@ static int write_once(store_t *s, int (*fn)(store_t *, MDB_txn *))
 	return mdb_txn_commit(txn);
 }
 
+static int write_once(store_t *s, write_fn fn, const struct batch *b)
+{
+	MDB_txn *txn;
+	int rc = txn_begin(s, 0, &txn);
+
+	return rc ? rc : fill_and_commit(s, txn, fn, b);
+}
+
 /* Run fn in one write transaction and commit it. A full map is grown and
  * the whole transaction run again, as often as needed. */
-static int write_txn(store_t *s, int (*fn)(store_t *, MDB_txn *))
+static int write_txn(store_t *s, write_fn fn, const struct batch *b)
 {
 	int rc;
 
 	for (;;) {
-		rc = write_once(s, fn);
+		rc = write_once(s, fn, b);
 		if (rc != MDB_MAP_FULL)
 			return rc;
 		rc = grow_map(s);
@@ -219,16 +254,20 @@ static int dbi_get(store_t *s, enum db db, MDB_dbi *dbi)
 	return 0;
 }
 
-static int create_dbis(store_t *s, MDB_txn *txn)
+static int create_dbis(store_t *s, MDB_txn *txn, const struct batch *unused)
 {
 	int rc = 0;
 
+	(void)unused;
 	for (int i = 0; rc == 0 && i < DB_COUNT; i++)
 		rc = mdb_dbi_open(txn, db_names[i], MDB_CREATE, &s->dbi[i]);
 	return rc;
 }
 
 /* ---- open / close ---- */
+
+static void batch_free(struct batch *b);
+static void writer_stop(store_t *s);
 
 /* Initial map size: MAGGY_STORE_MAPSIZE (bytes, optional K/M/G suffix) or
  * 256 MiB, rounded up to whole pages. 0 when the variable is malformed. */
@@ -312,7 +351,7 @@ static int open_store(store_t *s, const char *dir)
 		return rc;
 	/* Free the reader slots of crashed processes: they pin old pages. */
 	mdb_reader_check(s->env, &dead);
-	rc = write_txn(s, create_dbis);
+	rc = write_txn(s, create_dbis, NULL);
 	if (rc)
 		return fail(s, rc, "create databases in %s", path);
 	s->have = (1u << DB_COUNT) - 1;
@@ -331,6 +370,7 @@ int store_open(store_t **out, const char *dir, enum store_mode mode,
 			snprintf(err, errlen, "store: out of memory");
 		return STORE_ENOMEM;
 	}
+	s->queued_id = 1; /* batch 0 is the empty store: on disk */
 	s->readonly = mode == STORE_READ;
 	rc = open_store(s, dir);
 	if (rc) {
@@ -346,10 +386,11 @@ void store_close(store_t *s)
 {
 	if (!s)
 		return;
+	writer_stop(s);
 	if (s->env)
 		mdb_env_close(s->env);
-	free(s->ops);
-	free(s->arena);
+	batch_free(&s->queued);
+	batch_free(&s->flying);
 	free(s);
 }
 
@@ -361,40 +402,55 @@ void store_set_nosync(store_t *s, int nosync)
 
 /* ---- the batch ---- */
 
-static int batch_reserve(store_t *s, size_t bytes)
+static int batch_reserve(struct batch *b, size_t bytes)
 {
 	size_t cap;
 	void *p;
 
-	if (s->nops == s->opcap) {
-		cap = s->opcap ? s->opcap * 2 : 64;
-		p = realloc(s->ops, cap * sizeof *s->ops);
+	if (b->nops == b->opcap) {
+		cap = b->opcap ? b->opcap * 2 : 64;
+		p = realloc(b->ops, cap * sizeof *b->ops);
 		if (!p)
 			return ENOMEM;
-		s->ops = p;
-		s->opcap = cap;
+		b->ops = p;
+		b->opcap = cap;
 	}
-	if (bytes <= s->cap - s->used)
+	if (bytes <= b->cap - b->used)
 		return 0;
-	if (bytes > SIZE_MAX / 2 - s->used)
+	if (bytes > SIZE_MAX / 2 - b->used)
 		return ENOMEM;
-	cap = s->cap ? s->cap : 4096;
-	while (cap - s->used < bytes)
+	cap = b->cap ? b->cap : 4096;
+	while (cap - b->used < bytes)
 		cap *= 2;
-	p = realloc(s->arena, cap);
+	p = realloc(b->arena, cap);
 	if (!p)
 		return ENOMEM;
-	s->arena = p;
-	s->cap = cap;
+	b->arena = p;
+	b->cap = cap;
 	return 0;
 }
 
-/* Queue one write of klen + vlen bytes; *k and *v point where the caller
- * writes the key and the value (valid until the next put). */
+/* Append one write of klen + vlen bytes; *k and *v point where the caller
+ * writes the key and the value (valid until the next append). */
+static int batch_append(struct batch *b, enum db db, size_t klen,
+			size_t vlen, uint8_t **k, uint8_t **v)
+{
+	int rc = batch_reserve(b, klen + vlen);
+
+	if (rc)
+		return rc;
+	b->ops[b->nops++] = (struct op){ .db = db, .off = b->used,
+					 .klen = klen, .vlen = vlen };
+	*k = b->arena + b->used;
+	*v = *k + klen;
+	b->used += klen + vlen;
+	return 0;
+}
+
+/* Queue one write (see batch_append) for the next commit. */
 static int batch_add(store_t *s, enum db db, size_t klen, size_t vlen,
 		     uint8_t **k, uint8_t **v)
 {
-	struct op *op;
 	int rc;
 
 	if (s->readonly)
@@ -403,47 +459,250 @@ static int batch_add(store_t *s, enum db db, size_t klen, size_t vlen,
 	if (klen == 0 || klen > s->maxkey)
 		return fail(s, EINVAL, "put %s: key of %zu bytes (1 to %zu)",
 			    db_names[db], klen, s->maxkey);
-	rc = batch_reserve(s, klen + vlen);
-	if (rc)
-		return fail(s, rc, "put %s", db_names[db]);
-	op = &s->ops[s->nops++];
-	*op = (struct op){ .db = db, .off = s->used, .klen = klen,
-			   .vlen = vlen };
-	*k = s->arena + s->used;
-	*v = *k + klen;
-	s->used += klen + vlen;
-	return 0;
+	rc = batch_append(&s->queued, db, klen, vlen, k, v);
+	return rc ? fail(s, rc, "put %s", db_names[db]) : 0;
 }
 
-static void batch_clear(store_t *s)
+static void batch_clear(struct batch *b)
 {
-	s->nops = 0;
-	s->used = 0;
-	if (s->cap > ARENA_KEEP) {
-		free(s->arena);
-		s->arena = NULL;
-		s->cap = 0;
+	b->nops = 0;
+	b->used = 0;
+	if (b->cap > ARENA_KEEP) {
+		free(b->arena);
+		b->arena = NULL;
+		b->cap = 0;
 	}
 }
 
+static void batch_free(struct batch *b)
+{
+	free(b->ops);
+	free(b->arena);
+}
+
 /* Apply the batch in order, so a later put of the same key wins. */
-static int apply_batch(store_t *s, MDB_txn *txn)
+static int apply_batch(store_t *s, MDB_txn *txn, const struct batch *b)
 {
 	int rc = 0;
 
-	for (size_t i = 0; rc == 0 && i < s->nops; i++) {
-		const struct op *op = &s->ops[i];
-		MDB_val k = { op->klen, s->arena + op->off };
-		MDB_val v = { op->vlen, s->arena + op->off + op->klen };
+	for (size_t i = 0; rc == 0 && i < b->nops; i++) {
+		const struct op *op = &b->ops[i];
+		MDB_val k = { op->klen, b->arena + op->off };
+		MDB_val v = { op->vlen, b->arena + op->off + op->klen };
 
 		rc = mdb_put(txn, s->dbi[op->db], &k, &v, 0);
 	}
 	return rc;
 }
 
+/* The writes of a failed commit go back in front of the queue: `flying`
+ * followed by what was queued meanwhile becomes the queue. */
+static int requeue_flying(store_t *s)
+{
+	struct batch *f = &s->flying, *q = &s->queued, tmp;
+	uint8_t *k, *v;
+	int rc = 0;
+
+	for (size_t i = 0; rc == 0 && i < q->nops; i++) {
+		const struct op *op = &q->ops[i];
+
+		rc = batch_append(f, op->db, op->klen, op->vlen, &k, &v);
+		if (rc == 0)
+			memcpy(k, q->arena + op->off, op->klen + op->vlen);
+	}
+	if (rc)
+		return rc;
+	tmp = *q;
+	*q = *f;
+	*f = tmp;
+	batch_clear(f);
+	return 0;
+}
+
 size_t store_pending(const store_t *s)
 {
-	return s->nops;
+	return s->queued.nops;
+}
+
+/* ---- commits ---- */
+
+/* The commit thread's whole life: wait for `flying`, commit it, say so. */
+static void *writer_main(void *arg)
+{
+	store_t *s = arg;
+	struct writer *w = s->w;
+	MDB_txn *txn;
+	uint64_t one = 1;
+	int rc;
+
+	pthread_mutex_lock(&w->mu);
+	for (;;) {
+		while (!w->job && !w->quit)
+			pthread_cond_wait(&w->cv, &w->mu);
+		if (!w->job)
+			break;
+		pthread_mutex_unlock(&w->mu);
+		/* Only the environment and the database handles of s are
+		 * touched here; the caller's thread leaves `flying` alone. */
+		rc = mdb_txn_begin(s->env, NULL, 0, &txn);
+		if (rc == 0)
+			rc = fill_and_commit(s, txn, apply_batch, &s->flying);
+		pthread_mutex_lock(&w->mu);
+		w->rc = rc;
+		w->job = 0;
+		w->done = 1;
+		pthread_cond_broadcast(&w->cv);
+		if (write(w->fd, &one, sizeof one) < 0) {
+			/* a full counter is still readable */
+		}
+	}
+	pthread_mutex_unlock(&w->mu);
+	return NULL;
+}
+
+static int writer_start(store_t *s)
+{
+	struct writer *w;
+
+	if (s->w)
+		return 0;
+	w = calloc(1, sizeof *w);
+	if (!w)
+		return ENOMEM;
+	w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (w->fd < 0) {
+		free(w);
+		return errno;
+	}
+	pthread_mutex_init(&w->mu, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	s->w = w;
+	if (pthread_create(&w->thread, NULL, writer_main, s) != 0) {
+		close(w->fd);
+		free(w);
+		s->w = NULL;
+		return EAGAIN;
+	}
+	return 0;
+}
+
+/* Waits for a commit in flight to end, then stops the thread. */
+static void writer_stop(store_t *s)
+{
+	struct writer *w = s->w;
+
+	if (!w)
+		return;
+	pthread_mutex_lock(&w->mu);
+	w->quit = 1;
+	pthread_cond_broadcast(&w->cv);
+	pthread_mutex_unlock(&w->mu);
+	pthread_join(w->thread, NULL);
+	pthread_mutex_destroy(&w->mu);
+	pthread_cond_destroy(&w->cv);
+	close(w->fd);
+	free(w);
+	s->w = NULL;
+}
+
+static void writer_hand(store_t *s)
+{
+	pthread_mutex_lock(&s->w->mu);
+	s->w->job = 1;
+	pthread_cond_broadcast(&s->w->cv);
+	pthread_mutex_unlock(&s->w->mu);
+}
+
+int store_commit_fd(store_t *s)
+{
+	int rc = s->readonly ? EROFS : writer_start(s);
+
+	return rc ? fail(s, rc, "start the commit thread") : s->w->fd;
+}
+
+int store_commit_start(store_t *s, char *err, size_t errlen)
+{
+	struct batch tmp;
+	int rc;
+
+	if (s->readonly || (rc = writer_start(s)) != 0) {
+		rc = fail(s, s->readonly ? EROFS : rc, "commit");
+		copy_err(s, err, errlen);
+		return rc;
+	}
+	if (s->in_flight)
+		return 0;
+	if (s->queued.nops == 0) { /* nothing to wait for */
+		s->durable_id = s->queued_id++;
+		return 0;
+	}
+	tmp = s->flying;
+	s->flying = s->queued;
+	s->queued = tmp;
+	s->flying_id = s->queued_id++;
+	s->in_flight = 1;
+	writer_hand(s);
+	return 1;
+}
+
+int store_commit_end(store_t *s, int wait, char *err, size_t errlen)
+{
+	struct writer *w = s->w;
+	uint64_t count;
+	size_t n = s->flying.nops;
+	int done, rc;
+
+	if (!s->in_flight)
+		return 0;
+	pthread_mutex_lock(&w->mu);
+	while (wait && !w->done)
+		pthread_cond_wait(&w->cv, &w->mu);
+	done = w->done;
+	rc = w->rc;
+	w->done = 0;
+	pthread_mutex_unlock(&w->mu);
+	if (!done)
+		return STORE_EAGAIN;
+	if (read(w->fd, &count, sizeof count) < 0) {
+		/* already drained */
+	}
+	if (rc == 0) {
+		batch_clear(&s->flying);
+		s->durable_id = s->flying_id;
+		s->in_flight = 0;
+		return 0;
+	}
+	/* A full map grows here, where no read transaction is open, and the
+	 * same batch goes to the thread again. */
+	if (rc == MDB_MAP_FULL && s->readers == 0 && grow_map(s) == 0) {
+		writer_hand(s);
+		return STORE_EAGAIN;
+	}
+	s->in_flight = 0;
+	if (requeue_flying(s) != 0) {
+		rc = fail(s, ENOMEM, "commit of %zu writes failed, and its "
+			  "writes could not be queued again", n);
+		copy_err(s, err, errlen);
+		return rc;
+	}
+	rc = fail(s, rc, "commit of %zu writes", n);
+	copy_err(s, err, errlen);
+	return rc;
+}
+
+int store_committing(const store_t *s)
+{
+	return s->in_flight;
+}
+
+uint64_t store_batch_id(const store_t *s)
+{
+	return s->queued_id;
+}
+
+uint64_t store_durable_id(const store_t *s)
+{
+	return s->durable_id;
 }
 
 int store_commit(store_t *s, char *err, size_t errlen)
@@ -452,18 +711,25 @@ int store_commit(store_t *s, char *err, size_t errlen)
 
 	if (s->readonly) {
 		rc = fail(s, EROFS, "commit: store opened read-only");
-		goto out;
-	}
-	if (s->nops == 0)
-		return 0;
-	rc = write_txn(s, apply_batch);
-	if (rc == 0)
-		batch_clear(s);
-	rc = fail(s, rc, "commit of %zu writes", s->nops);
-out:
-	if (rc)
 		copy_err(s, err, errlen);
-	return rc;
+		return rc;
+	}
+	while (s->in_flight) {
+		rc = store_commit_end(s, 1, err, errlen);
+		if (rc < 0 && rc != STORE_EAGAIN)
+			return rc;
+	}
+	if (s->queued.nops > 0) {
+		rc = write_txn(s, apply_batch, &s->queued);
+		if (rc) {
+			rc = fail(s, rc, "commit of %zu writes", s->queued.nops);
+			copy_err(s, err, errlen);
+			return rc;
+		}
+		batch_clear(&s->queued);
+	}
+	s->durable_id = s->queued_id++;
+	return 0;
 }
 
 /* ---- puts ---- */

@@ -21,7 +21,8 @@
  * (`maggy-engine show` while a run goes on).
  *
  * Threads: a store_t is used by one thread at a time (the engine's loop
- * thread). Other processes may open the same directory read-only.
+ * thread), and by its own commit thread for store_commit_start(). Other
+ * processes may open the same directory read-only.
  *
  * Errors: functions return 0 or a negative STORE_E* code and, where they take
  * `err`, write a one-line reason there; store_last_error() gives the reason
@@ -48,6 +49,7 @@ enum store_err {
 	STORE_ENOSTORE = -5,  /* store_open without create: no store in DIR */
 	STORE_EINVAL = -6,    /* NULL value, empty or over-long key (> 511 B),
 				 bad MAGGY_STORE_MAPSIZE */
+	STORE_EAGAIN = -7,    /* the commit in flight has not ended yet */
 };
 
 enum store_mode {
@@ -103,6 +105,29 @@ size_t store_pending(const store_t *s);
  * fails with STORE_EIO, the writes stay queued).
  */
 int store_commit(store_t *s, char *err, size_t errlen);
+
+/*
+ * Commits beside the caller. store_commit_start() hands the queued writes
+ * to the store's commit thread and returns at once: 1 when it did, 0 when
+ * there was nothing to commit or a commit is still in flight (at most one
+ * is), or an error. Puts meanwhile go into the next batch. Once
+ * store_commit_fd() is readable, store_commit_end() says how the commit
+ * ended: 0 (durable), STORE_EAGAIN (still in flight: not ended yet, or the
+ * map grew and the same writes are committed again), or an error, and then
+ * the writes are queued again in front of those put meanwhile. `wait`
+ * blocks until the commit ended. store_commit() waits for a commit in
+ * flight before its own.
+ *
+ * Batches are numbered: store_batch_id() is the batch that a put made now
+ * joins, store_durable_id() the last batch that is on disk. Something put
+ * while store_batch_id() was N is durable once store_durable_id() >= N.
+ */
+int store_commit_fd(store_t *s); /* the eventfd, or an error (< 0) */
+int store_commit_start(store_t *s, char *err, size_t errlen);
+int store_commit_end(store_t *s, int wait, char *err, size_t errlen);
+int store_committing(const store_t *s);
+uint64_t store_batch_id(const store_t *s);
+uint64_t store_durable_id(const store_t *s);
 
 /* One line saying why the last failing call on `s` failed (never NULL;
  * valid until the next call on `s`). */

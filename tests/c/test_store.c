@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -451,6 +452,164 @@ static void test_map_growth(void)
 	drop_dir(dir);
 }
 
+/* ---- commits beside the caller ---- */
+
+/* End the commit in flight the way the engine does: wait until its eventfd
+ * is readable, then collect it; a map that grew means one more round. */
+static int end_when_ready(store_t *s)
+{
+	struct pollfd p = { .fd = store_commit_fd(s), .events = POLLIN };
+	char err[256] = "";
+	int rc;
+
+	do {
+		if (poll(&p, 1, 10000) != 1)
+			return -100; /* the thread never said it was through */
+		rc = store_commit_end(s, 0, err, sizeof err);
+	} while (rc == STORE_EAGAIN);
+	if (rc)
+		fprintf(stderr, "store_commit_end = %d: %s\n", rc, err);
+	return rc;
+}
+
+/* Puts made while a commit is in flight go into the next one; batch numbers
+ * say which acknowledgements may go out. */
+static void test_commit_beside(void)
+{
+	char *dir = make_dir();
+	store_t *s = open_or_die(dir, STORE_WRITE);
+	uint64_t first, second;
+
+	CHECK(store_durable_id(s) < store_batch_id(s), "nothing put is durable");
+	first = store_batch_id(s);
+	CHECK_RC(store_meta_put(s, "a", "1"), 0);
+	CHECK_RC(store_commit_start(s, NULL, 0), 1);
+	CHECK(store_committing(s), "a commit is in flight");
+	CHECK_RC(store_commit_start(s, NULL, 0), 0); /* one at a time */
+	second = store_batch_id(s);
+	CHECK(second > first, "a new batch after the start");
+	CHECK_RC(store_meta_put(s, "b", "2"), 0);
+	CHECK_RC(store_meta_put(s, "a", "3"), 0); /* later than the flying "1" */
+	CHECK(store_pending(s) == 2, "pending %zu", store_pending(s));
+	CHECK_RC(end_when_ready(s), 0);
+	CHECK(!store_committing(s), "the commit ended");
+	CHECK(store_durable_id(s) >= first && store_durable_id(s) < second,
+	      "durable %llu, first %llu, second %llu",
+	      (unsigned long long)store_durable_id(s),
+	      (unsigned long long)first, (unsigned long long)second);
+	check_meta(s, "a", "1", __LINE__);
+	check_meta(s, "b", NULL, __LINE__);
+	CHECK_RC(store_commit_start(s, NULL, 0), 1);
+	CHECK_RC(store_commit_end(s, 1, NULL, 0), 0);
+	CHECK(store_durable_id(s) >= second, "the second batch is durable");
+	check_meta(s, "a", "3", __LINE__);
+	check_meta(s, "b", "2", __LINE__);
+	/* Nothing queued: nothing to wait for, and the batch counts as durable. */
+	second = store_batch_id(s);
+	CHECK_RC(store_commit_start(s, NULL, 0), 0);
+	CHECK(store_durable_id(s) >= second, "an empty batch is durable");
+	/* A commit in flight is waited for by store_commit and by close. */
+	CHECK_RC(store_meta_put(s, "c", "4"), 0);
+	CHECK_RC(store_commit_start(s, NULL, 0), 1);
+	CHECK_RC(store_meta_put(s, "d", "5"), 0);
+	CHECK_RC(commit(s), 0);
+	check_meta(s, "c", "4", __LINE__);
+	check_meta(s, "d", "5", __LINE__);
+	CHECK_RC(store_meta_put(s, "e", "6"), 0);
+	CHECK_RC(store_commit_start(s, NULL, 0), 1);
+	store_close(s);
+	s = open_or_die(dir, STORE_READ);
+	check_meta(s, "e", "6", __LINE__);
+	store_close(s);
+	drop_dir(dir);
+}
+
+/* A writer whose map starts at 1 MiB, so that little data makes it grow. */
+static store_t *open_small_map(const char *dir)
+{
+	store_t *s;
+
+	setenv("MAGGY_STORE_MAPSIZE", "1M", 1);
+	s = open_or_die(dir, STORE_WRITE);
+	unsetenv("MAGGY_STORE_MAPSIZE");
+	store_set_nosync(s, 1);
+	return s;
+}
+
+/* The thread's commit that fills the map: the map grows and the same writes
+ * go again. */
+static void test_commit_beside_grows(void)
+{
+	enum { N = 400, SIZE = 64 << 10 };
+	char *dir = make_dir();
+	store_t *s;
+	int bad = 0;
+
+	s = open_small_map(dir);
+	for (int i = 0; i < N; i++)
+		put_blob(s, i, SIZE);
+	CHECK_RC(store_commit_start(s, NULL, 0), 1);
+	CHECK_RC(end_when_ready(s), 0);
+	for (int i = 0; i < N; i++)
+		bad += !blob_ok(s, i, SIZE);
+	CHECK(bad == 0, "%d of %d blobs wrong", bad, N);
+	store_close(s);
+	drop_dir(dir);
+}
+
+/* A commit that fails (the map is full and cannot grow while a read is
+ * open) puts its writes back in front of those queued meanwhile: none is
+ * lost, and the later put of a key still wins. */
+struct failing {
+	store_t *s;
+	int rc;
+};
+
+static int end_inside_read(uint64_t id, const char *json, size_t len,
+			   void *arg)
+{
+	struct failing *f = arg;
+	char err[256] = "";
+
+	(void)id;
+	(void)json;
+	(void)len;
+	f->rc = store_commit_end(f->s, 1, err, sizeof err);
+	CHECK(f->rc < 0 && f->rc != STORE_EAGAIN && err[0],
+	      "commit_end inside a read: %d (%s)", f->rc, err);
+	return 1;
+}
+
+static void test_commit_beside_fails(void)
+{
+	enum { N = 200, SIZE = 64 << 10 };
+	char *dir = make_dir();
+	struct failing f = { 0 };
+	store_t *s;
+	int bad = 0;
+
+	s = open_small_map(dir);
+	CHECK_RC(store_trial_put(s, 1, "{\"state\":\"RUNNING\"}"), 0);
+	CHECK_RC(commit(s), 0);
+	f.s = s;
+	for (int i = 0; i < N; i++)
+		put_blob(s, i, SIZE);
+	CHECK_RC(store_meta_put(s, "k", "old"), 0);
+	CHECK_RC(store_commit_start(s, NULL, 0), 1);
+	CHECK_RC(store_meta_put(s, "k", "new"), 0);
+	CHECK_RC(store_trials_each(s, end_inside_read, &f), 1);
+	CHECK(!store_committing(s), "the failed commit ended");
+	CHECK(store_pending(s) == N + 2, "pending %zu, want %d",
+	      store_pending(s), N + 2);
+	CHECK_RC(commit(s), 0);
+	for (int i = 0; i < N; i++)
+		bad += !blob_ok(s, i, SIZE);
+	CHECK(bad == 0, "%d of %d blobs wrong", bad, N);
+	check_meta(s, "k", "new", __LINE__);
+	store_close(s);
+	drop_dir(dir);
+}
+
 /* ---- a reader process beside the writer ---- */
 
 static void wait_byte(int fd)
@@ -547,6 +706,9 @@ int main(void)
 		{ "missing_dbi", test_missing_dbi },
 		{ "map_growth", test_map_growth },
 		{ "parallel_reader", test_parallel_reader },
+		{ "commit_beside", test_commit_beside },
+		{ "beside_grows", test_commit_beside_grows },
+		{ "beside_fails", test_commit_beside_fails },
 	};
 
 	for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
