@@ -231,8 +231,14 @@ def test_a_stalled_executor_is_declared_lost_and_its_trial_runs_elsewhere(tmp_pa
     try:
         wait_for(lambda: "declared lost" in run.text(), what="the stall to be noticed")
         detected = time.monotonic() - stopped
+        # Stopped until another executor took the trial: woken earlier, the
+        # victim would reconnect and take back the trial it still runs.
+        retried = wait_for(lambda: [t for t in trials_in(run_dir)
+                                    if t["id"] == victim["id"] and t["attempts"] >= 2],
+                           what="the trial to run elsewhere")[0]
     finally:
         os.kill(pid, signal.SIGCONT)
+    assert retried["worker"]["pid"] != pid
     assert run.wait() == 0
     summary = show(run_dir)
     assert summary["finished"] == 10
