@@ -150,13 +150,15 @@ void ctl_commit_soon(ctl_t *c, int urgent)
 		evtimer_add(c->flush_timer, &tv);
 }
 
-/* Acknowledge the FINALs that the last commit made durable. */
-static void send_acks(ctl_t *c)
+/* Acknowledge the FINALs that are on disk (`all`: every FINAL, for a
+ * simulation's store, which is not synced anyway). */
+static void send_acks(ctl_t *c, int all)
 {
+	uint64_t durable = store_durable_id(c->store);
 	struct worker *w;
 
 	for (w = c->workers; w && c->acks_pending > 0; w = w->next) {
-		if (!w->ack_pending)
+		if (!w->ack_pending || (!all && w->ack_batch > durable))
 			continue;
 		c->port.ack(c->port.arg, w->peer, w->ack_trial, w->ack_req);
 		w->ack_pending = 0;
@@ -179,34 +181,23 @@ static double store_give_up_s(void)
 	return s > 0 ? s : STORE_GIVE_UP_S;
 }
 
-static int commit(ctl_t *c)
+static void committed(ctl_t *c)
 {
-	char err[256], why[512];
+	c->last_commit = trial_now();
+	if (c->store_failing_since > 0)
+		console_line(stderr, "maggy-engine: the store is written again");
+	c->store_failing_since = 0;
+	send_acks(c, 0);
+}
+
+/* The store refused a commit: its writes stay queued and are tried again
+ * in a second, until the give-up time. */
+static void commit_failed(ctl_t *c, const char *err)
+{
 	struct timeval retry = { 1, 0 };
-	double now;
+	char why[512];
+	double now = ctl_now(c);
 
-	/* A simulation's store: see commit_interval in controller.h. Its
-	 * changed trials stay marked until the commit that writes them. */
-	if (c->cfg->commit_interval > 0 && !c->ending &&
-	    trial_now() - c->last_commit < c->cfg->commit_interval) {
-		struct timeval later = tv_of(c->cfg->commit_interval);
-
-		send_acks(c);
-		if (!evtimer_pending(c->flush_timer, NULL))
-			evtimer_add(c->flush_timer, &later);
-		return 0;
-	}
-	ctl_flush_trials(c);
-	if (store_commit(c->store, err, sizeof err) == 0) {
-		c->last_commit = trial_now();
-		if (c->store_failing_since > 0)
-			console_line(stderr, "maggy-engine: the store is "
-				     "written again");
-		c->store_failing_since = 0;
-		send_acks(c);
-		return 0;
-	}
-	now = ctl_now(c);
 	if (c->store_failing_since == 0) {
 		c->store_failing_since = now;
 		console_line(stderr, "maggy-engine: cannot write the store "
@@ -219,19 +210,82 @@ static int commit(ctl_t *c)
 			 "resume DIR` runs again what was not saved",
 			 now - c->store_failing_since, err);
 		finish(c, CTL_FAILED, why);
-		return -1;
+		return;
 	}
 	if (!c->ending)
 		evtimer_add(c->flush_timer, &retry);
-	return -1;
+}
+
+/*
+ * Commit what is queued. A run's commits go to the store's commit thread,
+ * so that the loop goes on while the disk syncs (group commit: what is
+ * queued meanwhile goes into the next commit, which starts when this one
+ * ends, see stored_cb); `wait` (the end of a run) commits everything before
+ * it returns. A simulation commits in this thread, in order. Returns 0, or
+ * -1 when the store refused the commit.
+ */
+static int commit(ctl_t *c, int wait)
+{
+	char err[256];
+	int rc;
+
+	/* A simulation's store: see commit_interval in controller.h. Its
+	 * changed trials stay marked until the commit that writes them. */
+	if (c->cfg->commit_interval > 0 && !c->ending &&
+	    trial_now() - c->last_commit < c->cfg->commit_interval) {
+		struct timeval later = tv_of(c->cfg->commit_interval);
+
+		send_acks(c, 1);
+		if (!evtimer_pending(c->flush_timer, NULL))
+			evtimer_add(c->flush_timer, &later);
+		return 0;
+	}
+	if (!wait && store_committing(c->store))
+		return 0;
+	ctl_flush_trials(c);
+	if (wait || c->cfg->simulated)
+		rc = store_commit(c->store, err, sizeof err);
+	else
+		rc = store_commit_start(c->store, err, sizeof err);
+	if (rc == 1)
+		return 0;
+	if (rc < 0) {
+		commit_failed(c, err);
+		return -1;
+	}
+	committed(c);
+	return 0;
 }
 
 static void commit_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ctl_t *c = arg;
 
-	if (commit(c) == 0)
+	if (commit(c, 0) == 0)
 		ctl_schedule(c);
+}
+
+/* The commit thread is through: acknowledge what became durable; results
+ * that came meanwhile are committed next, at once (their executors wait),
+ * other writes after the usual short delay. */
+static void stored_cb(evutil_socket_t fd, short what, void *arg)
+{
+	ctl_t *c = arg;
+	char err[256];
+	int rc = store_commit_end(c->store, 0, err, sizeof err);
+
+	if (rc == STORE_EAGAIN)
+		return;
+	if (rc < 0) {
+		commit_failed(c, err);
+		return;
+	}
+	committed(c);
+	if (c->acks_pending > 0)
+		commit(c, 0);
+	else if (store_pending(c->store) > 0 || c->unsaved)
+		ctl_commit_soon(c, 0);
+	ctl_schedule(c);
 }
 
 /* ---- the Lua side ----------------------------------------------------- */
@@ -947,7 +1001,7 @@ static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error)
 	if (outcome != CTL_FINISHED)
 		requeue_unfinished(c);
 	write_status(c, outcome_name(outcome));
-	commit(c);
+	commit(c, 1);
 	say_bye(c);
 	evtimer_del(c->es_timer);
 	evtimer_del(c->tick_timer);
@@ -986,6 +1040,7 @@ void ctl_set_port(ctl_t *c, const struct ctl_port *port)
 	c->port = *port;
 }
 
+/* -1: out of memory; -2: the store cannot start its commit thread. */
 static int make_events(ctl_t *c)
 {
 	struct timeval es = tv_of(c->cfg->es_interval);
@@ -994,6 +1049,17 @@ static int make_events(ctl_t *c)
 	c->lua_ev = event_new(c->base, lhost_wake_fd(c->lhost),
 			      EV_READ | EV_PERSIST, lua_cb, c);
 	c->commit_ev = event_new(c->base, -1, 0, commit_cb, c);
+	if (!c->cfg->simulated) {
+		int fd = store_commit_fd(c->store);
+
+		if (fd < 0)
+			return -2;
+		c->stored_ev = event_new(c->base, fd, EV_READ | EV_PERSIST,
+					 stored_cb, c);
+		if (!c->stored_ev)
+			return -1;
+		event_add(c->stored_ev, NULL);
+	}
 	c->flush_timer = evtimer_new(c->base, commit_cb, c);
 	c->es_timer = event_new(c->base, -1, EV_PERSIST, es_cb, c);
 	c->tick_timer = event_new(c->base, -1, EV_PERSIST, tick_cb, c);
@@ -1012,6 +1078,7 @@ ctl_t *ctl_new(struct event_base *base, store_t *store, lhost_t *lhost,
 	       const struct ctl_config *cfg, char *err, size_t errlen)
 {
 	ctl_t *c = calloc(1, sizeof *c);
+	int rc;
 
 	if (c == NULL || (c->events = json_array()) == NULL)
 		goto fail;
@@ -1021,7 +1088,14 @@ ctl_t *ctl_new(struct event_base *base, store_t *store, lhost_t *lhost,
 	c->cfg = cfg;
 	c->port = ctl_conn_port;
 	c->port.arg = c;
-	if (make_events(c) < 0)
+	rc = make_events(c);
+	if (rc == -2) {
+		snprintf(err, errlen, "cannot create the controller: %s",
+			 store_last_error(store));
+		ctl_free(c);
+		return NULL;
+	}
+	if (rc < 0)
 		goto fail;
 	return c;
 fail:
@@ -1089,6 +1163,7 @@ void ctl_free(ctl_t *c)
 	json_decref(c->events);
 	free_event(c->lua_ev);
 	free_event(c->commit_ev);
+	free_event(c->stored_ev);
 	free_event(c->flush_timer);
 	free_event(c->es_timer);
 	free_event(c->tick_timer);

@@ -29,7 +29,8 @@ struct worker {
 	/* A trial it said it runs (HELLO after a reconnect) that is no longer
 	 * its own: it is told to stop, and is busy until its FINAL. */
 	uint64_t foreign;
-	int ack_pending;     /* FINAL_ACK to send after the next commit */
+	int ack_pending;     /* FINAL_ACK to send once its batch is durable */
+	uint64_t ack_batch;  /* the store's batch of that FINAL */
 	uint64_t ack_trial;
 	uint32_t ack_req;
 	uint64_t log_bytes;  /* its output outside trials, stored so far */
@@ -89,6 +90,7 @@ struct ctl {
 	void *recycle_arg;
 
 	struct event *lua_ev, *commit_ev, *flush_timer, *tick_timer, *es_timer;
+	struct event *stored_ev; /* the store's commit thread is through */
 	double started;
 	double store_failing_since; /* 0 while commits succeed */
 	double last_commit;	    /* wall time of the last store commit */

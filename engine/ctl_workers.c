@@ -287,6 +287,7 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 	if (!w->ack_pending)
 		c->acks_pending++;
 	w->ack_pending = 1;
+	w->ack_batch = store_batch_id(c->store);
 	w->ack_trial = id;
 	w->ack_req = req;
 	ctl_commit_soon(c, 1);
