@@ -43,6 +43,7 @@ struct stub_engine {
 	struct stub_job *jobs, **jobs_tail;
 	struct lhost_result *results, **results_tail;
 	int store_fails; /* store_commit() fails (a full disk) */
+	uint64_t commits; /* store_commit()s that succeeded: the durable batch */
 	uint64_t dirty[STUB_MAX_DIRTY]; /* trial records not yet committed */
 	int ndirty, dirty_overflow;
 	int lost_meta;	 /* meta writes of a NULL JSON (the store refuses them) */
