@@ -38,6 +38,49 @@ def test_acknowledged_final_survives_a_kill_of_the_engine(tmp_path):
     assert show(run_dir)["status"] == "interrupted"
 
 
+def test_every_acknowledged_final_survives_a_kill_under_load(tmp_path):
+    """16 executors end trials as fast as they can while the engine's commits
+    run beside its loop; the engine is killed mid-stream. Every FINAL that
+    was acknowledged must be in the store, with its value."""
+    import threading
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=100000), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    acked, lock, stop = {}, threading.Lock(), threading.Event()
+
+    def executor(slot):
+        ex = FakeExecutor(address, run_dir, pid=50000 + slot, slot=slot)
+        try:
+            ex.welcome()
+            while not stop.is_set():
+                trial = ex.next_trial()
+                value = slot + len(acked) / 1e6
+                ex.final(trial["id"], value=value)
+                ex.wait_ack(trial["id"])
+                with lock:
+                    acked[trial["id"]] = value
+        except (OSError, EOFError, AssertionError):
+            pass  # the engine is gone
+        finally:
+            ex.close()
+
+    threads = [threading.Thread(target=executor, args=(i,)) for i in range(16)]
+    for t in threads:
+        t.start()
+    wait_for(lambda: len(acked) >= 300, what="300 acknowledged results")
+    run.kill()
+    stop.set()
+    for t in threads:
+        t.join(timeout=30)
+    kept = {t["id"]: t for t in trials_in(run_dir)}
+    lost = [i for i, v in acked.items()
+            if i not in kept or kept[i]["state"] != "FINISHED" or kept[i]["value"] != v]
+    assert lost == [], f"{len(lost)} of {len(acked)} acknowledged results not stored"
+    print(f"{len(acked)} acknowledged results, all stored; "
+          f"{len(kept)} trials in the store")
+
+
 def test_a_final_sent_again_after_a_reconnect_ends_the_trial_once(tmp_path):
     run_dir = tmp_path / "r"
     run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 0,
