@@ -533,6 +533,7 @@ static void *writer_main(void *arg)
 	struct writer *w = s->w;
 	MDB_txn *txn;
 	uint64_t one = 1;
+	ssize_t n;
 	int rc;
 
 	pthread_mutex_lock(&w->mu);
@@ -552,9 +553,8 @@ static void *writer_main(void *arg)
 		w->job = 0;
 		w->done = 1;
 		pthread_cond_broadcast(&w->cv);
-		if (write(w->fd, &one, sizeof one) < 0) {
-			/* a full counter is still readable */
-		}
+		n = write(w->fd, &one, sizeof one);
+		(void)n; /* a full counter still wakes the reader */
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
@@ -563,6 +563,7 @@ static void *writer_main(void *arg)
 static int writer_start(store_t *s)
 {
 	struct writer *w;
+	int rc;
 
 	if (s->w)
 		return 0;
@@ -571,19 +572,22 @@ static int writer_start(store_t *s)
 		return ENOMEM;
 	w->fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (w->fd < 0) {
+		rc = errno;
 		free(w);
-		return errno;
+		return rc;
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
 	s->w = w;
-	if (pthread_create(&w->thread, NULL, writer_main, s) != 0) {
+	rc = pthread_create(&w->thread, NULL, writer_main, s);
+	if (rc != 0) {
+		pthread_mutex_destroy(&w->mu);
+		pthread_cond_destroy(&w->cv);
 		close(w->fd);
 		free(w);
 		s->w = NULL;
-		return EAGAIN;
 	}
-	return 0;
+	return rc;
 }
 
 /* Waits for a commit in flight to end, then stops the thread. */
@@ -649,6 +653,7 @@ int store_commit_end(store_t *s, int wait, char *err, size_t errlen)
 {
 	struct writer *w = s->w;
 	uint64_t count;
+	ssize_t drained;
 	size_t n = s->flying.nops;
 	int done, rc;
 
@@ -663,9 +668,8 @@ int store_commit_end(store_t *s, int wait, char *err, size_t errlen)
 	pthread_mutex_unlock(&w->mu);
 	if (!done)
 		return STORE_EAGAIN;
-	if (read(w->fd, &count, sizeof count) < 0) {
-		/* already drained */
-	}
+	drained = read(w->fd, &count, sizeof count);
+	(void)drained; /* nothing to read: already drained */
 	if (rc == 0) {
 		batch_clear(&s->flying);
 		s->durable_id = s->flying_id;
