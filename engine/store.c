@@ -133,6 +133,13 @@ static void copy_err(const store_t *s, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", s->errmsg);
 }
 
+/* Give the caller the reason of a failure `rc` that fail() recorded. */
+static int failed(const store_t *s, int rc, char *err, size_t errlen)
+{
+	copy_err(s, err, errlen);
+	return rc;
+}
+
 const char *store_last_error(const store_t *s)
 {
 	return s ? s->errmsg : "no store";
@@ -629,11 +636,9 @@ int store_commit_start(store_t *s, char *err, size_t errlen)
 	struct batch tmp;
 	int rc;
 
-	if (s->readonly || (rc = writer_start(s)) != 0) {
-		rc = fail(s, s->readonly ? EROFS : rc, "commit");
-		copy_err(s, err, errlen);
-		return rc;
-	}
+	if (s->readonly || (rc = writer_start(s)) != 0)
+		return failed(s, fail(s, s->readonly ? EROFS : rc, "commit"),
+			      err, errlen);
 	if (s->in_flight)
 		return 0;
 	if (s->queued.nops == 0) { /* nothing to wait for */
@@ -683,15 +688,12 @@ int store_commit_end(store_t *s, int wait, char *err, size_t errlen)
 		return STORE_EAGAIN;
 	}
 	s->in_flight = 0;
-	if (requeue_flying(s) != 0) {
+	if (requeue_flying(s) != 0)
 		rc = fail(s, ENOMEM, "commit of %zu writes failed, and its "
 			  "writes could not be queued again", n);
-		copy_err(s, err, errlen);
-		return rc;
-	}
-	rc = fail(s, rc, "commit of %zu writes", n);
-	copy_err(s, err, errlen);
-	return rc;
+	else
+		rc = fail(s, rc, "commit of %zu writes", n);
+	return failed(s, rc, err, errlen);
 }
 
 int store_committing(const store_t *s)
@@ -713,11 +715,9 @@ int store_commit(store_t *s, char *err, size_t errlen)
 {
 	int rc;
 
-	if (s->readonly) {
-		rc = fail(s, EROFS, "commit: store opened read-only");
-		copy_err(s, err, errlen);
-		return rc;
-	}
+	if (s->readonly)
+		return failed(s, fail(s, EROFS, "commit: store opened "
+				      "read-only"), err, errlen);
 	while (s->in_flight) {
 		rc = store_commit_end(s, 1, err, errlen);
 		if (rc < 0 && rc != STORE_EAGAIN)
@@ -725,11 +725,9 @@ int store_commit(store_t *s, char *err, size_t errlen)
 	}
 	if (s->queued.nops > 0) {
 		rc = write_txn(s, apply_batch, &s->queued);
-		if (rc) {
-			rc = fail(s, rc, "commit of %zu writes", s->queued.nops);
-			copy_err(s, err, errlen);
-			return rc;
-		}
+		if (rc)
+			return failed(s, fail(s, rc, "commit of %zu writes",
+					      s->queued.nops), err, errlen);
 		batch_clear(&s->queued);
 	}
 	s->durable_id = s->queued_id++;
