@@ -23,6 +23,7 @@ local sandbox = require "maggy.sandbox"
 local path = require "maggy.path"
 local searchspace = require "maggy.searchspace"
 local ablation = require "maggy.ablation"
+local keyset = require "maggy.keyset"
 
 local M = {}
 
@@ -31,6 +32,7 @@ local MAX_DUPLICATES = 100 -- consecutive duplicate suggestions before "exhauste
 local MAX_SUGGEST = 2 ^ 20 -- suggestions one request may ask for
 
 local exp -- {ctx, opt_ctx, rule_ctx, optimizer, rule, opt_name, rule_name, keys, exhausted}
+local key_of_trial -- a trial's key for exp.keys (below, with the params checks)
 
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 0)
@@ -148,7 +150,7 @@ function M.load(script_path, options_json)
   local seed = resolve_seed(options, e)
   configure_ctx(ctx, e, seed)
   local s = {
-    ctx = ctx, keys = {}, exhausted = false,
+    ctx = ctx, keys = keyset.new(key_of_trial), exhausted = false,
     opt_ctx = Ctx.view(ctx, ctx.rng:fork("optimizer")),
     rule_ctx = Ctx.view(ctx, ctx.rng:fork("earlystop")),
     optimizer = experiment.resolve_optimizer(e), rule = experiment.resolve_earlystop(e),
@@ -239,6 +241,11 @@ local function checked_params(params)
   return copy, key
 end
 
+function key_of_trial(trial)
+  local _, key = checked_params(trial.params)
+  return key
+end
+
 function EVENTS.new(ev)
   if type(ev.id) ~= "string" or exp.ctx:trial(ev.id) then
     fail("maggy.runtime: 'new' event with a missing or duplicate id %s", tostring(ev.id))
@@ -246,8 +253,9 @@ function EVENTS.new(ev)
   local params, key = checked_params(ev.params)
   if not params then fail("maggy.runtime: trial %s: %s", ev.id, key) end
   local seq = json.opt(ev.seq) or #exp.ctx._trials + 1
-  Ctx.add_trial(exp.ctx, Trial.new(ev.id, seq, params))
-  exp.keys[key] = true
+  local trial = Trial.new(ev.id, seq, params)
+  Ctx.add_trial(exp.ctx, trial)
+  exp.keys:add(key, trial)
 end
 
 function EVENTS.run(ev)
@@ -329,7 +337,7 @@ local function suggest(n)
     if params == WAIT then return { suggestions = out, status = "wait" } end
     if params == nil then return { suggestions = out, status = "done" } end
     local copy, key = checked_suggestion(params)
-    if exp.keys[key] or batch[key] then
+    if batch[key] or exp.keys:has(key) then
       dups = dups + 1
       if dups >= MAX_DUPLICATES then
         exp.exhausted = true
