@@ -24,9 +24,7 @@ static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error);
 
 struct trial *ctl_find(ctl_t *c, uint64_t id)
 {
-	struct trial *t = NULL;
-	HASH_FIND(hh, c->trials, &id, sizeof id, t);
-	return t;
+	return trial_table_find(&c->trials, id);
 }
 
 double ctl_now(const ctl_t *c)
@@ -415,23 +413,15 @@ static void create_trial(ctl_t *c, json_t *params)
 		return;
 	}
 	size = strlen(canonical);
-	t = trial_new(id, (uint32_t)c->ntrials + 1, canonical);
+	t = trial_new(id, (uint32_t)c->trials.n + 1, canonical);
 	if (t == NULL)
 		return;
 	t->created = ctl_now(c);
-	if (c->ntrials == c->cap) {
-		size_t cap = c->cap ? c->cap * 2 : 64;
-		struct trial **all = realloc(c->by_seq, cap * sizeof *all);
-		if (all == NULL) {
-			trial_free(t);
-			finish(c, CTL_FAILED, "out of memory for a new trial");
-			return;
-		}
-		c->by_seq = all;
-		c->cap = cap;
+	if (trial_table_add(&c->trials, t) < 0) {
+		trial_free(t);
+		finish(c, CTL_FAILED, "out of memory for a new trial");
+		return;
 	}
-	c->by_seq[c->ntrials++] = t;
-	HASH_ADD(hh, c->trials, id, sizeof t->id, t);
 	ctl_store_trial(c, t);
 	proto_trial_hex(id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:i, s:O}", "e", "new", "id", hex,
@@ -597,7 +587,7 @@ int ctl_worker_idle(const struct worker *w)
 
 static int no_more_trials(const ctl_t *c)
 {
-	return c->optimizer_done || (long)c->ntrials >= c->cfg->num_trials;
+	return c->optimizer_done || (long)c->trials.n >= c->cfg->num_trials;
 }
 
 static void check_end(ctl_t *c)
@@ -622,7 +612,7 @@ static int check_stalled(ctl_t *c)
 
 static void request_suggestions(ctl_t *c, int idle)
 {
-	long room = c->cfg->num_trials - (long)c->ntrials;
+	long room = c->cfg->num_trials - (long)c->trials.n;
 	long n = idle < room ? idle : room;
 
 	if (n <= 0 || c->suggest_outstanding || no_more_trials(c) ||
@@ -836,8 +826,8 @@ void ctl_executor_exited(ctl_t *c, int pid)
 		w->lost = 1;
 		c->port.drop(c->port.arg, w->peer);
 	}
-	for (i = 0; i < c->ntrials; i++) {
-		struct trial *t = c->by_seq[i];
+	for (i = 0; i < c->trials.n; i++) {
+		struct trial *t = c->trials.by_seq[i];
 		if (t->state == TRIAL_RUNNING &&
 		    ran_in(t, c->cfg->local_host, pid))
 			ctl_lose_trial(c, t, "its executor process exited");
@@ -858,8 +848,8 @@ static void lose_vanished(ctl_t *c, double now)
 	size_t i;
 	int still_lost = 0;
 
-	for (i = 0; c->lost && i < c->ntrials; i++) {
-		struct trial *t = c->by_seq[i];
+	for (i = 0; c->lost && i < c->trials.n; i++) {
+		struct trial *t = c->trials.by_seq[i];
 		if (t->state != TRIAL_RUNNING || t->worker || t->lost_at == 0)
 			continue;
 		if (now - t->lost_at > c->cfg->liveness_timeout)
@@ -896,8 +886,8 @@ static void enforce_time_limit(ctl_t *c, double now)
 
 	if (c->cfg->trial_timeout <= 0)
 		return;
-	for (i = 0; i < c->ntrials && !c->ending; i++) {
-		struct trial *t = c->by_seq[i];
+	for (i = 0; i < c->trials.n && !c->ending; i++) {
+		struct trial *t = c->trials.by_seq[i];
 		if (t->state == TRIAL_RUNNING && t->started > 0 &&
 		    now - t->started > c->cfg->trial_timeout)
 			time_out(c, t, now - t->started);
@@ -938,8 +928,8 @@ static void requeue_unfinished(ctl_t *c)
 {
 	size_t i;
 
-	for (i = 0; i < c->ntrials; i++) {
-		struct trial *t = c->by_seq[i];
+	for (i = 0; i < c->trials.n; i++) {
+		struct trial *t = c->trials.by_seq[i];
 		if (t->state != TRIAL_RUNNING)
 			continue;
 		t->state = TRIAL_PENDING;
@@ -972,10 +962,10 @@ static const char *nothing_finished(ctl_t *c, char *buf, size_t len)
 	char why[200] = "";
 	size_t i;
 
-	for (i = c->ntrials; i-- > 0;)
-		if (c->by_seq[i]->state == TRIAL_FAILED &&
-		    c->by_seq[i]->error) {
-			errtext_last_line(c->by_seq[i]->error, why, sizeof why);
+	for (i = c->trials.n; i-- > 0;)
+		if (c->trials.by_seq[i]->state == TRIAL_FAILED &&
+		    c->trials.by_seq[i]->error) {
+			errtext_last_line(c->trials.by_seq[i]->error, why, sizeof why);
 			break;
 		}
 	snprintf(buf, len, "no trial finished%s%s", why[0] ? "; the last "
@@ -1140,15 +1130,11 @@ static void free_event(struct event *ev)
 
 void ctl_free(ctl_t *c)
 {
-	struct trial *t, *tmp;
 	struct worker *w;
 
 	if (c == NULL)
 		return;
-	HASH_ITER(hh, c->trials, t, tmp) {
-		HASH_DEL(c->trials, t);
-		trial_free(t);
-	}
+	trial_table_free(&c->trials);
 	while ((w = c->workers) != NULL) {
 		c->workers = w->next;
 		json_decref(w->info);
@@ -1159,7 +1145,6 @@ void ctl_free(ctl_t *c)
 		c->hosts = h->next;
 		free(h);
 	}
-	free(c->by_seq);
 	json_decref(c->events);
 	free_event(c->lua_ev);
 	free_event(c->commit_ev);

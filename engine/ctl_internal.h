@@ -11,6 +11,7 @@
 
 #include "controller.h"
 #include "trial.h"
+#include "trial_table.h"
 
 /* One executor. */
 struct worker {
@@ -55,9 +56,7 @@ struct ctl {
 	lhost_t *lhost;
 	const struct ctl_config *cfg;
 
-	struct trial *trials; /* hash by id */
-	struct trial **by_seq;
-	size_t ntrials, cap;
+	struct trial_table trials;
 	struct trial *pending, *pending_tail; /* FIFO of PENDING trials */
 	struct trial *unsaved; /* changed since the last commit (a list) */
 	struct worker *workers;

@@ -131,13 +131,17 @@ int ctl_restore(ctl_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	qsort(l.all, l.n, sizeof *l.all, by_seq);
-	c->by_seq = l.all;
-	c->ntrials = c->cap = l.n;
 	for (i = 0; i < l.n; i++) {
-		struct trial *t = l.all[i];
-		HASH_ADD(hh, c->trials, id, sizeof t->id, t);
-		take_back(c, t);
+		if (trial_table_add(&c->trials, l.all[i]) < 0) {
+			snprintf(err, errlen, "out of memory for %zu trials", l.n);
+			while (i < l.n)
+				trial_free(l.all[i++]);
+			free(l.all);
+			return -1;
+		}
+		take_back(c, l.all[i]);
 	}
+	free(l.all);
 	restore_start(c);
 	store_journal_each(c->store, last_seq, &c->journal_seq);
 	c->applied_seq = c->journal_seq;

@@ -1,6 +1,6 @@
 /*
  * trial: one trial of an experiment as the controller keeps it in memory,
- * the table of all trials, and the trial record stored in LMDB.
+ * and the trial record stored in LMDB (trial_table.h keeps all trials).
  *
  * A trial id is the 64-bit XXH3 hash of the canonical JSON of its
  * parameters (keys sorted, compact, doubles with 17 digits), so the same
@@ -12,7 +12,6 @@
 
 #include <jansson.h>
 #include <stdint.h>
-#include <uthash.h>
 
 enum trial_state {
 	TRIAL_PENDING = 0,
@@ -45,7 +44,6 @@ struct trial {
 	json_t *lost_on;  /* hosts whose attempts were lost (array), owned */
 	struct trial *next_pending;
 	struct trial *next_unsaved;
-	UT_hash_handle hh;
 	uint32_t seq;	  /* creation order, from 1 */
 	uint32_t log_seq; /* next log line number */
 	enum trial_state state;

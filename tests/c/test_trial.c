@@ -1,8 +1,10 @@
 /* test_trial: unit tests of engine/trial.c's stored record: it is valid
  * JSON, its times are null until they happen and keep their microseconds,
- * and trial_from_record reads back what trial_record_text wrote. Exit
- * status 0 when every check holds. */
+ * and trial_from_record reads back what trial_record_text wrote; and of
+ * engine/trial_table.c: every trial found by id, in creation order, also
+ * when ids share their low bits. Exit status 0 when every check holds. */
 #include "trial.h"
+#include "trial_table.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -38,9 +40,42 @@ static json_t *record_of(const struct trial *t)
 	return rec;
 }
 
+/* n trials whose ids are id_of(k), k = 1..n: each found, in order. */
+static void check_table(size_t n, uint64_t (*id_of)(uint64_t k))
+{
+	struct trial_table tt = { 0 };
+	size_t k, found = 0, absent = 0;
+
+	for (k = 1; k <= n; k++) {
+		struct trial *t = trial_new(id_of(k), (uint32_t)k, strdup("{}"));
+		CHECK(t != NULL && trial_table_add(&tt, t) == 0);
+	}
+	CHECK(tt.n == n);
+	for (k = 1; k <= n; k++) {
+		struct trial *t = trial_table_find(&tt, id_of(k));
+		found += t != NULL && t->id == id_of(k) && t->seq == k &&
+			 tt.by_seq[k - 1] == t;
+		absent += trial_table_find(&tt, id_of(k + n)) == NULL;
+	}
+	CHECK(found == n);
+	CHECK(absent == n);
+	CHECK((tt.mask + 1) * 3 >= n * 4); /* at most three quarters full */
+	trial_table_free(&tt);
+	CHECK(tt.n == 0 && trial_table_find(&tt, id_of(1)) == NULL);
+}
+
+static uint64_t spread_id(uint64_t k) { return k * 0x9e3779b97f4a7c15ull; }
+static uint64_t high_bits_id(uint64_t k) { return k << 40; }
+
 int main(void)
 {
 	struct trial *t = new_trial(), *back;
+
+	check_table(0, spread_id);
+	check_table(1, spread_id);
+	check_table(20000, spread_id);
+	check_table(3000, high_bits_id); /* every id in the same first slot */
+
 	json_t *rec;
 
 	CHECK(t != NULL);

@@ -181,8 +181,8 @@ static char *expand_json(ctl_t *c, const uint8_t *p, size_t n, size_t *out_len)
 
 	for (size_t i = 0; i < n; i++) {
 		size_t k = i + 1 < n ? (size_t)(p[i + 1] - '0') : 10;
-		if (p[i] == '#' && k < c->ntrials) {
-			proto_trial_hex(c->by_seq[k]->id, o);
+		if (p[i] == '#' && k < c->trials.n) {
+			proto_trial_hex(c->trials.by_seq[k]->id, o);
 			o += 16;
 			i++;
 		} else {
@@ -200,8 +200,8 @@ static uint8_t *expand_binary(ctl_t *c, const uint8_t *p, size_t n)
 	uint64_t k;
 
 	memcpy(out, p, n);
-	if (n >= 8 && (k = get_u64(out)) >= 1 && k <= c->ntrials)
-		put_u64(out, c->by_seq[k - 1]->id);
+	if (n >= 8 && (k = get_u64(out)) >= 1 && k <= c->trials.n)
+		put_u64(out, c->trials.by_seq[k - 1]->id);
 	return out;
 }
 
@@ -321,9 +321,9 @@ static void check(const ctl_t *c)
 	size_t queued = 0;
 	const struct trial *t, *last = NULL;
 
-	FUZZ_CHECK(c->ntrials <= MAX_TRIALS, "%zu trials", c->ntrials);
-	for (size_t i = 0; i < c->ntrials; i++) {
-		t = c->by_seq[i];
+	FUZZ_CHECK(c->trials.n <= MAX_TRIALS, "%zu trials", c->trials.n);
+	for (size_t i = 0; i < c->trials.n; i++) {
+		t = c->trials.by_seq[i];
 		check_trial(c, i, t);
 		running += t->state == TRIAL_RUNNING;
 		final += trial_is_final(t);
@@ -334,7 +334,7 @@ static void check(const ctl_t *c)
 		   "%ld + %ld + %ld ended, %ld final", c->finished, c->stopped,
 		   c->failed, final);
 	for (t = c->pending; t; last = t, t = t->next_pending) {
-		FUZZ_CHECK(++queued <= c->ntrials, "the pending queue loops");
+		FUZZ_CHECK(++queued <= c->trials.n, "the pending queue loops");
 		FUZZ_CHECK(t->state == TRIAL_PENDING, "a %s trial queued",
 			   trial_state_name(t->state));
 	}
