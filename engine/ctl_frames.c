@@ -149,10 +149,10 @@ static void heartbeat(ctl_t *c, struct worker *w, const struct proto_header *h,
 static int within_log_budget(ctl_t *c, struct worker *w, struct trial *t,
 			     size_t len)
 {
-	uint64_t *used = t ? &t->log_bytes : &w->log_bytes;
+	uint32_t *used = t ? &t->log_bytes : &w->log_bytes;
 
-	if (*used + len <= CTL_MAX_LOG_BYTES) {
-		*used += len;
+	if (len <= CTL_MAX_LOG_BYTES - *used) {
+		*used += (uint32_t)len;
 		return 1;
 	}
 	if (t && t->log_dropped == 0)
@@ -166,7 +166,7 @@ static int within_log_budget(ctl_t *c, struct worker *w, struct trial *t,
 		w->log_bytes = CTL_MAX_LOG_BYTES + 1;
 	}
 	if (t)
-		t->log_dropped += len;
+		count_up(&t->log_dropped, len);
 	return 0;
 }
 

@@ -34,7 +34,8 @@ struct worker {
 	uint64_t ack_batch;  /* the store's batch of that FINAL */
 	uint64_t ack_trial;
 	uint32_t ack_req;
-	uint64_t log_bytes;  /* its output outside trials, stored so far */
+	uint32_t log_bytes;  /* its output outside trials, stored so far (at
+				most CTL_MAX_LOG_BYTES + 1) */
 	struct worker *next;
 };
 

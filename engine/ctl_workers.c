@@ -107,7 +107,7 @@ void ctl_worker_hold(ctl_t *c, ctl_worker_t *w, int hold)
 static int keep_point(ctl_t *c, struct trial *t, const struct proto_point *p)
 {
 	if (!isfinite(p->value)) {
-		t->ignored++;
+		count_up(&t->ignored, 1);
 		if (!(t->warned & 1))
 			ctl_trial_log(c, t, "warning: metric value %g at step "
 				      "%llu ignored: not a finite number "
@@ -124,7 +124,7 @@ static int keep_point(ctl_t *c, struct trial *t, const struct proto_point *p)
 				      "silently)", (unsigned long long)p->step,
 				      (unsigned long long)t->last_step);
 		t->warned |= 2;
-		t->ignored++;
+		count_up(&t->ignored, 1);
 		return 0;
 	}
 	t->has_step = 1;
@@ -148,7 +148,7 @@ static void record_points(ctl_t *c, struct trial *t,
 		json_array_append_new(list, json_pack("[I, f]",
 						      (json_int_t)pts[i].step,
 						      pts[i].value));
-		t->points++;
+		count_up(&t->points, 1);
 	}
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:o}", "e", "pts", "id", hex,

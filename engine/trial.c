@@ -176,6 +176,16 @@ static double number_or_zero(const json_t *v)
 	return json_is_number(v) ? json_number_value(v) : 0;
 }
 
+/* A stored counter: 0 when missing or negative, at most UINT32_MAX. */
+static uint32_t count_of(const json_t *v)
+{
+	double n = number_or_zero(v);
+
+	if (!(n > 0))
+		return 0;
+	return n < UINT32_MAX ? (uint32_t)n : UINT32_MAX;
+}
+
 json_t *trial_outputs_keep(json_t *outputs)
 {
 	static json_t *empty; /* loop thread only, as the trials */
@@ -218,6 +228,6 @@ struct trial *trial_from_record(const json_t *rec)
 	t->outputs = trial_outputs_keep(json_object_get(rec, "outputs"));
 	t->worker_info = json_incref(json_object_get(rec, "worker"));
 	t->error = error ? strdup(error) : NULL;
-	t->points = (uint64_t)number_or_zero(json_object_get(rec, "points"));
+	t->points = count_of(json_object_get(rec, "points"));
 	return t;
 }

@@ -35,15 +35,17 @@ struct trial {
 	double value;	  /* final metric when has_value */
 	json_t *outputs;  /* owned, may be NULL */
 	char *error;	  /* owned, may be NULL */
-	uint64_t points;  /* metric points kept (steps increase, values finite) */
-	uint64_t ignored; /* points refused: step not increasing, not finite */
 	uint64_t last_step; /* highest step kept in this attempt */
-	uint64_t log_bytes;   /* output stored in this engine run */
-	uint64_t log_dropped; /* output over CTL_MAX_LOG_BYTES, dropped */
 	double lost_at;	  /* when its executor vanished, 0 if not lost */
 	json_t *lost_on;  /* hosts whose attempts were lost (array), owned */
 	struct trial *next_pending;
 	struct trial *next_unsaved;
+	/* counters: 4 bytes each (count_up stops them at UINT32_MAX) */
+	uint32_t points;  /* metric points kept (steps increase, values finite) */
+	uint32_t ignored; /* points refused: step not increasing, not finite */
+	uint32_t log_bytes;   /* output stored in this engine run (at most
+				 CTL_MAX_LOG_BYTES + 1) */
+	uint32_t log_dropped; /* output over CTL_MAX_LOG_BYTES, dropped */
 	uint32_t seq;	  /* creation order, from 1 */
 	uint32_t log_seq; /* next log line number */
 	enum trial_state state;
@@ -56,6 +58,13 @@ struct trial {
 	unsigned stop_requested : 1;
 	unsigned unsaved : 1;	 /* its record waits for the next commit */
 };
+
+/* *counter += n, or UINT32_MAX where that would overflow. */
+static inline void count_up(uint32_t *counter, uint64_t n)
+{
+	*counter = n > UINT32_MAX - *counter ? UINT32_MAX
+					      : *counter + (uint32_t)n;
+}
 
 /* "PENDING", "RUNNING", ...; trial_state_parse returns -1 if unknown. */
 const char *trial_state_name(enum trial_state s);
