@@ -585,6 +585,8 @@ static int start_services(struct run *r)
 		return -1;
 	}
 	ctl_on_done(r->ctl, done_cb, r);
+	if (r->sim == NULL)
+		lhost_collect_eagerly(r->lhost);
 	if (lhost_start(r->lhost, timeout, memory, err, sizeof err) < 0) {
 		fail("Lua", err);
 		return -1;
