@@ -566,6 +566,8 @@ static int start_services(struct run *r)
 	r->base = event_base_new();
 	if (r->base == NULL || (r->bench && make_sim(r) < 0))
 		return -1;
+	if (r->sim == NULL) /* also while a resume replays the journal */
+		lhost_collect_eagerly(r->lhost);
 	r->ctl = ctl_new(r->base, r->store, r->lhost, &r->cc, err, sizeof err);
 	if (r->ctl == NULL) {
 		fail("engine", err);
@@ -585,8 +587,6 @@ static int start_services(struct run *r)
 		return -1;
 	}
 	ctl_on_done(r->ctl, done_cb, r);
-	if (r->sim == NULL)
-		lhost_collect_eagerly(r->lhost);
 	if (lhost_start(r->lhost, timeout, memory, err, sizeof err) < 0) {
 		fail("Lua", err);
 		return -1;
