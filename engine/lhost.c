@@ -43,7 +43,9 @@ struct lhost {
 	pthread_t thread, watchdog;
 	int started;
 	pthread_mutex_t mu;
-	pthread_cond_t cv;
+	pthread_cond_t jobs_cv;	 /* the Lua thread waits here for a job */
+	pthread_cond_t watch_cv; /* the watchdog sleeps here between looks:
+				    apart, so a job posted wakes no one else */
 	int quit;
 	int dead; /* a job was abandoned: no more jobs */
 	struct job *jobs, *jobs_tail;
@@ -338,7 +340,8 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 	if (h->wake_fd < 0)
 		goto fail;
 	pthread_mutex_init(&h->mu, NULL);
-	pthread_cond_init(&h->cv, NULL);
+	pthread_cond_init(&h->jobs_cv, NULL);
+	pthread_cond_init(&h->watch_cv, NULL);
 	return h;
 fail:
 	snprintf(err, errlen, "cannot start the Lua host: %s",
@@ -430,7 +433,7 @@ static struct job *next_job(lhost_t *h)
 
 	pthread_mutex_lock(&h->mu);
 	while (!h->quit && h->jobs == NULL)
-		pthread_cond_wait(&h->cv, &h->mu);
+		pthread_cond_wait(&h->jobs_cv, &h->mu);
 	j = h->quit ? NULL : h->jobs;
 	if (j) {
 		h->jobs = j->next;
@@ -521,7 +524,7 @@ static void *watchdog_thread(void *arg)
 			ts.tv_sec++;
 			ts.tv_nsec -= 1000000000L;
 		}
-		pthread_cond_timedwait(&h->cv, &h->mu, &ts);
+		pthread_cond_timedwait(&h->watch_cv, &h->mu, &ts);
 		watch_once(h);
 	}
 	pthread_mutex_unlock(&h->mu);
@@ -556,7 +559,7 @@ int lhost_start(lhost_t *h, double timeout_s, double memory_mib, char *err,
 		snprintf(err, errlen, "cannot start the Lua watchdog");
 		pthread_mutex_lock(&h->mu);
 		h->quit = 1;
-		pthread_cond_broadcast(&h->cv);
+		pthread_cond_signal(&h->jobs_cv);
 		pthread_mutex_unlock(&h->mu);
 		pthread_join(h->thread, NULL);
 		return -1;
@@ -584,7 +587,7 @@ int lhost_post(lhost_t *h, int tag, const char *json)
 		else
 			h->jobs = j;
 		h->jobs_tail = j;
-		pthread_cond_broadcast(&h->cv);
+		pthread_cond_signal(&h->jobs_cv);
 	}
 	pthread_mutex_unlock(&h->mu);
 	if (rc < 0) {
@@ -644,7 +647,8 @@ void lhost_free(lhost_t *h)
 		pthread_mutex_lock(&h->mu);
 		h->quit = 1;
 		abandoned = h->dead && h->busy;
-		pthread_cond_broadcast(&h->cv);
+		pthread_cond_signal(&h->jobs_cv);
+		pthread_cond_signal(&h->watch_cv);
 		pthread_mutex_unlock(&h->mu);
 		pthread_join(h->watchdog, NULL);
 		if (abandoned)
