@@ -741,9 +741,10 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 		c->best = t;
 	t->ended = ctl_now(c);
 	if (t->log_dropped)
-		ctl_trial_log(c, t, "%llu bytes of output were dropped (over "
-			      "%u MiB)", (unsigned long long)t->log_dropped,
-			      CTL_MAX_LOG_BYTES >> 20);
+		ctl_trial_log(c, t, "%s%u bytes of output were dropped (over "
+			      "%u MiB)", t->log_dropped == UINT32_MAX
+					 ? "at least " : "",
+			      (unsigned)t->log_dropped, CTL_MAX_LOG_BYTES >> 20);
 	ctl_store_trial(c, t);
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:s, s:o}", "e", "end", "id", hex,

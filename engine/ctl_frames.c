@@ -151,7 +151,7 @@ static int within_log_budget(ctl_t *c, struct worker *w, struct trial *t,
 {
 	uint32_t *used = t ? &t->log_bytes : &w->log_bytes;
 
-	if (len <= CTL_MAX_LOG_BYTES - *used) {
+	if ((uint64_t)*used + len <= CTL_MAX_LOG_BYTES) {
 		*used += (uint32_t)len;
 		return 1;
 	}

@@ -176,8 +176,9 @@ static double number_or_zero(const json_t *v)
 	return json_is_number(v) ? json_number_value(v) : 0;
 }
 
-/* A stored counter: 0 when missing or negative, at most UINT32_MAX. */
-static uint32_t count_of(const json_t *v)
+/* A stored count or number: 0 when missing or negative, at most
+ * UINT32_MAX. */
+static uint32_t uint32_of(const json_t *v)
 {
 	double n = number_or_zero(v);
 
@@ -214,7 +215,7 @@ struct trial *trial_from_record(const json_t *rec)
 	if (!hex || proto_trial_parse(hex, &id) < 0 || state < 0 ||
 	    trial_id_of(params, &params_id, &canonical) < 0)
 		return NULL;
-	t = trial_new(id, (uint32_t)number_or_zero(json_object_get(rec, "seq")),
+	t = trial_new(id, uint32_of(json_object_get(rec, "seq")),
 		      canonical);
 	if (t == NULL)
 		return NULL;
@@ -228,6 +229,6 @@ struct trial *trial_from_record(const json_t *rec)
 	t->outputs = trial_outputs_keep(json_object_get(rec, "outputs"));
 	t->worker_info = json_incref(json_object_get(rec, "worker"));
 	t->error = error ? strdup(error) : NULL;
-	t->points = count_of(json_object_get(rec, "points"));
+	t->points = uint32_of(json_object_get(rec, "points"));
 	return t;
 }

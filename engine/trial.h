@@ -44,7 +44,7 @@ struct trial {
 	uint32_t points;  /* metric points kept (steps increase, values finite) */
 	uint32_t ignored; /* points refused: step not increasing, not finite */
 	uint32_t log_bytes;   /* output stored in this engine run (at most
-				 CTL_MAX_LOG_BYTES + 1) */
+				 CTL_MAX_LOG_BYTES) */
 	uint32_t log_dropped; /* output over CTL_MAX_LOG_BYTES, dropped */
 	uint32_t seq;	  /* creation order, from 1 */
 	uint32_t log_seq; /* next log line number */

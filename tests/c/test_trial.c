@@ -48,7 +48,11 @@ static void check_table(size_t n, uint64_t (*id_of)(uint64_t k))
 
 	for (k = 1; k <= n; k++) {
 		struct trial *t = trial_new(id_of(k), (uint32_t)k, strdup("{}"));
-		CHECK(t != NULL && trial_table_add(&tt, t) == 0);
+		int added = t != NULL && trial_table_add(&tt, t) == 0;
+
+		CHECK(added);
+		if (!added)
+			trial_free(t);
 	}
 	CHECK(tt.n == n);
 	for (k = 1; k <= n; k++) {

@@ -45,6 +45,27 @@ def test_output_past_the_limit_is_dropped_with_a_note(tmp_path):
     assert "bytes of output were dropped" in logs
 
 
+def test_output_outside_trials_past_the_limit_stays_dropped(tmp_path):
+    """An executor's output outside trials is bounded like a trial's: past
+    16 MiB every further line is dropped, not only the first."""
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 0,
+              "--dir", run_dir)
+    ex = FakeExecutor(run.address(), run_dir)
+    ex.welcome()
+    line = "x" * (256 << 10)
+    for _ in range(64 + 16):  # 20 MiB, 4 of them past the limit
+        ex.log("0000000000000000", line)
+    trial = ex.next_trial()
+    ex.final(trial["id"], value=1.0)
+    ex.wait_ack(trial["id"])
+    assert run.wait() == 0, run.text()[-2000:]
+    assert run.text().count("outside trials: the rest is dropped") == 1
+    logs = subprocess.run([str(ENGINE), "logs", str(run_dir)],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert logs.count(line) == 64  # 16 MiB stored, the rest dropped
+
+
 def fatal(ex, message):
     ex.send(ERROR, {"error": message, "fatal": True})
     ex.close()
