@@ -6,10 +6,13 @@
 -- The set maps a 32-bit hash of a key to the trial that owns it, and asks
 -- `key_of(trial)` for the key itself only when a hash is found again: a
 -- duplicate is told from a collision exactly. The rare keys whose hash is
--- taken by another key are kept as strings.
+-- taken by another key are kept as strings. That needs a trial's key never
+-- to change: when the key rebuilt has another hash than the one stored,
+-- `changed(trial)` is called, which raises an error.
 --
---   local set = keyset.new(function(trial) return key_of_its_params end)
---                          -- (a second argument replaces the hash: tests)
+--   local set = keyset.new(function(trial) return key_of_its_params end,
+--                          function(trial) error(...) end)
+--                          -- (a third argument replaces the hash: tests)
 --   set:add(key, trial)
 --   set:has(key)   -- true when some trial's key equals key
 
@@ -34,14 +37,27 @@ local function hash(s)
 end
 M.hash = hash
 
-function M.new(key_of, hash_of)
-  return setmetatable({ owners = {}, clashes = {}, key_of = key_of, hash = hash_of or hash }, Set)
+local function changed_key()
+  error("maggy.keyset: the key of an entry changed", 2)
+end
+
+function M.new(key_of, changed, hash_of)
+  return setmetatable({ owners = {}, clashes = {}, key_of = key_of, changed = changed or changed_key,
+    hash = hash_of or hash }, Set)
+end
+
+-- The key of the owner of hash h, which must still have that hash.
+local function owner_key(self, owner, h)
+  local key = self.key_of(owner)
+  if self.hash(key) ~= h then self.changed(owner) end
+  return key
 end
 
 function Set:has(key)
-  local owner = self.owners[self.hash(key)]
+  local h = self.hash(key)
+  local owner = self.owners[h]
   if owner == nil then return false end
-  return self.key_of(owner) == key or self.clashes[key] == true
+  return owner_key(self, owner, h) == key or self.clashes[key] == true
 end
 
 function Set:add(key, owner)
@@ -49,7 +65,7 @@ function Set:add(key, owner)
   local first = self.owners[h]
   if first == nil then
     self.owners[h] = owner
-  elseif self.key_of(first) ~= key then
+  elseif owner_key(self, first, h) ~= key then
     self.clashes[key] = true
   end
 end

@@ -32,7 +32,7 @@ local MAX_DUPLICATES = 100 -- consecutive duplicate suggestions before "exhauste
 local MAX_SUGGEST = 2 ^ 20 -- suggestions one request may ask for
 
 local exp -- {ctx, opt_ctx, rule_ctx, optimizer, rule, opt_name, rule_name, keys, exhausted}
-local key_of_trial -- a trial's key for exp.keys (below, with the params checks)
+local key_of_trial, params_changed -- for exp.keys (below, with the params checks)
 
 local function fail(fmt, ...)
   error(string.format(fmt, ...), 0)
@@ -150,7 +150,7 @@ function M.load(script_path, options_json)
   local seed = resolve_seed(options, e)
   configure_ctx(ctx, e, seed)
   local s = {
-    ctx = ctx, keys = keyset.new(key_of_trial), exhausted = false,
+    ctx = ctx, keys = keyset.new(key_of_trial, params_changed), exhausted = false,
     opt_ctx = Ctx.view(ctx, ctx.rng:fork("optimizer")),
     rule_ctx = Ctx.view(ctx, ctx.rng:fork("earlystop")),
     optimizer = experiment.resolve_optimizer(e), rule = experiment.resolve_earlystop(e),
@@ -241,8 +241,13 @@ local function checked_params(params)
   return copy, key
 end
 
+function params_changed(trial)
+  fail("a strategy changed the params of trial %s (trial.params is read-only)", trial.id)
+end
+
 function key_of_trial(trial)
-  local _, key = checked_params(trial.params)
+  local params, key = checked_params(trial.params)
+  if not params then params_changed(trial) end
   return key
 end
 

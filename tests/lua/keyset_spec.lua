@@ -1,3 +1,4 @@
+local bit = require "bit"
 local keyset = require "maggy.keyset"
 
 describe("maggy.keyset", function()
@@ -24,7 +25,7 @@ describe("maggy.keyset", function()
   end)
 
   it("tells keys apart whose hashes collide", function()
-    local set = keyset.new(key_of, function() return 7 end)
+    local set = keyset.new(key_of, nil, function() return 7 end)
     set:add("a", trial("a"))
     set:add("b", trial("b"))
     set:add("b", trial("b")) -- the same key again changes nothing
@@ -32,6 +33,22 @@ describe("maggy.keyset", function()
     assert.is_true(set:has("b"))
     assert.is_false(set:has("c"))
     assert.same({ b = true }, set.clashes)
+  end)
+
+  it("raises through `changed` when an owner's key changed", function()
+    local t = trial("lr=0.1")
+    local set = keyset.new(key_of, function(owner) error("changed: " .. owner.key, 0) end)
+    set:add("lr=0.1", t)
+    t.key = "lr=0.2"
+    local ok, err = pcall(set.has, set, "lr=0.1")
+    assert.is_false(ok)
+    assert.equals("changed: lr=0.2", err)
+    local plain = keyset.new(key_of) -- without `changed`: an error all the same
+    local u = trial("lr=0.3")
+    plain:add("lr=0.3", u)
+    u.key = "lr=0.4"
+    assert.has_error(function() plain:add("lr=0.3", trial("lr=0.3")) end,
+      "maggy.keyset: the key of an entry changed")
   end)
 
   it("hashes as FNV-1a, in 32 bits", function()

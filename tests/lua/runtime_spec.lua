@@ -274,6 +274,24 @@ describe("maggy.runtime handle", function()
     assert.matches("earlystop 'liar': check returned " .. ev[1].id .. ", which is not a running trial", err, 1, true)
   end)
 
+  it("fails when a strategy changes a trial's params, instead of missing a duplicate", function()
+    local file = script([[
+      return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 9,
+        space = { x = { "INTEGER", { 1, 10 } } },
+        optimizer = { name = "meddler", suggest = function(self, ctx)
+          local done = ctx:trials()
+          if #done > 0 then done[1].params.x = 5 end -- moves trial 1 elsewhere
+          return { x = 1 }
+        end } }
+    ]])
+    rt.load(file, '{"seed": 1, "default_seed": 1}')
+    handle(new_events({ { x = 1 } }))
+    local ok, err = pcall(suggest, 1)
+    assert.is_false(ok)
+    assert.matches("a strategy changed the params of trial", err, 1, true)
+    assert.matches("(trial.params is read-only)", err, 1, true)
+  end)
+
   it("fails when a strategy writes into the history trials without points share", function()
     local file = script([[
       return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 3, es_min = 1,
