@@ -136,7 +136,9 @@ static void record_points(ctl_t *c, struct trial *t,
 			  const struct proto_point *pts, uint32_t n)
 {
 	char hex[PROTO_TRIAL_HEX];
-	json_t *list = json_array();
+	/* two flat lists, not a [step, value] pair per point: the Lua side
+	   then decodes two tables per event instead of one per point */
+	json_t *steps = json_array(), *values = json_array();
 	double now = ctl_now(c);
 	uint32_t i;
 
@@ -145,14 +147,14 @@ static void record_points(ctl_t *c, struct trial *t,
 			continue;
 		store_metric_put(c->store, t->id, pts[i].step, pts[i].value,
 				 now);
-		json_array_append_new(list, json_pack("[I, f]",
-						      (json_int_t)pts[i].step,
-						      pts[i].value));
+		json_array_append_new(steps,
+				      json_integer((json_int_t)pts[i].step));
+		json_array_append_new(values, json_real(pts[i].value));
 		count_up(&t->points, 1);
 	}
 	proto_trial_hex(t->id, hex);
-	ctl_event(c, json_pack("{s:s, s:s, s:o}", "e", "pts", "id", hex,
-			       "pts", list));
+	ctl_event(c, json_pack("{s:s, s:s, s:o, s:o}", "e", "pts", "id", hex,
+			       "steps", steps, "values", values));
 	c->check_dirty = 1;
 	ctl_commit_soon(c, 0);
 }

@@ -269,13 +269,30 @@ function EVENTS.run(ev)
   t.attempt = json.opt(ev.attempt) or t.attempt + 1
 end
 
+-- Points come as two lists of numbers, "steps" and "values" (older journals
+-- have a list "pts" of [step, value] pairs instead, still read).
 function EVENTS.pts(ev)
   local t = find(ev)
-  for _, p in ipairs(list_of(ev.pts or {}, "'pts' event: pts")) do
-    if type(p) ~= "table" or type(p[1]) ~= "number" or type(p[2]) ~= "number" then
-      fail("maggy.runtime: trial %s: a point must be [step, value]", t.id)
+  if ev.pts ~= nil then
+    for _, p in ipairs(list_of(ev.pts, "'pts' event: pts")) do
+      if type(p) ~= "table" or type(p[1]) ~= "number" or type(p[2]) ~= "number" then
+        fail("maggy.runtime: trial %s: a point must be [step, value]", t.id)
+      end
+      t:add_point(p[1], p[2])
     end
-    t:add_point(p[1], p[2])
+    return
+  end
+  local steps = list_of(ev.steps, "'pts' event: steps")
+  local values = list_of(ev.values, "'pts' event: values")
+  if #steps ~= #values then
+    fail("maggy.runtime: trial %s: %d steps but %d values", t.id, #steps, #values)
+  end
+  for i = 1, #steps do
+    local step, value = steps[i], values[i]
+    if type(step) ~= "number" or type(value) ~= "number" then
+      fail("maggy.runtime: trial %s: point %d is not a number step and value", t.id, i)
+    end
+    t:add_point(step, value)
   end
 end
 

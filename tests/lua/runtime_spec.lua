@@ -154,8 +154,9 @@ describe("maggy.runtime handle", function()
     local events = new_events(reply.suggestions)
     local a, b, c = events[1].id, events[2].id, events[3].id
     for _, id in ipairs({ a, b, c }) do events[#events + 1] = { e = "run", id = id, attempt = 1 } end
-    events[#events + 1] = { e = "pts", id = a, pts = { { 1, 0.9 }, { 2, 0.9 } } }
-    events[#events + 1] = { e = "pts", id = b, pts = { { 1, 0.8 }, { 2, 0.8 } } }
+    events[#events + 1] = { e = "pts", id = a, steps = { 1, 2 }, values = { 0.9, 0.9 } }
+    events[#events + 1] = { e = "pts", id = b, steps = { 1, 2 }, values = { 0.8, 0.8 } }
+    -- the [step, value] pairs of older journals
     events[#events + 1] = { e = "pts", id = c, pts = { { 1, 0.1 }, { 2, 0.1 } } }
     events[#events + 1] = { e = "end", id = a, state = "FINISHED", value = 0.9 }
     assert.are.same({}, handle(events, { op = "check" }).stop) -- 1 finished < es_min 2
@@ -324,6 +325,12 @@ describe("maggy.runtime handle", function()
     fails(ev, "duplicate id " .. ev[1].id)
     fails(new_events({ { bs = 17 } }), "17 is not one of the listed values")
     fails({ { e = "end", id = ev[1].id, state = "DONE" } }, "bad final state DONE")
+    handle({ { e = "run", id = ev[1].id, attempt = 1 } })
+    fails({ { e = "pts", id = ev[1].id, steps = { 1, 2 }, values = { 0.5 } } }, "2 steps but 1 values")
+    fails({ { e = "pts", id = ev[1].id, steps = { 1 }, values = { "x" } } }, "point 1 is not a number step and value")
+    fails({ { e = "pts", id = ev[1].id, pts = { { 1 } } } }, "a point must be [step, value]")
+    fails({ { e = "pts", id = ev[1].id } }, "'pts' event: steps must be a list, got nil")
+    handle({ { e = "retry", id = ev[1].id } })
     handle({ { e = "run", id = ev[1].id, attempt = 1 }, { e = "retry", id = ev[1].id },
       { e = "run", id = ev[1].id, attempt = 2 }, { e = "end", id = ev[1].id, state = "FAILED", value = json.null } })
     fails({ { e = "end", id = ev[1].id, state = "FINISHED", value = 1 } }, "which is already FAILED")
