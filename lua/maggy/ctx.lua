@@ -115,10 +115,17 @@ function M.log_line(ctx, text)
   end
 end
 
+-- No lines: shared by every job that logged nothing (most of them).
+local NO_LINES = setmetatable({}, {
+  __newindex = function() error("the list of no log lines is read-only", 2) end,
+  __metatable = false,
+})
+
 -- The lines logged since the last call, and resets the buffer.
 function M.take_logs(ctx)
   local logs = ctx._logs
   local lines = logs.lines
+  if #lines == 0 and logs.dropped == 0 then return NO_LINES end
   if logs.dropped > 0 then
     lines[#lines + 1] = string.format("(%d more log lines dropped)", logs.dropped)
   end

@@ -22,10 +22,10 @@ local function encode_number(x)
   if x == math.floor(x) and math.abs(x) < 2 ^ 53 then
     return string.format("%d", x)
   end
-  for _, fmt in ipairs({ "%.15g", "%.16g" }) do
-    local s = string.format(fmt, x)
-    if tonumber(s) == x then return s end
-  end
+  local s = string.format("%.15g", x)
+  if tonumber(s) == x then return s end
+  s = string.format("%.16g", x)
+  if tonumber(s) == x then return s end
   return string.format("%.17g", x)
 end
 
@@ -61,17 +61,30 @@ local function encode_array(t, depth, out)
   out[#out + 1] = "]"
 end
 
+-- Scratch lists reused by every call (the engine calls encode for every
+-- job; fresh tables were most of its garbage): the keys of the object being
+-- encoded at each depth, and the pieces of the output.
+local keys_at, pieces = {}, {}
+
 local function encode_object(t, depth, out)
-  local keys = {}
+  local keys = keys_at[depth]
+  if keys == nil then
+    keys = {}
+    keys_at[depth] = keys
+  end
+  local n = 0
   for k in pairs(t) do
     if type(k) ~= "string" then
       error("json: cannot encode a table mixing list and " .. type(k) .. " keys", 0)
     end
-    keys[#keys + 1] = k
+    n = n + 1
+    keys[n] = k
   end
+  for i = #keys, n + 1, -1 do keys[i] = nil end
   table.sort(keys)
   out[#out + 1] = "{"
-  for i, k in ipairs(keys) do
+  for i = 1, n do
+    local k = keys[i]
     if i > 1 then out[#out + 1] = "," end
     out[#out + 1] = cjson.encode(k)
     out[#out + 1] = ":"
@@ -101,9 +114,11 @@ function encode_value(v, depth, out)
 end
 
 function M.encode(v)
-  local out = {}
-  encode_value(v, 0, out)
-  return table.concat(out)
+  for i = #pieces, 1, -1 do pieces[i] = nil end -- left over by an error
+  encode_value(v, 0, pieces)
+  local text = table.concat(pieces)
+  for i = #pieces, 1, -1 do pieces[i] = nil end
+  return text
 end
 
 function M.decode(s)

@@ -206,9 +206,19 @@ local EXTRAS = {
 }
 local EXTRA_NAMES = { "ablate", "budget", "seed" }
 
--- The space's parameters and the extras' keys, or nil and why.
+local NO_EXTRAS = {}
+
+local function has_extras(params)
+  for _, name in ipairs(EXTRA_NAMES) do
+    if params[name] ~= nil then return true end
+  end
+  return false
+end
+
+-- The space's parameters and the extras' keys, or nil and why. Params
+-- without extras (most) come back as they are, with NO_EXTRAS: read only.
 local function split_extras(params)
-  if type(params) ~= "table" then return params, {} end
+  if type(params) ~= "table" or not has_extras(params) then return params, NO_EXTRAS end
   local rest, keys = {}, {}
   for k, v in pairs(params) do
     if EXTRAS[k] then

@@ -204,6 +204,10 @@ function M.new(specs)
     return nil, "searchspace: the space is empty (add at least one parameter)"
   end
   table.sort(space._names)
+  space._key_prefixes = {} -- "name=" pieces of Space:key, commas included
+  for i, name in ipairs(space._names) do
+    space._key_prefixes[i] = (i > 1 and "," or "") .. name .. "="
+  end
   return space
 end
 
@@ -253,13 +257,16 @@ local function key_value(v)
   return tostring(v)
 end
 
--- A canonical string for a params table, equal for equal params.
+-- A canonical string for a params table, equal for equal params:
+-- "name=value,name=value" in the order of the space's names.
+local key_parts = {} -- reused by every call: "name=" and value, in turn
 function Space:key(params)
-  local parts = {}
-  for i, name in ipairs(self._names) do
-    parts[i] = name .. "=" .. key_value(params[name])
+  local names, prefixes = self._names, self._key_prefixes
+  for i = 1, #names do
+    key_parts[2 * i - 1] = prefixes[i]
+    key_parts[2 * i] = key_value(params[names[i]])
   end
-  return table.concat(parts, ",")
+  return table.concat(key_parts, "", 1, 2 * #names)
 end
 
 ---------------------------------------------------------------------------
