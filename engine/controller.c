@@ -963,12 +963,13 @@ static const char *nothing_finished(ctl_t *c, char *buf, size_t len)
 	char why[200] = "";
 	size_t i;
 
-	for (i = c->trials.n; i-- > 0;)
-		if (c->trials.by_seq[i]->state == TRIAL_FAILED &&
-		    c->trials.by_seq[i]->error) {
-			errtext_last_line(c->trials.by_seq[i]->error, why, sizeof why);
+	for (i = c->trials.n; i-- > 0;) {
+		const struct trial *t = c->trials.by_seq[i];
+		if (t->state == TRIAL_FAILED && t->error) {
+			errtext_last_line(t->error, why, sizeof why);
 			break;
 		}
+	}
 	snprintf(buf, len, "no trial finished%s%s", why[0] ? "; the last "
 		 "failure: " : "", why);
 	return buf;
