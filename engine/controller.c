@@ -156,10 +156,19 @@ static void send_acks(ctl_t *c, int all)
 	struct worker *w;
 
 	for (w = c->workers; w && c->acks_pending > 0; w = w->next) {
-		if (!w->ack_pending || (!all && w->ack_batch > durable))
+		int n = 0;
+
+		while (n < w->nacks && (all || w->acks[n].batch <= durable)) {
+			c->port.ack(c->port.arg, w->peer, w->acks[n].trial,
+				    w->acks[n].req);
+			n++;
+		}
+		if (n == 0)
 			continue;
-		c->port.ack(c->port.arg, w->peer, w->ack_trial, w->ack_req);
-		w->ack_pending = 0;
+		w->nacks -= n;
+		memmove(w->acks, w->acks + n, (size_t)w->nacks * sizeof *w->acks);
+		if (w->nacks > 0)
+			continue;
 		c->acks_pending--;
 		if (c->ending)
 			c->port.bye(c->port.arg, w->peer);
@@ -579,10 +588,11 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	json_decref(msg);
 }
 
+/* An executor whose last FINAL waits for its commit may already run its
+ * next trial: the commit's fsync overlaps with the dispatch. */
 int ctl_worker_idle(const struct worker *w)
 {
-	return w->trial == NULL && w->foreign == 0 && !w->ack_pending &&
-	       !w->held && !w->lost;
+	return w->trial == NULL && w->foreign == 0 && !w->held && !w->lost;
 }
 
 static int no_more_trials(const ctl_t *c)
@@ -945,7 +955,7 @@ static void say_bye(ctl_t *c)
 	struct worker *w;
 
 	for (w = c->workers; w; w = w->next)
-		if (!w->ack_pending)
+		if (w->nacks == 0)
 			c->port.bye(c->port.arg, w->peer);
 }
 

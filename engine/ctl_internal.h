@@ -10,8 +10,17 @@
 #include <stdint.h>
 
 #include "controller.h"
+#include "proto/proto.h"
 #include "trial.h"
 #include "trial_table.h"
+
+/* A FINAL_ACK owed to an executor: sent once the store's batch that holds
+ * the FINAL is durable. */
+struct owed_ack {
+	uint64_t trial;
+	uint64_t batch;
+	uint32_t req;
+};
 
 /* One executor. */
 struct worker {
@@ -30,10 +39,10 @@ struct worker {
 	/* A trial it said it runs (HELLO after a reconnect) that is no longer
 	 * its own: it is told to stop, and is busy until its FINAL. */
 	uint64_t foreign;
-	int ack_pending;     /* FINAL_ACK to send once its batch is durable */
-	uint64_t ack_batch;  /* the store's batch of that FINAL */
-	uint64_t ack_trial;
-	uint32_t ack_req;
+	/* Its FINALs not yet acknowledged, oldest first (it runs its next
+	 * trials meanwhile). */
+	struct owed_ack acks[PROTO_FINALS_IN_FLIGHT];
+	int nacks;
 	uint32_t log_bytes;  /* its output outside trials, stored so far (at
 				most CTL_MAX_LOG_BYTES + 1) */
 	struct worker *next;
@@ -61,7 +70,7 @@ struct ctl {
 	struct trial *pending, *pending_tail; /* FIFO of PENDING trials */
 	struct trial *unsaved; /* changed since the last commit (a list) */
 	struct worker *workers;
-	int acks_pending; /* workers whose ack_pending is set */
+	int acks_pending; /* workers that are owed an acknowledgement */
 	int next_worker_id;
 	struct ctl_port port;
 	void (*settled_cb)(void *arg);

@@ -236,19 +236,25 @@ static void settle(ctl_t *c, struct trial *t)
 }
 
 /*
- * Whether `w`'s FINAL decides trial `t`: it must be the trial's executor,
- * or, for a trial put back in the queue when the run ended, the executor
- * of its last attempt with a real result (an EARLY_STOPPED then is the
- * engine's own BYE cutting it short: the trial stays PENDING for resume).
+ * Whether `w`'s FINAL decides trial `t`: it must come from the trial's
+ * executor, or, for a trial left without one (put back in the queue when
+ * the run ended, or by a restarted engine, or waiting for its executor to
+ * come back), from the process that ran its last attempt, with a real
+ * result (an EARLY_STOPPED then is the engine's own BYE cutting it short:
+ * the trial stays PENDING for resume). An executor may already run its
+ * next trial when it sends a FINAL again after a reconnection: its HELLO
+ * then names that trial, not this one.
  */
 static int final_counts(const struct trial *t, const struct worker *w,
 			int state)
 {
 	if (trial_is_final(t))
 		return 0;
-	if (t->state == TRIAL_RUNNING)
+	if (t->state == TRIAL_RUNNING && t->worker)
 		return t->worker == w;
-	return t->last_worker == w->id && state != TRIAL_EARLY_STOPPED;
+	if (state == TRIAL_EARLY_STOPPED && t->state == TRIAL_PENDING)
+		return 0;
+	return t->last_worker == w->id || last_ran_on(t, w->host, w->pid);
 }
 
 int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
@@ -257,12 +263,16 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 	const char *hex = json_string_value(json_object_get(msg, "id"));
 	int state = trial_state_parse(
 		json_string_value(json_object_get(msg, "state")));
-	struct trial *t = NULL;
+	struct trial *t;
 	uint64_t id;
+	int i;
 
-	if (hex && proto_trial_parse(hex, &id) == 0)
-		t = ctl_find(c, id);
-	if (t == NULL) {
+	if (hex == NULL || proto_trial_parse(hex, &id) < 0)
+		id = 0;
+	t = id ? ctl_find(c, id) : NULL;
+	/* Unknown is fine for the trial this executor was told to stop: a
+	 * driver that restarted may never have stored it. */
+	if (t == NULL && (id == 0 || w->foreign != id)) {
 		snprintf(err, errlen, "FINAL for an unknown trial");
 		return -1;
 	}
@@ -270,15 +280,24 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		snprintf(err, errlen, "FINAL with a bad state");
 		return -1;
 	}
-	if (final_counts(t, w, state)) {
+	/* The same FINAL again is answered by the acknowledgement owed. */
+	for (i = 0; i < w->nacks; i++)
+		if (w->acks[i].trial == id)
+			return 0;
+	if (w->nacks == PROTO_FINALS_IN_FLIGHT) {
+		snprintf(err, errlen, "more than %d FINALs before an "
+			 "acknowledgement", PROTO_FINALS_IN_FLIGHT);
+		return -1;
+	}
+	if (t && final_counts(t, w, state)) {
 		settle(c, t);
 		apply_final(t, msg, state);
 		ctl_trial_ended(c, t);
-	} else if (w->trial != t && w->foreign != id &&
+	} else if (t && w->trial != t && w->foreign != id &&
 		   t->last_worker != w->id) {
 		refused(c, w, id, "the result");
 	}
-	if (w->trial == t)
+	if (t && w->trial == t)
 		w->trial = NULL;
 	if (w->foreign == id)
 		w->foreign = 0;
@@ -286,12 +305,10 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 	if (json_is_true(json_object_get(msg, "leaving")))
 		w->held = 1;
 	/* Acknowledged whether it counted or not: the executor may move on. */
-	if (!w->ack_pending)
+	if (w->nacks++ == 0)
 		c->acks_pending++;
-	w->ack_pending = 1;
-	w->ack_batch = store_batch_id(c->store);
-	w->ack_trial = id;
-	w->ack_req = req;
+	w->acks[w->nacks - 1] = (struct owed_ack){ id, store_batch_id(c->store),
+						   req };
 	ctl_commit_soon(c, 1);
 	return 0;
 }
@@ -312,7 +329,7 @@ void ctl_worker_gone(ctl_t *c, ctl_worker_t *w)
 		w->trial->lost_at = ctl_now(c);
 		c->lost = 1;
 	}
-	if (w->ack_pending)
+	if (w->nacks > 0)
 		c->acks_pending--;
 	json_decref(w->info);
 	free(w);

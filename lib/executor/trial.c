@@ -4,6 +4,7 @@
 #include "trial.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "pyrun.h"
 #include "reporter.h"
@@ -53,34 +54,68 @@ static void limit_outputs(struct pyrun_result *res)
 	res->outputs = json_pack("{s:s}", "maggy_outputs_dropped", note);
 }
 
-/* Send the FINAL until acknowledged. The GIL is released. */
-static int deliver(const struct trial_env *env, uint64_t trial,
-		   const json_t *final)
+/* The FINAL in flight at `i` is acknowledged: the driver has the result. */
+static void acked(struct trial_env *env, int i)
 {
-	struct inbox_event *ev;
-	int outcome = -1;
+	uint64_t ours = env->in_flight[i].trial;
 
-	conn_send_json(env->conn, PROTO_FINAL, final, 0);
-	while (outcome < 0) {
-		ev = inbox_wait(env->inbox, INBOX_FINAL_ACK | INBOX_CONNECTED |
-					    INBOX_CLOSED);
-		if (ev->kind == INBOX_FINAL_ACK && ev->trial == trial)
-			outcome = TRIAL_ACKED;
-		else if (ev->kind == INBOX_CONNECTED)
-			conn_send_json(env->conn, PROTO_FINAL, final, 0);
-		else if (ev->kind == INBOX_CLOSED)
-			outcome = TRIAL_CLOSED;
-		inbox_event_free(ev);
-	}
-	return outcome;
+	/* The driver may already have sent the next TRIAL, which the I/O
+	 * thread claimed for HELLO: clear only our own. */
+	atomic_compare_exchange_strong(&env->conn->hello_trial, &ours, 0);
+	json_decref(env->in_flight[i].final);
+	env->n_in_flight--;
+	memmove(env->in_flight + i, env->in_flight + i + 1,
+		(size_t)(env->n_in_flight - i) * sizeof *env->in_flight);
 }
 
-int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
+void trial_on_event(struct trial_env *env, const struct inbox_event *ev)
+{
+	int i;
+
+	for (i = 0; i < env->n_in_flight; i++) {
+		if (ev->kind == INBOX_CONNECTED)
+			conn_send_json(env->conn, PROTO_FINAL,
+				       env->in_flight[i].final, 0);
+		else if (ev->kind == INBOX_FINAL_ACK &&
+			 ev->trial == env->in_flight[i].trial) {
+			acked(env, i);
+			return;
+		}
+	}
+}
+
+/* Wait until at most `most` FINALs are in flight. */
+static int settle_to(struct trial_env *env, int most)
+{
+	struct inbox_event *ev;
+	int closed = 0;
+
+	while (env->n_in_flight > most && !closed) {
+		ev = inbox_wait(env->inbox, INBOX_FINAL_ACK | INBOX_CONNECTED |
+					    INBOX_CLOSED);
+		closed = ev->kind == INBOX_CLOSED;
+		trial_on_event(env, ev);
+		inbox_event_free(ev);
+	}
+	return closed ? TRIAL_CLOSED : TRIAL_ACKED;
+}
+
+int trial_settle(struct trial_env *env)
+{
+	return settle_to(env, 0);
+}
+
+void trial_env_clear(struct trial_env *env)
+{
+	while (env->n_in_flight > 0)
+		json_decref(env->in_flight[--env->n_in_flight].final);
+}
+
+int trial_run(struct trial_env *env, uint64_t trial, const json_t *msg)
 {
 	struct reporter_summary sum;
 	struct pyrun_result res;
 	json_t *final;
-	uint64_t ours;
 	int outcome;
 
 	reporter_begin(trial);
@@ -95,11 +130,19 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	final = final_body(trial, &res, sum.steps);
 	if (final && env->last)
 		json_object_set_new(final, "leaving", json_true());
-	outcome = final ? deliver(env, trial, final) : TRIAL_ACKED;
-	/* The driver may already have sent the next TRIAL, which the I/O
-	 * thread claimed: clear only our own. */
-	ours = trial;
-	atomic_compare_exchange_strong(&env->conn->hello_trial, &ours, 0);
+	/* Room for one more FINAL in flight (the driver keeps that many
+	 * acknowledgements per executor). */
+	outcome = settle_to(env, PROTO_FINALS_IN_FLIGHT - 1);
+	if (outcome == TRIAL_ACKED && final) {
+		conn_send_json(env->conn, PROTO_FINAL, final, 0);
+		env->in_flight[env->n_in_flight++] =
+			(struct final_in_flight){ trial, final };
+		final = NULL;
+		/* This process ends after its last trial: not before the
+		 * driver has every result. */
+		if (env->last)
+			outcome = trial_settle(env);
+	}
 	json_decref(final);
 	pyrun_acquire();
 	pyrun_result_free(&res);

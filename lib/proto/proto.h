@@ -103,6 +103,11 @@ struct proto_point {
 /* Largest number of points one HEARTBEAT may carry. */
 #define PROTO_MAX_POINTS 4096
 
+/* FINALs an executor may send before the first of them is acknowledged
+ * (FINAL_ACK comes once a result is committed): it runs its next trials
+ * meanwhile, and the driver's commits hold several results each. */
+#define PROTO_FINALS_IN_FLIGHT 4
+
 /* Human-readable name of an enum proto_err value. Never NULL. */
 const char *proto_strerror(int err);
 

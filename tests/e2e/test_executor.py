@@ -486,6 +486,75 @@ def test_final_is_resent_after_a_dropped_connection(make_driver,
     finish(proc, sess)
 
 
+FINALS_IN_FLIGHT = 4  # PROTO_FINALS_IN_FLIGHT, lib/proto/proto.h
+
+
+def points_then_no_final(sess, trial):
+    """Read frames until a HEARTBEAT holds points of `trial` (it ran to its
+    end: its last points go out just before its FINAL would); no FINAL may
+    come meanwhile."""
+    while True:
+        ftype, _, body = sess.recv()
+        assert ftype != fakedriver.FINAL, json.loads(body)
+        if ftype == fakedriver.HEARTBEAT:
+            t, n = struct.unpack_from(">QI", body)
+            sess.send(fakedriver.HB_OK, struct.pack(">Q", t))
+            if t == trial and n > 0:
+                return
+
+
+def fill_the_window(sess):
+    """Run as many trials as may have their FINALs unacknowledged, then one
+    more, which runs but holds its FINAL back. Returns the trials'
+    results and the last trial."""
+    results = [sess.run_trial({"x": i / 8}, ack=False)
+               for i in range(FINALS_IN_FLIGHT)]
+    held = sess.send_trial({"x": 0.875})
+    points_then_no_final(sess, held)
+    return results, held
+
+
+def test_the_next_trials_run_while_results_await_their_ack(make_driver,
+                                                           executor_bin):
+    # The executor does not wait for the commit of a result before it runs
+    # the next trial, but it keeps a bounded number of results in flight:
+    # past that, the next FINAL goes once the oldest is acknowledged.
+    drv, proc, sess = start(make_driver, executor_bin, "with_reporter")
+    results, held = fill_the_window(sess)
+    assert [r.final["value"] for r in results] == [0, 0.125, 0.25, 0.375]
+    sess.ack(results[0].trial)
+    res = fakedriver.TrialResult(held)
+    sess.collect(held, res)
+    assert res.final["value"] == 0.875
+    assert [f["id"] for f in res.finals] == [trial_hex(held)]
+    for t in [r.trial for r in results[1:]] + [held]:
+        sess.ack(t)
+    finish(proc, sess)
+
+
+def test_results_in_flight_are_resent_in_order_after_a_reconnect(
+        make_driver, executor_bin):
+    drv, proc, sess = start(make_driver, executor_bin, "with_reporter")
+    results, held = fill_the_window(sess)
+    sess.close()
+    sess = drv.accept()
+    ident = sess.handshake()
+    # HELLO names the trial it runs now; the results in flight come again,
+    # oldest first, and the held one only once one of them is acknowledged.
+    assert ident["trial"] == trial_hex(held)
+    for r in results:
+        again = fakedriver.TrialResult(r.trial)
+        sess.collect(r.trial, again)
+        assert again.finals == [r.final]
+    sess.ack(results[0].trial)
+    res = fakedriver.TrialResult(held)
+    sess.collect(held, res)
+    assert res.finals == [res.final] and res.final["value"] == 0.875
+    for t in [r.trial for r in results[1:]] + [held]:
+        sess.ack(t)
+    finish(proc, sess)
+
+
 def drop_after_trial(drv, sess, params):
     """Send a trial, drop the link at once, and take the executor back: its
     HELLO must claim the trial. Returns the new session and the trial's

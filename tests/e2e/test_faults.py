@@ -102,18 +102,26 @@ def test_a_final_sent_again_after_a_reconnect_ends_the_trial_once(tmp_path):
     assert run.text().count(f"{trial['id']} FINISHED") == 1
 
 
-def test_an_executor_that_outlived_the_driver_delivers_to_the_resumed_one(tmp_path):
+def driver_killed_while_a_trial_runs(tmp_path, pid):
+    """A run of 2 trials whose driver dies while an executor (process
+    `pid`) runs the first, resumed. Returns the resumed Run, its address
+    and run dir, and the trial."""
     run_dir = tmp_path / "r"
     run = Run(tmp_path, experiment(tmp_path, num_trials=2), "--workers", 0,
               "--dir", run_dir)
     address = run.address()
-    ex = FakeExecutor(address, run_dir, pid=5151)
+    ex = FakeExecutor(address, run_dir, pid=pid)
     ex.welcome()
     trial = ex.next_trial()
     wait_for(lambda: trials_in(run_dir, "RUNNING"), what="the trial stored as running")
-    run.kill()  # the driver dies while the trial runs
+    run.kill()
     again = Run(tmp_path, run_dir, "--workers", 0, command="resume")
     assert again.address() == address  # where its executors look for it
+    return again, address, run_dir, trial
+
+
+def test_an_executor_that_outlived_the_driver_delivers_to_the_resumed_one(tmp_path):
+    again, address, run_dir, trial = driver_killed_while_a_trial_runs(tmp_path, 5151)
     back = FakeExecutor(address, run_dir, pid=5151, trial=trial["id"])
     back.welcome()
     assert back.heartbeat(trial["id"], [(0, 0.5)]) == "HB_OK"
@@ -125,6 +133,31 @@ def test_an_executor_that_outlived_the_driver_delivers_to_the_resumed_one(tmp_pa
     back.close()
     assert again.wait() == 0, again.text()
     mine = [t for t in trials_in(run_dir) if t["id"] == trial["id"]][0]
+    assert (mine["state"], mine["value"], mine["attempts"]) == ("FINISHED", 0.5, 1)
+
+
+def test_a_result_sent_again_while_the_next_trial_runs_counts_after_resume(tmp_path):
+    # An executor runs its next trial while its last result waits for the
+    # commit. The driver dies before that commit: the resumed driver has
+    # the first trial back in its queue, and the executor's HELLO names
+    # the trial it runs now. The first trial's result, sent again, still
+    # counts: it came from the process that ran that attempt.
+    again, address, run_dir, first = driver_killed_while_a_trial_runs(tmp_path, 6161)
+    running_now = "00000000000000ab"  # the driver died before storing it
+    back = FakeExecutor(address, run_dir, pid=6161, trial=running_now)
+    back.welcome()
+    back.final(first["id"], value=0.5)
+    back.wait_ack(first["id"])
+    # The trial it runs is unknown here: acknowledged, not applied.
+    back.final(running_now, value=0.75, req=8)
+    back.wait_ack(running_now)
+    other = back.next_trial()
+    assert other["id"] != first["id"]
+    back.final(other["id"], value=0.25)
+    back.wait_ack(other["id"])
+    back.close()
+    assert again.wait() == 0, again.text()
+    mine = [t for t in trials_in(run_dir) if t["id"] == first["id"]][0]
     assert (mine["state"], mine["value"], mine["attempts"]) == ("FINISHED", 0.5, 1)
 
 

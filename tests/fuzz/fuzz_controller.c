@@ -344,7 +344,9 @@ static void check(const ctl_t *c)
 		if (w->trial)
 			FUZZ_CHECK(ctl_find((ctl_t *)c, w->trial->id) == w->trial,
 				   "an executor runs an unknown trial");
-		acks += w->ack_pending != 0;
+		FUZZ_CHECK(w->nacks >= 0 && w->nacks <= PROTO_FINALS_IN_FLIGHT,
+			   "%d acknowledgements owed", w->nacks);
+		acks += w->nacks != 0;
 	}
 	FUZZ_CHECK(c->acks_pending == acks, "acks_pending %d, counted %d",
 		   c->acks_pending, acks);
