@@ -11,7 +11,8 @@
  *     the points broadcast since the last one (several frames if needed);
  *   - connects, and when the driver goes away reconnects, with exponential
  *     backoff (0.1 s doubling up to 5 s, each wait a random 50-100% of
- *     it) and HELLO (with the running or unacked trial); posts "connected"
+ *     it) and HELLO (with the trial it runs, or last ran while a result
+ *     waits for its ack); posts "connected"
  *     with each WELCOME; exits 2 when the driver refuses the HELLO, exits 3
  *     with a message after the reconnect
  *     timeout. After BYE it does not reconnect (posts "closed").
