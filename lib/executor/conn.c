@@ -30,6 +30,8 @@ void conn_init(struct conn *c, const struct exec_config *cfg)
 void conn_destroy(struct conn *c)
 {
 	conn_close(c);
+	while (c->nfinals > 0)
+		free(c->finals[--c->nfinals].frame);
 	free(c->backlog);
 	free(c->rbuf);
 	pthread_mutex_destroy(&c->send_lock);
@@ -264,6 +266,72 @@ int conn_send_json(struct conn *c, unsigned type, const json_t *body,
 	return rc;
 }
 
+int conn_send_final(struct conn *c, uint64_t trial, const json_t *body)
+{
+	char *text = json_dumps(body, JSON_COMPACT);
+	size_t len = text ? strlen(text) : 0;
+	uint8_t *frame = text ? malloc(PROTO_HEADER_SIZE + len) : NULL;
+	struct iovec iov;
+	int rc = 0;
+
+	if (!frame) {
+		free(text);
+		return CONN_ENOMEM;
+	}
+	proto_header_encode(frame, PROTO_FINAL, 0, (uint32_t)len);
+	memcpy(frame + PROTO_HEADER_SIZE, text, len);
+	free(text);
+	iov = (struct iovec){frame, PROTO_HEADER_SIZE + len};
+	pthread_mutex_lock(&c->send_lock);
+	if (c->nfinals == PROTO_FINALS_IN_FLIGHT) {
+		rc = CONN_ENOMEM; /* the caller's bound was broken */
+	} else {
+		c->finals[c->nfinals++] =
+			(struct conn_final){trial, frame, iov.iov_len};
+		if (c->fd < 0) {
+			rc = CONN_ENOTCONN;
+		} else if (write_all(c->fd, &iov, 1)) {
+			shutdown(c->fd, SHUT_RDWR); /* as in send_frame */
+			c->fd = -1;
+			rc = CONN_EIO;
+		}
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	if (rc == CONN_ENOMEM)
+		free(frame);
+	return rc;
+}
+
+void conn_final_acked(struct conn *c, uint64_t trial)
+{
+	uint64_t ours = trial;
+	int i;
+
+	pthread_mutex_lock(&c->send_lock);
+	for (i = 0; i < c->nfinals && c->finals[i].trial != trial; i++)
+		;
+	if (i < c->nfinals) {
+		free(c->finals[i].frame);
+		c->nfinals--;
+		memmove(c->finals + i, c->finals + i + 1,
+			(size_t)(c->nfinals - i) * sizeof *c->finals);
+	}
+	pthread_mutex_unlock(&c->send_lock);
+	/* The driver may already have sent the next TRIAL, which the I/O
+	 * thread claimed for HELLO: clear only this one. */
+	atomic_compare_exchange_strong(&c->hello_trial, &ours, 0);
+}
+
+int conn_finals_in_flight(struct conn *c)
+{
+	int n;
+
+	pthread_mutex_lock(&c->send_lock);
+	n = c->nfinals;
+	pthread_mutex_unlock(&c->send_lock);
+	return n;
+}
+
 int conn_send_error(struct conn *c, const char *msg, int fatal)
 {
 	json_t *o = json_pack("{s:s}", "error", msg);
@@ -494,15 +562,20 @@ static int await_welcome(struct conn *c, double deadline, json_t **welcome,
 	return 0;
 }
 
-/* Make fd the writers' socket, the backlog going out first. */
+/* Make fd the writers' socket, the backlog and then the FINALs in flight
+ * going out first. */
 static int publish(struct conn *c, int fd, char *err, size_t errlen)
 {
 	struct iovec iov = {c->backlog, c->blen};
-	int e = 0;
+	int e = 0, i;
 
 	pthread_mutex_lock(&c->send_lock);
 	if (c->blen)
 		e = write_all(fd, &iov, 1);
+	for (i = 0; i < c->nfinals && !e; i++) {
+		iov = (struct iovec){c->finals[i].frame, c->finals[i].len};
+		e = write_all(fd, &iov, 1);
+	}
 	if (!e) {
 		c->blen = 0;
 		c->fd = fd;

@@ -43,15 +43,24 @@ struct conn {
 	const struct exec_config *cfg;
 	/* Trial reported in HELLO (0: none). The I/O thread sets it as the
 	 * TRIAL frame arrives, before the main thread even sees it: a
-	 * reconnect in between must still claim the trial. The main thread
-	 * clears it once the trial's FINAL is acknowledged. */
+	 * reconnect in between must still claim the trial. It is cleared
+	 * once the trial's FINAL is acknowledged. */
 	_Atomic uint64_t hello_trial;
 
-	pthread_mutex_t send_lock; /* guards fd for writers and the backlog */
+	pthread_mutex_t send_lock; /* guards fd for writers, the backlog and
+				      the FINALs in flight */
 	int fd;                    /* -1 while down */
 	uint8_t *backlog;
 	size_t blen, bcap;
 	uint64_t dropped;          /* frames lost to a full backlog */
+	/* FINALs sent and not yet acknowledged, whole frames, oldest first:
+	 * they go again, after the backlog, on each new connection. */
+	struct conn_final {
+		uint64_t trial;
+		uint8_t *frame;
+		size_t len;
+	} finals[PROTO_FINALS_IN_FLIGHT];
+	int nfinals;
 
 	/* the handshake's nonces: the owning thread only */
 	uint8_t server_nonce[PROTO_NONCE_SIZE], nonce[PROTO_NONCE_SIZE];
@@ -110,6 +119,20 @@ int conn_send_json(struct conn *c, unsigned type, const json_t *body,
 		   unsigned flags);
 /* Send ERROR {"error": msg} plus "fatal": true when `fatal`. */
 int conn_send_error(struct conn *c, const char *msg, int fatal);
+
+/*
+ * Send the FINAL of `trial` and keep it in flight until conn_final_acked():
+ * it goes again, right after the backlog, on every new connection, also
+ * while the main thread runs the next trial. The caller keeps fewer than
+ * PROTO_FINALS_IN_FLIGHT in flight (conn_finals_in_flight). Returns as
+ * conn_send() (kept in flight also when down or failing), or CONN_ENOMEM
+ * (not kept).
+ */
+int conn_send_final(struct conn *c, uint64_t trial, const json_t *body);
+/* The driver acknowledged `trial`'s FINAL: it leaves the flight, and HELLO
+ * no longer names the trial (unless another TRIAL came since). */
+void conn_final_acked(struct conn *c, uint64_t trial);
+int conn_finals_in_flight(struct conn *c);
 
 /*
  * Read what the socket has (one read(2); call when poll says readable).

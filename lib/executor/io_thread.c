@@ -233,6 +233,7 @@ static int dispatch(struct io_thread *io, const struct proto_header *h,
 	case PROTO_FINAL_ACK:
 		if (proto_trial_decode(body, h->length, &trial))
 			return -1;
+		conn_final_acked(io->conn, trial);
 		inbox_post(io->inbox, INBOX_FINAL_ACK, trial, NULL);
 		return 0;
 	case PROTO_BYE:

@@ -4,7 +4,6 @@
 #include "trial.h"
 
 #include <math.h>
-#include <string.h>
 
 #include "pyrun.h"
 #include "reporter.h"
@@ -54,64 +53,23 @@ static void limit_outputs(struct pyrun_result *res)
 	res->outputs = json_pack("{s:s}", "maggy_outputs_dropped", note);
 }
 
-/* The FINAL in flight at `i` is acknowledged: the driver has the result. */
-static void acked(struct trial_env *env, int i)
-{
-	uint64_t ours = env->in_flight[i].trial;
-
-	/* The driver may already have sent the next TRIAL, which the I/O
-	 * thread claimed for HELLO: clear only our own. */
-	atomic_compare_exchange_strong(&env->conn->hello_trial, &ours, 0);
-	json_decref(env->in_flight[i].final);
-	env->n_in_flight--;
-	memmove(env->in_flight + i, env->in_flight + i + 1,
-		(size_t)(env->n_in_flight - i) * sizeof *env->in_flight);
-}
-
-void trial_on_event(struct trial_env *env, const struct inbox_event *ev)
-{
-	int i;
-
-	for (i = 0; i < env->n_in_flight; i++) {
-		if (ev->kind == INBOX_CONNECTED)
-			conn_send_json(env->conn, PROTO_FINAL,
-				       env->in_flight[i].final, 0);
-		else if (ev->kind == INBOX_FINAL_ACK &&
-			 ev->trial == env->in_flight[i].trial) {
-			acked(env, i);
-			return;
-		}
-	}
-}
-
-/* Wait until at most `most` FINALs are in flight. */
-static int settle_to(struct trial_env *env, int most)
+/* Wait until at most `most` FINALs are in flight (the I/O thread takes
+ * each off as its FINAL_ACK comes, then posts the ack). The GIL is
+ * released. */
+static int settle_to(const struct trial_env *env, int most)
 {
 	struct inbox_event *ev;
 	int closed = 0;
 
-	while (env->n_in_flight > most && !closed) {
-		ev = inbox_wait(env->inbox, INBOX_FINAL_ACK | INBOX_CONNECTED |
-					    INBOX_CLOSED);
+	while (!closed && conn_finals_in_flight(env->conn) > most) {
+		ev = inbox_wait(env->inbox, INBOX_FINAL_ACK | INBOX_CLOSED);
 		closed = ev->kind == INBOX_CLOSED;
-		trial_on_event(env, ev);
 		inbox_event_free(ev);
 	}
 	return closed ? TRIAL_CLOSED : TRIAL_ACKED;
 }
 
-int trial_settle(struct trial_env *env)
-{
-	return settle_to(env, 0);
-}
-
-void trial_env_clear(struct trial_env *env)
-{
-	while (env->n_in_flight > 0)
-		json_decref(env->in_flight[--env->n_in_flight].final);
-}
-
-int trial_run(struct trial_env *env, uint64_t trial, const json_t *msg)
+int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 {
 	struct reporter_summary sum;
 	struct pyrun_result res;
@@ -133,16 +91,12 @@ int trial_run(struct trial_env *env, uint64_t trial, const json_t *msg)
 	/* Room for one more FINAL in flight (the driver keeps that many
 	 * acknowledgements per executor). */
 	outcome = settle_to(env, PROTO_FINALS_IN_FLIGHT - 1);
-	if (outcome == TRIAL_ACKED && final) {
-		conn_send_json(env->conn, PROTO_FINAL, final, 0);
-		env->in_flight[env->n_in_flight++] =
-			(struct final_in_flight){ trial, final };
-		final = NULL;
-		/* This process ends after its last trial: not before the
-		 * driver has every result. */
-		if (env->last)
-			outcome = trial_settle(env);
-	}
+	if (outcome == TRIAL_ACKED && final)
+		conn_send_final(env->conn, trial, final);
+	/* This process ends after its last trial: not before the driver has
+	 * every result. */
+	if (outcome == TRIAL_ACKED && env->last)
+		outcome = settle_to(env, 0);
 	json_decref(final);
 	pyrun_acquire();
 	pyrun_result_free(&res);

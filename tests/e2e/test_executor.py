@@ -555,6 +555,31 @@ def test_results_in_flight_are_resent_in_order_after_a_reconnect(
     finish(proc, sess)
 
 
+def test_a_result_in_flight_is_resent_at_once_while_the_next_trial_runs(
+        make_driver, executor_bin):
+    # The link drops while the executor runs its next trial: the last
+    # result goes again right after the handshake, not once that trial
+    # ends (a restarted driver would meanwhile hand the trial to someone
+    # else, and it would run twice).
+    drv, proc, sess = start(make_driver, executor_bin, "slow")
+    first = sess.run_trial({"seconds": 0}, ack=False)
+    second = sess.send_trial({"seconds": 10})
+    sess.close()
+    sess = drv.accept()
+    assert sess.handshake()["trial"] == trial_hex(second)
+    while True:
+        ftype, _, body = sess.recv()
+        if ftype == fakedriver.HEARTBEAT:
+            t, n = struct.unpack_from(">QI", body)
+            assert not (t == second and n > 0), "the next trial ended first"
+            sess.send(fakedriver.HB_OK, struct.pack(">Q", t))
+        elif ftype == fakedriver.FINAL:
+            assert json.loads(body) == first.final
+            break
+    proc.kill()
+    proc.wait()
+
+
 def drop_after_trial(drv, sess, params):
     """Send a trial, drop the link at once, and take the executor back: its
     HELLO must claim the trial. Returns the new session and the trial's
