@@ -113,9 +113,12 @@ int ctl_worker_points(ctl_t *c, ctl_worker_t *w, uint64_t trial,
 		      const struct proto_point *pts, uint32_t n);
 
 /* A trial's FINAL {id, state, value, outputs, error}. Returns 0, or -1 with
- * `err` when it names an unknown trial or a bad state. It decides the trial
- * only when it comes from the trial's executor (anything else is logged and
- * ignored); either way the ack goes out through the port once committed. */
+ * `err` when it has no valid trial id or a bad state, or when the executor
+ * has PROTO_FINALS_IN_FLIGHT acknowledgements owed already. It decides the
+ * trial only when it comes from the trial's executor, or from the process
+ * that ran a trial left without one (anything else, an unknown trial too,
+ * is logged and ignored); either way the ack goes out through the port
+ * once committed. */
 int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		     uint32_t req, char *err, size_t errlen);
 

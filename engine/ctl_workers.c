@@ -267,15 +267,14 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 	uint64_t id;
 	int i;
 
-	if (hex == NULL || proto_trial_parse(hex, &id) < 0)
-		id = 0;
-	t = id ? ctl_find(c, id) : NULL;
-	/* Unknown is fine for the trial this executor was told to stop: a
-	 * driver that restarted may never have stored it. */
-	if (t == NULL && (id == 0 || w->foreign != id)) {
-		snprintf(err, errlen, "FINAL for an unknown trial");
+	if (hex == NULL || proto_trial_parse(hex, &id) < 0 || id == 0) {
+		snprintf(err, errlen, "FINAL without a valid trial id");
 		return -1;
 	}
+	/* An unknown trial is acknowledged and not applied: a driver that
+	 * restarted may never have stored a trial it had handed out, and the
+	 * executor still has that trial's result in flight. */
+	t = ctl_find(c, id);
 	if (state < TRIAL_FINISHED) {
 		snprintf(err, errlen, "FINAL with a bad state");
 		return -1;
@@ -293,9 +292,10 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		settle(c, t);
 		apply_final(t, msg, state);
 		ctl_trial_ended(c, t);
-	} else if (t && w->trial != t && w->foreign != id &&
-		   t->last_worker != w->id) {
-		refused(c, w, id, "the result");
+	} else if (w->foreign != id && !(t && (w->trial == t ||
+		   t->last_worker == w->id ||
+		   last_ran_on(t, w->host, w->pid)))) {
+		refused(c, w, id, "the result"); /* a repeat of its own is not */
 	}
 	if (t && w->trial == t)
 		w->trial = NULL;

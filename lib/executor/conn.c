@@ -307,10 +307,15 @@ void conn_final_acked(struct conn *c, uint64_t trial)
 	uint64_t ours = trial;
 	int i;
 
+	/* Every FINAL of the trial: one process may have run a trial twice
+	 * (a restarted driver handed it out again), and the driver answers a
+	 * repeated FINAL with the one acknowledgement. */
 	pthread_mutex_lock(&c->send_lock);
-	for (i = 0; i < c->nfinals && c->finals[i].trial != trial; i++)
-		;
-	if (i < c->nfinals) {
+	for (i = 0; i < c->nfinals;) {
+		if (c->finals[i].trial != trial) {
+			i++;
+			continue;
+		}
 		free(c->finals[i].frame);
 		c->nfinals--;
 		memmove(c->finals + i, c->finals + i + 1,
@@ -572,14 +577,14 @@ static int publish(struct conn *c, int fd, char *err, size_t errlen)
 	pthread_mutex_lock(&c->send_lock);
 	if (c->blen)
 		e = write_all(fd, &iov, 1);
+	if (!e)
+		c->blen = 0; /* out: not again if a FINAL below fails */
 	for (i = 0; i < c->nfinals && !e; i++) {
 		iov = (struct iovec){c->finals[i].frame, c->finals[i].len};
 		e = write_all(fd, &iov, 1);
 	}
-	if (!e) {
-		c->blen = 0;
+	if (!e)
 		c->fd = fd;
-	}
 	pthread_mutex_unlock(&c->send_lock);
 	return e ? io_error(e, "sending queued frames", err, errlen) : 0;
 }

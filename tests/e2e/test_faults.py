@@ -144,12 +144,16 @@ def test_a_result_sent_again_while_the_next_trial_runs_counts_after_resume(tmp_p
     # counts: it came from the process that ran that attempt.
     again, address, run_dir, first = driver_killed_while_a_trial_runs(tmp_path, 6161)
     running_now = "00000000000000ab"  # the driver died before storing it
+    ran_before = "00000000000000cd"  # ended there too, also never stored
     back = FakeExecutor(address, run_dir, pid=6161, trial=running_now)
     back.welcome()
     back.final(first["id"], value=0.5)
     back.wait_ack(first["id"])
-    # The trial it runs is unknown here: acknowledged, not applied.
-    back.final(running_now, value=0.75, req=8)
+    # Trials unknown here (the one it runs, one it ran): acknowledged, not
+    # applied, and the executor stays.
+    back.final(ran_before, value=0.125, req=8)
+    back.wait_ack(ran_before)
+    back.final(running_now, value=0.75, req=9)
     back.wait_ack(running_now)
     other = back.next_trial()
     assert other["id"] != first["id"]
@@ -252,7 +256,7 @@ def test_a_host_whose_trials_keep_finishing_elsewhere_is_excluded(tmp_path):
 
 
 @pytest.mark.parametrize("frame", ["short heartbeat", "short log", "bad json",
-                                   "unknown trial", "bad state"])
+                                   "no trial id", "bad state"])
 def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
     from fakedriver import FINAL, HEARTBEAT, LOG
     run_dir = tmp_path / "r"
@@ -268,8 +272,8 @@ def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
         bad.send(LOG, b"\x00")
     elif frame == "bad json":
         bad.send(FINAL, b"{not json", fid=3)
-    elif frame == "unknown trial":
-        bad.final("00000000deadbeef", value=1.0)
+    elif frame == "no trial id":
+        bad.final("0000000000000000", value=1.0)
     else:
         bad.final(trial["id"], state="RUNNING", value=1.0)
     assert bad.closed_with_error()
