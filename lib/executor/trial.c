@@ -66,7 +66,7 @@ static int settle_to(const struct trial_env *env, int most)
 		closed = ev->kind == INBOX_CLOSED;
 		inbox_event_free(ev);
 	}
-	return closed ? TRIAL_CLOSED : TRIAL_ACKED;
+	return closed ? TRIAL_CLOSED : TRIAL_SENT;
 }
 
 int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
@@ -91,11 +91,11 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	/* Room for one more FINAL in flight (the driver keeps that many
 	 * acknowledgements per executor). */
 	outcome = settle_to(env, PROTO_FINALS_IN_FLIGHT - 1);
-	if (outcome == TRIAL_ACKED && final)
+	if (outcome == TRIAL_SENT && final)
 		conn_send_final(env->conn, trial, final);
 	/* This process ends after its last trial: not before the driver has
 	 * every result. */
-	if (outcome == TRIAL_ACKED && env->last)
+	if (outcome == TRIAL_SENT && env->last)
 		outcome = settle_to(env, 0);
 	json_decref(final);
 	pyrun_acquire();

@@ -31,7 +31,7 @@ struct trial_env {
 };
 
 enum trial_outcome {
-	TRIAL_ACKED = 0,      /* the driver has the result */
+	TRIAL_SENT = 0,       /* its FINAL is sent (kept until acknowledged) */
 	TRIAL_CLOSED = 1,     /* the driver said BYE and closed first: exit */
 };
 
