@@ -514,6 +514,17 @@ def fill_the_window(sess):
     return results, held
 
 
+def release_the_window(sess, results, held):
+    """Acknowledge the oldest result, read the held trial's FINAL that it
+    lets out, then acknowledge the rest. Returns the held trial's result."""
+    sess.ack(results[0].trial)
+    res = fakedriver.TrialResult(held)
+    sess.collect(held, res)
+    for t in [r.trial for r in results[1:]] + [held]:
+        sess.ack(t)
+    return res
+
+
 def test_the_next_trials_run_while_results_await_their_ack(make_driver,
                                                            executor_bin):
     # The executor does not wait for the commit of a result before it runs
@@ -522,13 +533,9 @@ def test_the_next_trials_run_while_results_await_their_ack(make_driver,
     drv, proc, sess = start(make_driver, executor_bin, "with_reporter")
     results, held = fill_the_window(sess)
     assert [r.final["value"] for r in results] == [0, 0.125, 0.25, 0.375]
-    sess.ack(results[0].trial)
-    res = fakedriver.TrialResult(held)
-    sess.collect(held, res)
+    res = release_the_window(sess, results, held)
     assert res.final["value"] == 0.875
     assert [f["id"] for f in res.finals] == [trial_hex(held)]
-    for t in [r.trial for r in results[1:]] + [held]:
-        sess.ack(t)
     finish(proc, sess)
 
 
@@ -546,12 +553,8 @@ def test_results_in_flight_are_resent_in_order_after_a_reconnect(
         again = fakedriver.TrialResult(r.trial)
         sess.collect(r.trial, again)
         assert again.finals == [r.final]
-    sess.ack(results[0].trial)
-    res = fakedriver.TrialResult(held)
-    sess.collect(held, res)
+    res = release_the_window(sess, results, held)
     assert res.finals == [res.final] and res.final["value"] == 0.875
-    for t in [r.trial for r in results[1:]] + [held]:
-        sess.ack(t)
     finish(proc, sess)
 
 
