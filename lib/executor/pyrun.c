@@ -20,7 +20,7 @@
 /* Small helpers easier to say in Python; they live in a private namespace,
  * not in __main__. */
 static const char helpers_src[] =
-"import sys, traceback\n"
+"import gc, sys, traceback\n"
 "\n"
 "def accepts_reporter(fn):\n"
 "    import inspect\n"
@@ -72,6 +72,16 @@ static const char helpers_src[] =
 "    if len(r) > 80:\n"
 "        r = r[:77] + '...'\n"
 "    return 'None' if v is None else '%s (%s)' % (type(v).__name__, r)\n"
+"\n"
+"def freeze():\n"
+"    gc.collect()\n"
+"    gc.freeze()\n"
+"\n"
+"def collect():\n"
+"    gc.collect()\n"
+"    cuda = getattr(sys.modules.get('torch'), 'cuda', None)\n"
+"    if cuda is not None and cuda.is_initialized():\n"
+"        cuda.empty_cache()\n"
 "\n"
 "def key_list(d):\n"
 "    keys = ', '.join(repr(k) for k in list(d)[:20])\n"
@@ -317,6 +327,9 @@ int pyrun_load(const json_t *python_path, const char *module,
 	Py_XDECREF(train_fn);
 	train_fn = fn;
 	fn = NULL;
+	/* What the import made lives on: the collections after each trial
+	 * then look at what trials made, not at every module's objects. */
+	run_helper("freeze");
 	rc = 0;
 out:
 	if (rc)
@@ -495,6 +508,11 @@ void pyrun_call(const json_t *params, const char *metric,
 	Py_XDECREF(ret);
 	Py_XDECREF(kw);
 	Py_XDECREF(args);
+}
+
+void pyrun_collect(void)
+{
+	run_helper("collect");
 }
 
 void pyrun_result_free(struct pyrun_result *res)

@@ -100,5 +100,6 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	json_decref(final);
 	pyrun_acquire();
 	pyrun_result_free(&res);
+	pyrun_collect();
 	return outcome;
 }

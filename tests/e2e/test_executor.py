@@ -228,6 +228,15 @@ def test_system_exit_and_keyboard_interrupt_only_fail_the_trial(
     finish(proc, sess)
 
 
+def test_what_a_trial_leaves_in_reference_cycles_is_freed_before_the_next(
+        make_driver, executor_bin):
+    drv, proc, sess = start(make_driver, executor_bin, "leaves_a_cycle")
+    freed = [sess.run_trial({}).final["outputs"]["freed_before"]
+             for _ in range(3)]
+    assert freed == [0, 1, 2]
+    finish(proc, sess)
+
+
 def test_results_too_big_for_a_frame_are_cut(make_driver, executor_bin):
     drv, proc, sess = start(make_driver, executor_bin, "huge")
     res = sess.run_trial({"kind": "outputs"})
