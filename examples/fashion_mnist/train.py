@@ -24,6 +24,9 @@ EPOCHS = int(os.environ.get("FMNIST_EPOCHS", "4"))
 BATCH = 64
 
 torch.set_num_threads(1)  # one core per executor: executors run side by side
+# The executor's GPU when it has one (maggy-engine gives each local executor
+# its own: CUDA_VISIBLE_DEVICES), else the CPU.
+DEVICE = torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def read_idx(name):
@@ -39,7 +42,8 @@ def load(split, count):
     images = read_idx(f"{prefix}-images-idx3-ubyte.gz")[:count]
     labels = read_idx(f"{prefix}-labels-idx1-ubyte.gz")[:count]
     x = torch.tensor(images, dtype=torch.float32).unsqueeze(1) / 255.0
-    return (x - 0.2860) / 0.3530, torch.tensor(labels, dtype=torch.long)
+    y = torch.tensor(labels, dtype=torch.long)
+    return ((x - 0.2860) / 0.3530).to(DEVICE), y.to(DEVICE)
 
 
 _data = {}
@@ -80,13 +84,13 @@ def accuracy(model, x, y):
 def train(kernel, pool, dropout, learning_rate, reporter=None):
     torch.manual_seed(0)
     (x, y), (tx, ty) = data()
-    model = Net(kernel, pool, dropout)
+    model = Net(kernel, pool, dropout).to(DEVICE)
     opt = torch.optim.Adam(model.parameters(), lr=learning_rate)
     loss_fn = nn.CrossEntropyLoss()
     acc = 0.0
     for epoch in range(EPOCHS):
         model.train()
-        order = torch.randperm(len(x))
+        order = torch.randperm(len(x), device=DEVICE)
         for i in range(0, len(x), BATCH):
             idx = order[i:i + BATCH]
             opt.zero_grad()

@@ -1,0 +1,95 @@
+"""The GPU paths, on a machine with NVIDIA GPUs and a CUDA build of PyTorch
+in the executor's Python; skipped elsewhere (CI has no GPU). Each local
+executor gets one device (CUDA_VISIBLE_DEVICES = its slot modulo the number
+of GPUs), trains on it, runs NCCL, and leaves no device memory to the next
+trial."""
+import os
+import subprocess
+
+import pytest
+
+from conftest import BUILD, experiment, show
+
+GPU_DIR = "/proc/driver/nvidia/gpus"
+CYCLE = 512 << 20  # what each trial of gpu_train:fit leaves in a cycle
+
+
+def gpus():
+    """NVIDIA GPUs the driver exposes, as the engine counts them."""
+    try:
+        return len([e for e in os.listdir(GPU_DIR) if not e.startswith(".")])
+    except OSError:
+        return 0
+
+
+def executor_python():
+    """The Python maggy-executor embeds (MAGGY_PYTHON of the build)."""
+    try:
+        for line in (BUILD / "CMakeCache.txt").read_text().splitlines():
+            if line.startswith("MAGGY_PYTHON:"):
+                return line.split("=", 1)[1]
+    except OSError:
+        pass
+    return "/usr/bin/python3"
+
+
+def cuda_in_executor_python():
+    probe = "import torch; print(torch.cuda.device_count())"
+    try:
+        out = subprocess.run([executor_python(), "-c", probe], capture_output=True,
+                             text=True, timeout=120)
+        return out.returncode == 0 and int(out.stdout.split()[-1]) > 0
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
+        return False
+
+
+pytestmark = [
+    pytest.mark.skipif(gpus() == 0 or "CUDA_VISIBLE_DEVICES" in os.environ,
+                       reason="needs NVIDIA GPUs the engine hands out itself"),
+    pytest.mark.skipif(gpus() > 0 and not cuda_in_executor_python(),
+                       reason="the executor's Python has no CUDA build of PyTorch"),
+]
+
+
+def run_on_gpus(engine, tmp_path, train, workers, trials):
+    script = experiment(tmp_path, name="gpu", train=f"gpu_train:{train}",
+                        num_trials=trials)
+    out = engine.run(script, "--workers", workers, "--dir", tmp_path / "run",
+                     timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    ts = show(tmp_path / "run")["trials"]
+    assert [t["state"] for t in ts] == ["FINISHED"] * trials, ts
+    return ts
+
+
+def test_each_executor_trains_on_its_own_device(engine, tmp_path):
+    n = gpus()
+    workers = 2 * n  # two executors per GPU: both must get the right one
+    ts = run_on_gpus(engine, tmp_path, "fit", workers, 4 * workers)
+    slots = set()
+    for t in ts:
+        out = t["outputs"]
+        slots.add(out["slot"])
+        assert out["devices"] == 1
+        assert out["visible"] == str(out["slot"] % n)
+        assert -t["value"] < out["start"] / 100  # the fit converged
+    assert len(slots) > 1
+
+
+def test_a_trial_leaves_no_device_memory_to_the_next(engine, tmp_path):
+    """Each trial of `fit` leaves 512 MiB in a reference cycle. What PyTorch
+    keeps for good (cuBLAS's workspace) is the same before every later trial,
+    and nothing stays cached for other executors to miss."""
+    ts = run_on_gpus(engine, tmp_path, "fit", 1, 4)
+    allocated = [t["outputs"]["allocated_before"] for t in ts]
+    reserved = [t["outputs"]["reserved_before"] for t in ts]
+    assert allocated[0] == 0
+    assert allocated[1:] == [allocated[1]] * 3 and allocated[1] < CYCLE, allocated
+    assert all(r < CYCLE for r in reserved), reserved
+
+
+def test_nccl_runs_inside_the_executor(engine, tmp_path):
+    ts = run_on_gpus(engine, tmp_path, "all_reduce", 1, 2)
+    for t in ts:
+        assert t["value"] == pytest.approx(1024 * t["params"]["x"], rel=1e-5)
+        assert t["outputs"]["nccl"]
