@@ -332,6 +332,11 @@ void launcher_stop(launcher_t *l, double grace_s)
 	evtimer_add(l->kill_timer, &kill9);
 }
 
+int launcher_gpus(const launcher_t *l)
+{
+	return l->gpus;
+}
+
 int launcher_alive(const launcher_t *l)
 {
 	int i, n = 0;

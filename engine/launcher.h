@@ -46,6 +46,10 @@ void launcher_stop(launcher_t *l, double grace_s);
  * or -1 when `pid` is not one of this launcher's children. */
 int launcher_kill(launcher_t *l, int pid);
 
+/* GPUs the slots are spread over (CUDA_VISIBLE_DEVICES = slot modulo
+ * this); 0 when the machine has none or the user chose the devices. */
+int launcher_gpus(const launcher_t *l);
+
 /* Number of children still running. */
 int launcher_alive(const launcher_t *l);
 

@@ -615,6 +615,21 @@ static void check_direction(const struct run *r)
 			r->cc.direction, wants);
 }
 
+/* How the local executors share the GPUs, for the banner. */
+static const char *gpu_share(const struct run *r)
+{
+	static char text[96];
+	int gpus = launcher_gpus(r->launcher);
+
+	if (gpus == 0)
+		return "";
+	if (r->opts->workers <= gpus)
+		return ", one GPU each";
+	snprintf(text, sizeof text, " on %d GPU%s (CUDA_VISIBLE_DEVICES = "
+		 "slot mod %d)", gpus, gpus > 1 ? "s" : "", gpus);
+	return text;
+}
+
 static void banner(const struct run *r)
 {
 	printf("maggy-engine: experiment '%s': %ld trials, optimizer %s, "
@@ -630,8 +645,9 @@ static void banner(const struct run *r)
 	if (r->sim)
 		check_direction(r);
 	else if (r->opts->workers > 0)
-		printf("maggy-engine: %d local executors; listening on %s; "
+		printf("maggy-engine: %d local executor%s%s; listening on %s; "
 		       "results in %s\n", r->opts->workers,
+		       r->opts->workers == 1 ? "" : "s", gpu_share(r),
 		       server_address(r->server), r->dir);
 	else
 		printf("maggy-engine: waiting for executors on %s (secret in "

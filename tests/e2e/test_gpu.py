@@ -51,21 +51,25 @@ pytestmark = [
 ]
 
 
-def run_on_gpus(engine, tmp_path, train, workers, trials):
+def run_on_gpus(engine, tmp_path, train, workers, trials, failed=0):
+    """Runs gpu_train:TRAIN; `failed` trials may fail, the rest finish.
+    Returns the trials in the order they started, and the engine's output."""
     script = experiment(tmp_path, name="gpu", train=f"gpu_train:{train}",
                         num_trials=trials)
     out = engine.run(script, "--workers", workers, "--dir", tmp_path / "run",
                      timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
-    ts = show(tmp_path / "run")["trials"]
-    assert [t["state"] for t in ts] == ["FINISHED"] * trials, ts
-    return ts
+    ts = sorted(show(tmp_path / "run")["trials"], key=lambda t: t["started"])
+    states = sorted(t["state"] for t in ts)
+    assert states == ["FAILED"] * failed + ["FINISHED"] * (trials - failed), ts
+    return ts, out.stdout
 
 
 def test_each_executor_trains_on_its_own_device(engine, tmp_path):
     n = gpus()
     workers = 2 * n  # two executors per GPU: both must get the right one
-    ts = run_on_gpus(engine, tmp_path, "fit", workers, 4 * workers)
+    ts, banner = run_on_gpus(engine, tmp_path, "fit", workers, 4 * workers)
+    assert f"{workers} local executors on {n} GPU" in banner
     slots = set()
     for t in ts:
         out = t["outputs"]
@@ -80,7 +84,8 @@ def test_a_trial_leaves_no_device_memory_to_the_next(engine, tmp_path):
     """Each trial of `fit` leaves 512 MiB in a reference cycle. What PyTorch
     keeps for good (cuBLAS's workspace) is the same before every later trial,
     and nothing stays cached for other executors to miss."""
-    ts = run_on_gpus(engine, tmp_path, "fit", 1, 4)
+    ts, banner = run_on_gpus(engine, tmp_path, "fit", 1, 4)
+    assert "1 local executor, one GPU each" in banner
     allocated = [t["outputs"]["allocated_before"] for t in ts]
     reserved = [t["outputs"]["reserved_before"] for t in ts]
     assert allocated[0] == 0
@@ -88,8 +93,17 @@ def test_a_trial_leaves_no_device_memory_to_the_next(engine, tmp_path):
     assert all(r < CYCLE for r in reserved), reserved
 
 
+def test_a_trial_that_runs_out_of_device_memory_fails_alone(engine, tmp_path):
+    ts, _ = run_on_gpus(engine, tmp_path, "fills_the_device_once", 1, 3,
+                        failed=1)
+    assert ts[0]["state"] == "FAILED"
+    assert "OutOfMemoryError" in ts[0]["error"]
+    # what the failed trial held went with it
+    assert [t["outputs"]["allocated_before"] < CYCLE for t in ts[1:]] == [True] * 2
+
+
 def test_nccl_runs_inside_the_executor(engine, tmp_path):
-    ts = run_on_gpus(engine, tmp_path, "all_reduce", 1, 2)
+    ts, _ = run_on_gpus(engine, tmp_path, "all_reduce", 1, 2)
     for t in ts:
         assert t["value"] == pytest.approx(1024 * t["params"]["x"], rel=1e-5)
         assert t["outputs"]["nccl"]
