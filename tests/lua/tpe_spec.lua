@@ -169,7 +169,7 @@ describe("optimizers.tpe", function()
   describe("options", function()
     it("fills in the defaults", function()
       assert.are.same({ n_startup = 10, n_candidates = 24, multivariate = true, prior_weight = 1,
-        bandwidth_floor = 1e-3, lie = "worst", demote_repeats = true }, Tpe.defaults())
+        bandwidth_floor = 1e-3, lie = "worst", demote_repeats = true, pending_weight = 0.5 }, Tpe.defaults())
       local o = Tpe.defaults{ gamma = 0.2, multivariate = false, lie = "mean" }
       assert.are.same({ 0.2, false, "mean", 24 }, { o.gamma, o.multivariate, o.lie, o.n_candidates })
       assert.are.equal("tpe", Tpe.new().name)
@@ -181,6 +181,7 @@ describe("optimizers.tpe", function()
         { n_startup = -1 }, { n_startup = 2.5 }, { n_candidates = 0 }, { multivariate = "yes" },
         { prior_weight = -1 }, { prior_weight = math.huge }, { bandwidth_floor = 0 },
         { bandwidth_floor = 2 }, { lie = "median" }, { demote_repeats = "yes" },
+        { pending_weight = 0 }, { pending_weight = 1.5 }, { pending_weight = "half" },
       }
       for _, opts in ipairs(bad) do
         local name = next(opts)
@@ -235,6 +236,24 @@ describe("optimizers.tpe", function()
       assert.are.same(a, Tpe.propose(space, rng.new(9), obs, opts))
       assert.are.same(copy, obs)
       assert.are.same(Tpe.defaults{ multivariate = false }, opts)
+    end)
+
+    it("keeps suggestions the nearer to pending trials the less they weigh", function()
+      -- Pending trials (at the lie, the worst score) where the good results are.
+      local obs = observations(0.3)
+      for i = 1, 6 do
+        obs[#obs + 1] = { params = { x = 0.27 + i / 100, n = 5 }, score = 1, pending = true }
+      end
+      local function mean_distance(weight)
+        local sum = 0
+        for seed = 1, 40 do
+          local p = Tpe.propose(space, rng.new(seed), obs, Tpe.defaults{ pending_weight = weight })
+          sum = sum + math.abs(p.x - 0.3)
+        end
+        return sum / 40
+      end
+      local half, full = mean_distance(0.5), mean_distance(1)
+      assert.is_true(half < full, half .. " vs " .. full)
     end)
 
     it("returns nil when every candidate repeats an observation", function()

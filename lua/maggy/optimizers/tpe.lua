@@ -22,7 +22,12 @@
 -- Until n_startup trials have results, suggestions are random. Trials still
 -- PENDING or RUNNING join the model with a made-up "lie" score (the constant
 -- liar, see history.lua), so that idle workers get different points; no
--- candidate equal to a known point (done or pending) is suggested.
+-- candidate equal to a known point (done or pending) is suggested. With the
+-- worst score as the lie, a pending trial joins g(x), and its kernel there
+-- counts half (pending_weight): the model does not know yet whether the
+-- trial will be good. At full weight the lie pushed the next suggestions
+-- away from the good region the pending trials were drawn from, and at
+-- W = 8 TPE did worse than when it ignored them (docs/performance.md).
 --
 -- Parameters (maggy.optimizers.tpe{...}):
 --   n_startup        random trials before the model is used (default 10)
@@ -36,6 +41,8 @@
 --                    or "none": pending trials are left out (the naive
 --                    batch, for comparison: idle workers get points from the
 --                    same model)
+--   pending_weight   weight of a pending trial's kernel in g(x), in (0, 1]
+--                    (default 0.5; 1 is the plain constant liar)
 --   demote_repeats   a result equal, bit for bit, to a better-ranked one is a
 --                    repeat and joins the bad density (default true): see
 --                    repeats_last below
@@ -89,10 +96,11 @@ local OPTIONS = {
   prior_weight = { 1, function(v) return is_finite(v) and v >= 0 end, "a number >= 0" },
   bandwidth_floor = { 1e-3, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
   demote_repeats = { true, function(v) return type(v) == "boolean" end, "true or false" },
+  pending_weight = { 0.5, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
   lie = { "worst", function(v) return v == "worst" or v == "mean" or v == "best" or v == "none" end,
           "\"worst\", \"mean\", \"best\" or \"none\"" },
 }
-local OPTION_NAMES = { "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "prior_weight" }
+local OPTION_NAMES = { "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "pending_weight", "prior_weight" }
 
 local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
@@ -271,13 +279,19 @@ local function add_numeric(dens, j, col, widths)
 end
 
 -- cols[i]: coordinate i of the n points. ids: the dimensions covered.
-local function new_density(cols, n, dims, ids, opts)
-  local pw = opts.prior_weight
+-- weights[k]: kernel k's weight (nil: all 1); the prior's is prior_weight.
+local function new_density(cols, n, dims, ids, opts, weights)
+  local pw, total, logc = opts.prior_weight, n, {}
+  if weights then
+    total = 0
+    for k = 1, n do total = total + weights[k] end
+  end
+  for k = 1, n do logc[k] = log(weights and weights[k] or 1) - log(total + pw) end
   local dens = {
-    n = n, ids = ids, prior_weight = pw, cols = {}, m = {}, lambda = {},
-    log_same = {}, log_other = {}, sd = {}, nh = {}, logc = filled(n, -log(n + pw)), acc = filled(n, 0),
+    n = n, total = total, ids = ids, prior_weight = pw, cols = {}, m = {}, lambda = {}, weights = weights,
+    log_same = {}, log_other = {}, sd = {}, nh = {}, logc = logc, acc = filled(n, 0),
   }
-  local log_prior = pw > 0 and log(pw) - log(n + pw) or NEG_INF
+  local log_prior = pw > 0 and log(pw) - log(total + pw) or NEG_INF
   local factor = n ^ (-1 / (#ids + 4))
   for j, i in ipairs(ids) do
     local dim, col = dims[i], cols[i]
@@ -351,9 +365,17 @@ end
 
 -- Draws one component (the prior or a kernel), then the covered coordinates
 -- of u from it (unit coordinates; a category as its bucket's centre).
+-- The kernel at r in [0, total) of the kernels' weights laid end to end.
+local function kernel_at(dens, r)
+  local w, k = dens.weights, 1
+  if not w then return min(floor(r) + 1, dens.n) end
+  while k < dens.n and r >= w[k] do r, k = r - w[k], k + 1 end
+  return k
+end
+
 local function density_sample(dens, rng, u)
-  local r = rng:random() * (dens.n + dens.prior_weight)
-  local k = r >= dens.prior_weight and min(floor(r - dens.prior_weight) + 1, dens.n) or nil
+  local r = rng:random() * (dens.total + dens.prior_weight)
+  local k = r >= dens.prior_weight and kernel_at(dens, r - dens.prior_weight) or nil
   for j = 1, #dens.ids do
     local i, m = dens.ids[j], dens.m[j]
     if k == nil then
@@ -370,14 +392,14 @@ end
 -- The model: one joint density (multivariate) or one per dimension
 ---------------------------------------------------------------------------
 
-local function new_model(cols, n, dims, opts)
+local function new_model(cols, n, dims, opts, weights)
   if opts.multivariate then
     local ids = {}
     for i = 1, #dims do ids[i] = i end
-    return { new_density(cols, n, dims, ids, opts) }
+    return { new_density(cols, n, dims, ids, opts, weights) }
   end
   local model = {}
-  for i = 1, #dims do model[i] = new_density(cols, n, dims, { i }, opts) end
+  for i = 1, #dims do model[i] = new_density(cols, n, dims, { i }, opts, weights) end
   return model
 end
 
@@ -475,6 +497,18 @@ local function repeats_last(obs, order)
   return firsts, distinct
 end
 
+-- The weights of the kernels of g(x), for points[order[first..]]: a pending
+-- trial's is `weight`, a result's 1; nil when all are 1.
+local function pending_weights(obs, order, first, weight)
+  local weights, any = {}, false
+  for r = first, #order do
+    local pending = obs[order[r]].pending
+    weights[r - first + 1] = pending and weight or 1
+    any = any or (pending and weight ~= 1)
+  end
+  return any and weights or nil
+end
+
 -- See the header. opts: as returned by Tpe.defaults (nil for the defaults).
 function Tpe.propose(space, rng, obs, opts)
   opts = opts or Tpe.defaults()
@@ -488,7 +522,8 @@ function Tpe.propose(space, rng, obs, opts)
   if distinct < 2 then return nil end
   local n_good = good_count(distinct, opts.gamma)
   local good = new_model(columns(points, order, 1, n_good, #dims), n_good, dims, opts)
-  local bad = new_model(columns(points, order, n_good + 1, n, #dims), n - n_good, dims, opts)
+  local bad = new_model(columns(points, order, n_good + 1, n, #dims), n - n_good, dims, opts,
+                        pending_weights(obs, order, n_good + 1, opts.pending_weight))
   return best_candidate(space, rng, dims, good, bad, points, opts.n_candidates)
 end
 
