@@ -77,6 +77,9 @@ static const char helpers_src[] =
 "    gc.collect()\n"
 "    gc.freeze()\n"
 "\n"
+"def unfreeze():\n"
+"    gc.unfreeze()\n"
+"\n"
 "def collect():\n"
 "    gc.collect()\n"
 "    cuda = getattr(sys.modules.get('torch'), 'cuda', None)\n"
@@ -542,6 +545,9 @@ void pyrun_acquire(void)
 
 int pyrun_finalize(void)
 {
+	/* What pyrun_load() froze is freed at exit like the rest (extension
+	 * modules' state, OpenSSL's included). */
+	run_helper("unfreeze");
 	Py_CLEAR(train_fn);
 	Py_CLEAR(helpers);
 	return Py_FinalizeEx();
