@@ -375,7 +375,9 @@ static void wake(lhost_t *h)
 	(void)n; /* a full counter still wakes the reader */
 }
 
-/* Queue a result and wake the loop thread. Called with mu held. */
+/* Queue a result. Called with mu held; the caller wakes the loop thread,
+ * after releasing mu when it can (woken first, the loop thread would only
+ * wait for mu). */
 static void push_result(lhost_t *h, int tag, char *json, char *error)
 {
 	struct lhost_result *r = calloc(1, sizeof *r);
@@ -393,7 +395,6 @@ static void push_result(lhost_t *h, int tag, char *json, char *error)
 	else
 		h->results = r;
 	h->results_tail = r;
-	wake(h);
 }
 
 /* Count hook armed by the watchdog: raise an error inside the strategy. */
@@ -465,6 +466,8 @@ static int job_done(lhost_t *h, struct job *j, char *out, char *error)
 		push_result(h, j->tag, out, error);
 	}
 	pthread_mutex_unlock(&h->mu);
+	if (!abandoned)
+		wake(h);
 	free(j->json);
 	free(j);
 	return abandoned ? -1 : 0;
@@ -509,6 +512,7 @@ static void watch_once(lhost_t *h)
 		 "error); the strategy was abandoned",
 		 h->timeout_s + GRACE_S);
 	push_result(h, h->busy_tag, NULL, strdup(msg));
+	wake(h); /* the watchdog holds mu throughout; this is rare */
 }
 
 static void *watchdog_thread(void *arg)

@@ -560,8 +560,12 @@ static void *writer_main(void *arg)
 		w->job = 0;
 		w->done = 1;
 		pthread_cond_broadcast(&w->cv);
+		/* The loop thread, once woken, takes mu: wake it after
+		 * letting go. */
+		pthread_mutex_unlock(&w->mu);
 		n = write(w->fd, &one, sizeof one);
 		(void)n; /* a full counter still wakes the reader */
+		pthread_mutex_lock(&w->mu);
 	}
 	pthread_mutex_unlock(&w->mu);
 	return NULL;
