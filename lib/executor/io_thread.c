@@ -273,31 +273,15 @@ static void handle_frames(struct io_thread *io)
 	}
 }
 
-/* ---- the loop ------------------------------------------------------------ */
-
-static void serve_sync(struct io_thread *io)
+/* Everything captured and every point buffered goes out. Called with
+ * out_lock held. */
+static void flush_output(struct io_thread *io)
 {
-	unsigned req;
-	int end_trial;
-
-	pthread_mutex_lock(&io->lock);
-	req = io->sync_req;
-	end_trial = io->end_req;
-	io->end_req = 0;
-	pthread_mutex_unlock(&io->lock);
-	if (req == io->sync_done)
-		return;
 	drain_pipes(io, 1);
 	send_points(io, 0);
-	/* Here, not in the main thread: no HEARTBEAT of the trial can then
-	 * follow its FINAL. */
-	if (end_trial)
-		reporter_end();
-	pthread_mutex_lock(&io->lock);
-	io->sync_done = req;
-	pthread_cond_broadcast(&io->cond);
-	pthread_mutex_unlock(&io->lock);
 }
+
+/* ---- the loop ------------------------------------------------------------ */
 
 /* Milliseconds until the next timed job (heartbeat, reconnect), -1: none. */
 static int poll_timeout(struct io_thread *io, double now)
@@ -340,7 +324,9 @@ static void *io_main(void *arg)
 	while (!stop_requested(io)) {
 		handle_frames(io);
 		now = now_s();
+		pthread_mutex_lock(&io->out_lock);
 		heartbeat_tick(io, now);
+		pthread_mutex_unlock(&io->out_lock);
 		if (!io->connected && !io->bye && now >= io->next_try) {
 			try_reconnect(io, now);
 			continue;
@@ -356,13 +342,17 @@ static void *io_main(void *arg)
 				   strerror(errno));
 		if (p[0].revents)
 			clear_wake(io);
-		if (p[1].revents || p[2].revents)
+		if (p[1].revents || p[2].revents) {
+			pthread_mutex_lock(&io->out_lock);
 			drain_pipes(io, 0);
+			pthread_mutex_unlock(&io->out_lock);
+		}
 		if (p[3].revents && conn_read(io->conn) < 0)
 			connection_lost(io, "connection closed");
-		serve_sync(io);
 	}
-	serve_sync(io);
+	pthread_mutex_lock(&io->out_lock);
+	flush_output(io);
+	pthread_mutex_unlock(&io->out_lock);
 	return NULL;
 }
 
@@ -401,7 +391,7 @@ int io_start(struct io_thread *io, const struct exec_config *cfg,
 		return -1;
 	}
 	pthread_mutex_init(&io->lock, NULL);
-	pthread_cond_init(&io->cond, NULL);
+	pthread_mutex_init(&io->out_lock, NULL);
 	rc = pthread_create(&io->thread, NULL, io_main, io);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the I/O thread: %s",
@@ -416,36 +406,27 @@ void io_wake(struct io_thread *io)
 	wake(io);
 }
 
-static void sync_with(struct io_thread *io, int end_trial)
-{
-	unsigned mine;
-
-	pthread_mutex_lock(&io->lock);
-	mine = ++io->sync_req;
-	io->end_req |= end_trial;
-	pthread_mutex_unlock(&io->lock);
-	wake(io);
-	pthread_mutex_lock(&io->lock);
-	while ((int)(io->sync_done - mine) < 0)
-		pthread_cond_wait(&io->cond, &io->lock);
-	pthread_mutex_unlock(&io->lock);
-}
-
 void io_sync(struct io_thread *io)
 {
-	sync_with(io, 0);
+	pthread_mutex_lock(&io->out_lock);
+	flush_output(io);
+	pthread_mutex_unlock(&io->out_lock);
 }
 
+/* No HEARTBEAT of the trial can follow: the I/O thread sends them only
+ * under out_lock, and from here on the reporter has no trial. */
 void io_end_trial(struct io_thread *io)
 {
-	sync_with(io, 1);
+	pthread_mutex_lock(&io->out_lock);
+	flush_output(io);
+	reporter_end();
+	pthread_mutex_unlock(&io->out_lock);
 }
 
 void io_stop(struct io_thread *io)
 {
 	pthread_mutex_lock(&io->lock);
 	io->stop_req = 1;
-	io->sync_req++;
 	pthread_mutex_unlock(&io->lock);
 	wake(io);
 	pthread_join(io->thread, NULL);
@@ -454,5 +435,5 @@ void io_stop(struct io_thread *io)
 	free(io->points);
 	free(io->hb_buf);
 	pthread_mutex_destroy(&io->lock);
-	pthread_cond_destroy(&io->cond);
+	pthread_mutex_destroy(&io->out_lock);
 }

@@ -19,7 +19,10 @@
  * It never touches Python, so it never needs the GIL.
  *
  * Threads: io_start(), io_wake(), io_sync(), io_end_trial() and io_stop()
- * from the main thread; everything else runs on the I/O thread.
+ * from the main thread; everything else runs on the I/O thread. The
+ * barriers io_sync() and io_end_trial() send what is left on the main
+ * thread itself, under out_lock: the end of a trial costs no round trip
+ * through the I/O thread.
  */
 #pragma once
 
@@ -39,10 +42,16 @@ struct io_thread {
 	pthread_t thread;
 	int wake[2];
 
-	pthread_mutex_t lock;      /* guards the three requests below */
-	pthread_cond_t cond;
-	unsigned sync_req, sync_done;
-	int end_req, stop_req;
+	pthread_mutex_t lock;      /* guards stop_req */
+	int stop_req;
+
+	/* Held while captured lines, points and heartbeats go out: by the I/O
+	 * thread, and by the main thread in io_sync() and io_end_trial(), which
+	 * so need not wait for the I/O thread. Guards the two buffers below
+	 * and the capture streams' state. */
+	pthread_mutex_t out_lock;
+	struct proto_point *points;  /* PROTO_MAX_POINTS scratch entries */
+	uint8_t *hb_buf;             /* one encoded HEARTBEAT body */
 
 	/* I/O thread only */
 	double hb_interval;
@@ -50,8 +59,6 @@ struct io_thread {
 	uint64_t hb_trial;
 	double next_hb, down_since, next_try, backoff;
 	unsigned jitter_seed; /* each executor's own share of a backoff */
-	struct proto_point *points;  /* PROTO_MAX_POINTS scratch entries */
-	uint8_t *hb_buf;             /* one encoded HEARTBEAT body */
 };
 
 /*
@@ -71,12 +78,14 @@ void io_wake(struct io_thread *io);
  * Barrier: returns once everything written to fds 1 and 2 before the call
  * has been read, unfinished lines included, and sent as LOG (or queued for
  * the next connection), and the points still buffered have gone out in a
- * last HEARTBEAT. Call with the GIL released.
+ * last HEARTBEAT. The caller's thread does it, under out_lock. Call with
+ * the GIL released.
  */
 void io_sync(struct io_thread *io);
 
-/* io_sync(), then reporter_end() on the I/O thread: the trial is over and
- * no HEARTBEAT of it follows. Call before sending the trial's FINAL. */
+/* io_sync(), then reporter_end() under the same hold of out_lock: the
+ * trial is over and no HEARTBEAT of it follows. Call before sending the
+ * trial's FINAL. */
 void io_end_trial(struct io_thread *io);
 
 /* io_sync(), then stop and join the thread. */
