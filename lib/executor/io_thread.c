@@ -273,12 +273,18 @@ static void handle_frames(struct io_thread *io)
 	}
 }
 
-/* Everything captured and every point buffered goes out. Called with
- * out_lock held. */
-static void flush_output(struct io_thread *io)
+/* Everything captured and every point buffered goes out, on the calling
+ * thread; with `end_trial` the reporter's trial ends under the same hold of
+ * out_lock, so that no HEARTBEAT of it can follow (the I/O thread sends
+ * them only under out_lock). */
+static void flush_output(struct io_thread *io, int end_trial)
 {
+	pthread_mutex_lock(&io->out_lock);
 	drain_pipes(io, 1);
 	send_points(io, 0);
+	if (end_trial)
+		reporter_end();
+	pthread_mutex_unlock(&io->out_lock);
 }
 
 /* ---- the loop ------------------------------------------------------------ */
@@ -350,9 +356,7 @@ static void *io_main(void *arg)
 		if (p[3].revents && conn_read(io->conn) < 0)
 			connection_lost(io, "connection closed");
 	}
-	pthread_mutex_lock(&io->out_lock);
-	flush_output(io);
-	pthread_mutex_unlock(&io->out_lock);
+	flush_output(io, 0);
 	return NULL;
 }
 
@@ -408,19 +412,12 @@ void io_wake(struct io_thread *io)
 
 void io_sync(struct io_thread *io)
 {
-	pthread_mutex_lock(&io->out_lock);
-	flush_output(io);
-	pthread_mutex_unlock(&io->out_lock);
+	flush_output(io, 0);
 }
 
-/* No HEARTBEAT of the trial can follow: the I/O thread sends them only
- * under out_lock, and from here on the reporter has no trial. */
 void io_end_trial(struct io_thread *io)
 {
-	pthread_mutex_lock(&io->out_lock);
-	flush_output(io);
-	reporter_end();
-	pthread_mutex_unlock(&io->out_lock);
+	flush_output(io, 1);
 }
 
 void io_stop(struct io_thread *io)

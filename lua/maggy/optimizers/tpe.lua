@@ -363,8 +363,6 @@ local function category_near(rng, c, m, lambda)
   return other
 end
 
--- Draws one component (the prior or a kernel), then the covered coordinates
--- of u from it (unit coordinates; a category as its bucket's centre).
 -- The kernel at r in [0, total) of the kernels' weights laid end to end.
 local function kernel_at(dens, r)
   local w, k = dens.weights, 1
@@ -373,6 +371,8 @@ local function kernel_at(dens, r)
   return k
 end
 
+-- Draws one component (the prior or a kernel), then the covered coordinates
+-- of u from it (unit coordinates; a category as its bucket's centre).
 local function density_sample(dens, rng, u)
   local r = rng:random() * (dens.total + dens.prior_weight)
   local k = r >= dens.prior_weight and kernel_at(dens, r - dens.prior_weight) or nil
