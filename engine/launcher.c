@@ -1,8 +1,8 @@
 /* launcher: local executor processes. See launcher.h. */
 #include "launcher.h"
 #include "console.h"
+#include "gpus.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdio.h>
@@ -39,7 +39,7 @@ struct launcher {
 	struct event *sigchld;
 	struct event *term_timer, *kill_timer;
 	int stopping;
-	int gpus; /* number of GPUs found, 0 if none */
+	struct gpus gpus; /* the slots' devices, none if n == 0 */
 };
 
 static double mono_now(void)
@@ -49,29 +49,11 @@ static double mono_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-/* GPUs the NVIDIA driver exposes, unless the user chose with
- * CUDA_VISIBLE_DEVICES already (then we leave it alone). */
-static int count_gpus(void)
-{
-	DIR *d;
-	struct dirent *e;
-	int n = 0;
-
-	if (getenv("CUDA_VISIBLE_DEVICES"))
-		return 0;
-	d = opendir("/proc/driver/nvidia/gpus");
-	if (d == NULL)
-		return 0;
-	while ((e = readdir(d)) != NULL)
-		if (e->d_name[0] != '.')
-			n++;
-	closedir(d);
-	return n;
-}
-
 extern char **environ;
 
-static int overridden(const char *entry)
+/* Whether the child gets `entry` of the engine's environment as it is: not
+ * when the launcher sets it itself. */
+static int inherited(const launcher_t *l, const char *entry)
 {
 	static const char *const ours[] = { "MAGGY_DRIVER=", "MAGGY_SECRET_FILE=",
 					    "MAGGY_SECRET=", "MAGGY_SLOT=",
@@ -81,8 +63,9 @@ static int overridden(const char *entry)
 
 	for (i = 0; i < sizeof ours / sizeof *ours; i++)
 		if (strncmp(entry, ours[i], strlen(ours[i])) == 0)
-			return 1;
-	return strncmp(entry, "CUDA_VISIBLE_DEVICES=", 21) == 0;
+			return 0;
+	return l->gpus.n == 0 ||
+	       strncmp(entry, "CUDA_VISIBLE_DEVICES=", 21) != 0;
 }
 
 static void free_env(char **env)
@@ -106,17 +89,15 @@ static char **child_env(launcher_t *l, struct slot *s)
 	if (env == NULL)
 		return NULL;
 	for (p = environ; *p; p++)
-		if ((!overridden(*p) || (l->gpus == 0 &&
-		     strncmp(*p, "CUDA_VISIBLE_DEVICES=", 21) == 0)) &&
-		    (env[i++] = strdup(*p)) == NULL)
+		if (inherited(l, *p) && (env[i++] = strdup(*p)) == NULL)
 			goto fail;
 	if (asprintf(&env[i++], "MAGGY_DRIVER=%s", l->driver) < 0 ||
 	    asprintf(&env[i++], "MAGGY_SECRET_FILE=%s", l->secret_file) < 0 ||
 	    asprintf(&env[i++], "MAGGY_SLOT=%d", s->index) < 0 ||
 	    asprintf(&env[i++], "MAGGY_ATTEMPT=%d", s->attempt) < 0 ||
 	    (env[i++] = strdup("MAGGY_LOCAL_EXECUTOR=1")) == NULL ||
-	    (l->gpus > 0 && asprintf(&env[i++], "CUDA_VISIBLE_DEVICES=%d",
-				     s->index % l->gpus) < 0))
+	    (l->gpus.n > 0 && asprintf(&env[i++], "CUDA_VISIBLE_DEVICES=%s",
+				       gpus_of_slot(&l->gpus, s->index)) < 0))
 		goto fail;
 	return env;
 fail:
@@ -251,9 +232,9 @@ launcher_t *launcher_new(struct event_base *base, const char *executor,
 	l->executor = strdup(executor);
 	l->driver = strdup(driver);
 	l->secret_file = strdup(secret_file);
-	l->gpus = count_gpus();
 	l->sigchld = evsignal_new(base, SIGCHLD, sigchld_cb, l);
-	if (!l->executor || !l->driver || !l->secret_file || !l->sigchld)
+	if (!l->executor || !l->driver || !l->secret_file || !l->sigchld ||
+	    gpus_find(&l->gpus) < 0)
 		goto fail;
 	for (i = 0; i < n; i++) {
 		l->slots[i].l = l;
@@ -334,7 +315,7 @@ void launcher_stop(launcher_t *l, double grace_s)
 
 int launcher_gpus(const launcher_t *l)
 {
-	return l->gpus;
+	return l->gpus.n;
 }
 
 int launcher_alive(const launcher_t *l)
@@ -371,5 +352,6 @@ void launcher_free(launcher_t *l)
 	free(l->executor);
 	free(l->driver);
 	free(l->secret_file);
+	gpus_free(&l->gpus);
 	free(l);
 }

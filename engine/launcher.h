@@ -5,8 +5,9 @@
  * the driver's address and the secret file through its environment (never
  * its command line). A child that exits while the experiment runs is
  * started again with a growing delay when it keeps dying quickly; after too
- * many quick deaths in a row the launcher gives up and says why. On a
- * machine with GPUs each slot gets its own device (CUDA_VISIBLE_DEVICES).
+ * many quick deaths in a row the launcher gives up and says why. With
+ * GPUs (gpus.h) each slot gets one device: CUDA_VISIBLE_DEVICES = the
+ * slot's, in turn.
  *
  * Threads: loop thread only (SIGCHLD is handled as a libevent signal event).
  */
@@ -46,8 +47,8 @@ void launcher_stop(launcher_t *l, double grace_s);
  * or -1 when `pid` is not one of this launcher's children. */
 int launcher_kill(launcher_t *l, int pid);
 
-/* GPUs the slots are spread over (CUDA_VISIBLE_DEVICES = slot modulo
- * this); 0 when the machine has none or the user chose the devices. */
+/* GPUs the slots are spread over (slot modulo this); 0 when there are
+ * none, and the children inherit CUDA_VISIBLE_DEVICES as it is. */
 int launcher_gpus(const launcher_t *l);
 
 /* Number of children still running. */

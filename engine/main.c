@@ -9,6 +9,7 @@
 
 #include "dashboard.h"
 #include "export.h"
+#include "gpus.h"
 #include "logs.h"
 #include "plot.h"
 #include "run.h"
@@ -21,9 +22,10 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  run EXPERIMENT.lua   run an experiment to its end\n"
-	"      -w, --workers N    local executor processes (default: the number\n"
-	"                         of CPUs); 0 waits for executors started\n"
-	"                         elsewhere (e.g. Spark)\n"
+	"      -w, --workers N    local executor processes (default: one per\n"
+	"                         GPU, or per CPU on a machine without); 0\n"
+	"                         waits for executors started elsewhere\n"
+	"                         (e.g. Spark)\n"
 	"      -d, --dir DIR      where the store, secret and summary.json go\n"
 	"                         (default: maggy-runs/NAME-YYYYmmdd-HHMMSS)\n"
 	"      -s, --seed S       seed of the strategies (overrides the script)\n"
@@ -144,9 +146,19 @@ static int parse_seconds(const char *s, double *out)
 	return 0;
 }
 
+/* One local executor per GPU (gpus.h) on a machine with GPUs, where more
+ * would share a device; one per CPU elsewhere. */
 static int default_workers(void)
 {
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	struct gpus g;
+	long n;
+
+	if (gpus_find(&g) == 0 && g.n > 0) {
+		n = g.n;
+		gpus_free(&g);
+		return (int)n;
+	}
+	n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (int)n : 1;
 }
 

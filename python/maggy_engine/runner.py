@@ -34,7 +34,7 @@ def _arguments(script, workers, dir, seed, quiet, progress_every, dashboard,
 def run(script, workers=None, dir=None, seed=None, quiet=False,
         progress_every=5, dashboard=None, args=(), out=None):
     """Run the experiment `script` (a .lua file) to its end on `workers`
-    local executors (default: one per CPU) and return its summary (the
+    local executors (default: one per GPU, or per CPU without GPUs) and return its summary (the
     content of summary.json: status, best, trials, dir, ...).
 
     What the engine prints (a line per trial, a progress line every

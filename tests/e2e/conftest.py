@@ -62,9 +62,11 @@ def engine():
 class Engine:
     """Runs `maggy-engine` as a user would."""
 
-    def run(self, script, *args, timeout=300):
+    def run(self, script, *args, timeout=300, env=None):
+        """`env`: variables added to this process's environment."""
         return subprocess.run([str(ENGINE), "run", str(script), *map(str, args)],
-                              capture_output=True, text=True, timeout=timeout)
+                              capture_output=True, text=True, timeout=timeout,
+                              env=None if env is None else {**os.environ, **env})
 
     def simulate(self, script, *args, timeout=300):
         return subprocess.run([str(ENGINE), "simulate", str(script), *map(str, args)],

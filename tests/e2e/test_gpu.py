@@ -1,8 +1,10 @@
-"""The GPU paths, on a machine with NVIDIA GPUs and a CUDA build of PyTorch
-in the executor's Python; skipped elsewhere (CI has no GPU). Each local
-executor gets one device (CUDA_VISIBLE_DEVICES = its slot modulo the number
-of GPUs), trains on it, runs NCCL, and leaves no device memory to the next
-trial, also when the trial ran out of it."""
+"""The GPU paths. Each local executor gets one device: CUDA_VISIBLE_DEVICES =
+its slot modulo the number of GPUs, of those CUDA_VISIBLE_DEVICES names when
+it is set (checked anywhere: the variable alone decides). On a machine with
+NVIDIA GPUs and a CUDA build of PyTorch in the executor's Python (skipped
+elsewhere: CI has no GPU), each executor trains on its device, runs NCCL, and
+leaves no device memory to the next trial, also when the trial ran out of
+it."""
 import os
 import subprocess
 
@@ -15,11 +17,24 @@ CYCLE = 512 << 20  # what each trial of gpu_train:fit leaves in a cycle
 
 
 def gpus():
-    """NVIDIA GPUs the driver exposes, as the engine counts them."""
+    """NVIDIA GPUs the driver exposes."""
     try:
         return len([e for e in os.listdir(GPU_DIR) if not e.startswith(".")])
     except OSError:
         return 0
+
+
+def devices():
+    """The devices the engine spreads its executors over, as it finds them."""
+    if "CUDA_VISIBLE_DEVICES" not in os.environ:
+        return [str(i) for i in range(gpus())]
+    ids = []
+    for entry in os.environ["CUDA_VISIBLE_DEVICES"].split(","):
+        entry = entry.strip()
+        if not entry or entry.startswith("-"):
+            break
+        ids.append(entry)
+    return ids
 
 
 def executor_python():
@@ -43,12 +58,45 @@ def cuda_in_executor_python():
         return False
 
 
-pytestmark = [
-    pytest.mark.skipif(gpus() == 0 or "CUDA_VISIBLE_DEVICES" in os.environ,
-                       reason="needs NVIDIA GPUs the engine hands out itself"),
-    pytest.mark.skipif(gpus() > 0 and not cuda_in_executor_python(),
-                       reason="the executor's Python has no CUDA build of PyTorch"),
-]
+def needs_gpus(test):
+    test = pytest.mark.skipif(gpus() == 0 or not devices(),
+                              reason="needs NVIDIA GPUs")(test)
+    return pytest.mark.skipif(gpus() > 0 and not cuda_in_executor_python(),
+                              reason="the executor's Python has no CUDA build "
+                              "of PyTorch")(test)
+
+
+def devices_seen(engine, tmp_path, visible, *args):
+    """Runs fast_train:sees_devices with CUDA_VISIBLE_DEVICES = `visible`.
+    Returns the engine's output and slot -> the devices it was given."""
+    script = experiment(tmp_path, name="devices", train="fast_train:sees_devices",
+                        num_trials=6)
+    out = engine.run(script, "--dir", tmp_path / "run", *args,
+                     env={"CUDA_VISIBLE_DEVICES": visible})
+    assert out.returncode == 0, out.stdout + out.stderr
+    seen = {}
+    for t in show(tmp_path / "run")["trials"]:
+        seen.setdefault(t["outputs"]["slot"], set()).add(t["outputs"]["visible"])
+    return out.stdout, seen
+
+
+def test_executors_take_turns_on_the_devices_the_user_named(engine, tmp_path):
+    banner, seen = devices_seen(engine, tmp_path, "3, GPU-5a7e", "--workers", 3)
+    assert "3 local executors on 2 GPUs" in banner
+    assert seen == {slot: {["3", "GPU-5a7e"][slot % 2]} for slot in seen}
+    assert len(seen) > 1
+
+
+def test_one_executor_per_named_device_by_default(engine, tmp_path):
+    banner, seen = devices_seen(engine, tmp_path, "1,0,-1,2")
+    assert "2 local executors, one GPU each" in banner
+    assert seen == {slot: {["1", "0"][slot]} for slot in seen}
+
+
+def test_no_device_named_leaves_the_variable_to_the_executors(engine, tmp_path):
+    banner, seen = devices_seen(engine, tmp_path, "", "--workers", 2)
+    assert "GPU" not in banner
+    assert set().union(*seen.values()) == {""}
 
 
 def run_on_gpus(engine, tmp_path, train, workers, trials, failed=0):
@@ -65,8 +113,10 @@ def run_on_gpus(engine, tmp_path, train, workers, trials, failed=0):
     return ts, out.stdout
 
 
+@needs_gpus
 def test_each_executor_trains_on_its_own_device(engine, tmp_path):
-    n = gpus()
+    ids = devices()
+    n = len(ids)
     workers = 2 * n  # two executors per GPU: both must get the right one
     ts, banner = run_on_gpus(engine, tmp_path, "fit", workers, 4 * workers)
     assert f"{workers} local executors on {n} GPU" in banner
@@ -75,11 +125,12 @@ def test_each_executor_trains_on_its_own_device(engine, tmp_path):
         out = t["outputs"]
         slots.add(out["slot"])
         assert out["devices"] == 1
-        assert out["visible"] == str(out["slot"] % n)
+        assert out["visible"] == ids[out["slot"] % n]
         assert -t["value"] < out["start"] / 100  # the fit converged
     assert len(slots) > 1
 
 
+@needs_gpus
 def test_a_trial_leaves_no_device_memory_to_the_next(engine, tmp_path):
     """Each trial of `fit` leaves 512 MiB in a reference cycle. What PyTorch
     keeps for good (cuBLAS's workspace) is the same before every later trial,
@@ -93,6 +144,7 @@ def test_a_trial_leaves_no_device_memory_to_the_next(engine, tmp_path):
     assert all(r < CYCLE for r in reserved), reserved
 
 
+@needs_gpus
 def test_a_trial_that_runs_out_of_device_memory_fails_alone(engine, tmp_path):
     ts, _ = run_on_gpus(engine, tmp_path, "fills_the_device_once", 1, 3,
                         failed=1)
@@ -102,6 +154,7 @@ def test_a_trial_that_runs_out_of_device_memory_fails_alone(engine, tmp_path):
     assert all(t["outputs"]["allocated_before"] < CYCLE for t in ts[1:])
 
 
+@needs_gpus
 def test_nccl_runs_inside_the_executor(engine, tmp_path):
     ts, _ = run_on_gpus(engine, tmp_path, "all_reduce", 1, 2)
     for t in ts:
