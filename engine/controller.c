@@ -5,6 +5,7 @@
 #include "console.h"
 #include "errtext.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -905,11 +906,35 @@ static void enforce_time_limit(ctl_t *c, double now)
 	}
 }
 
+/*
+ * The ticks came `late` seconds later than due: the engine was stopped
+ * (Ctrl-Z, a debugger), starved of CPU, or the wall clock jumped. Nobody
+ * could be heard meanwhile, and what executors sent then still waits to
+ * be read: that time does not count against them.
+ */
+static void forgive_gap(ctl_t *c, double late)
+{
+	struct worker *w;
+	size_t i;
+
+	if (fabs(late) <= TICK_S)
+		return;
+	for (w = c->workers; w; w = w->next)
+		w->last_heard += late;
+	for (i = 0; c->lost && i < c->trials.n; i++)
+		if (c->trials.by_seq[i]->lost_at > 0)
+			c->trials.by_seq[i]->lost_at += late;
+	if (c->fatal_at > 0)
+		c->fatal_at += late;
+}
+
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	ctl_t *c = arg;
 	double now = ctl_now(c);
 
+	forgive_gap(c, now - c->last_tick - TICK_S);
+	c->last_tick = now;
 	ctl_check_liveness(c);
 	lose_vanished(c, now);
 	enforce_time_limit(c, now);
@@ -1072,6 +1097,7 @@ static int make_events(ctl_t *c)
 	if (!c->cfg->simulated) {
 		event_add(c->es_timer, &es);
 		event_add(c->tick_timer, &tick);
+		c->last_tick = ctl_now(c);
 	}
 	return 0;
 }

@@ -93,6 +93,7 @@ struct ctl {
 	uint64_t changes_at_suggest; /* trial_changes when suggest was asked */
 	double fatal_at;	   /* last fatal executor error since a trial
 				      finished, 0 if none */
+	double last_tick;	   /* ctl_now() at the last tick */
 	char fatal[512];	   /* the first fatal executor error */
 	char first_error[200];	   /* the first failure's reason */
 	void (*recycle_cb)(void *arg, const char *host, int pid);

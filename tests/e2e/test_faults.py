@@ -326,6 +326,27 @@ def test_a_stalled_executor_is_declared_lost_and_its_trial_runs_elsewhere(tmp_pa
     print(f"stall detected after {detected:.2f} s (liveness_timeout 1 s)")
 
 
+def test_an_engine_stopped_for_a_while_blames_no_executor(tmp_path):
+    """Ctrl-Z on the engine alone (its executors run in their own process
+    groups): while it is stopped, nobody can be heard, and what the
+    executors sent meanwhile waits to be read. None is declared lost, and
+    no metric point is lost."""
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=6, liveness_timeout=1),
+              "--workers", 2, "--dir", run_dir)
+    wait_for(lambda: trials_in(run_dir, "RUNNING"), what="a running trial")
+    run.proc.send_signal(signal.SIGSTOP)
+    try:
+        time.sleep(3)  # three liveness timeouts
+    finally:
+        run.proc.send_signal(signal.SIGCONT)
+    assert run.wait() == 0
+    assert "declared lost" not in run.text()
+    trials = show(run_dir)["trials"]
+    assert [(t["state"], t["attempts"], t["steps"]) for t in trials] == \
+        [("FINISHED", 1, 5)] * 6
+
+
 def test_a_trial_over_its_time_limit_fails_and_the_run_goes_on(tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=2, train="fast_train:sleepy",
