@@ -93,14 +93,13 @@ static void api_summary(struct dashboard *d, struct evhttp_request *req,
 			struct evkeyvalq *query)
 {
 	char err[512];
-	json_t *sum = summary_build(d->store, d->dir, err, sizeof err);
+	json_t *sum = summary_read(d->store, d->dir, err, sizeof err);
 
 	(void)query;
 	if (sum == NULL) {
 		send_problem(req, HTTP_INTERNAL, err);
 		return;
 	}
-	summary_mark_dead(sum, d->dir);
 	send_json(req, HTTP_OK, sum);
 }
 

@@ -247,7 +247,7 @@ int export_experiment(const struct export_options *o)
 		fprintf(stderr, "maggy-engine: %s\n", err);
 		return EXIT_USAGE;
 	}
-	sum = summary_build(store, o->dir, err, sizeof err);
+	sum = summary_read(store, o->dir, err, sizeof err);
 	if (sum == NULL) {
 		store_close(store);
 		fprintf(stderr, "maggy-engine: %s\n", err);

@@ -92,13 +92,12 @@ int show_experiment(const char *dir, const struct show_options *o)
 		fprintf(stderr, "maggy-engine: %s\n", err);
 		return EXIT_USAGE;
 	}
-	sum = summary_build(store, dir, err, sizeof err);
+	sum = summary_read(store, dir, err, sizeof err);
 	store_close(store);
 	if (sum == NULL) {
 		fprintf(stderr, "maggy-engine: %s\n", err);
 		return EXIT_USAGE;
 	}
-	summary_mark_dead(sum, dir);
 	if (o->as_json) {
 		json_dumpf(sum, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(17));
 		printf("\n");

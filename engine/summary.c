@@ -405,13 +405,16 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 }
 
 /* "running" in the store with no engine holding the directory: the engine
- * was killed. Say so, and count the time only up to its last trial. */
-void summary_mark_dead(json_t *sum, const char *dir)
+ * was killed. Say so, count the time only up to its last trial, and show
+ * the trials it was running as what they are now: PENDING. */
+static void mark_dead(json_t *sum, const char *dir)
 {
 	const char *status = json_string_value(json_object_get(sum, "status"));
 	json_t *t;
 	size_t i;
+	const char *state;
 	double last = 0, started;
+	json_int_t cut = 0;
 
 	if (status == NULL || strcmp(status, "running") != 0 ||
 	    dirlock_owner(dir) > 0)
@@ -424,12 +427,30 @@ void summary_mark_dead(json_t *sum, const char *dir)
 		double e = json_number_value(json_object_get(t, "ended"));
 		double s = json_number_value(json_object_get(t, "started"));
 		last = e > last ? e : s > last ? s : last;
+		state = json_string_value(json_object_get(t, "state"));
+		if (state && strcmp(state, "RUNNING") == 0) {
+			json_object_set_new(t, "state", json_string("PENDING"));
+			cut++;
+		}
 	}
+	json_object_set_new(sum, "pending", json_integer(cut +
+		json_integer_value(json_object_get(sum, "pending"))));
+	json_object_set_new(sum, "running", json_integer(0));
 	/* duration_s counted up to now from the start */
 	started = (double)time(NULL) -
 		  json_number_value(json_object_get(sum, "duration_s"));
 	json_object_set_new(sum, "duration_s",
 			    json_real(last > started ? last - started : 0));
+}
+
+json_t *summary_read(store_t *store, const char *dir, char *err,
+		     size_t errlen)
+{
+	json_t *sum = summary_build(store, dir, err, errlen);
+
+	if (sum)
+		mark_dead(sum, dir);
+	return sum;
 }
 
 int summary_write(const json_t *summary, const char *path, char *err,

@@ -31,10 +31,13 @@ void summary_print(const json_t *summary, FILE *out, int verbose);
  * reals with `digits` significant digits (0: as many as they need). */
 void summary_print_params(const json_t *params, int digits, FILE *out);
 
-/* A summary that says "running" while no engine holds `dir` was left by a
- * killed engine: it becomes "interrupted", with how to resume, and its
- * duration ends at its last trial. */
-void summary_mark_dead(json_t *summary, const char *dir);
+/* summary_build, as the commands that read a directory show it. A summary
+ * that says "running" while no engine holds `dir` was left by a killed
+ * engine: it becomes "interrupted", with how to resume, its duration ends
+ * at its last trial, and its RUNNING trials are PENDING (resume runs them
+ * again). */
+json_t *summary_read(store_t *store, const char *dir, char *err,
+		     size_t errlen);
 
 /* Write the summary as JSON to `path` (atomically: temp file + rename).
  * Returns 0 or -1 with `err`. */

@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from conftest import ENGINE, FIXTURES, ROOT
+from conftest import ENGINE, FIXTURES, ROOT, wait_for
 
 
 def export(run_dir, *args):
@@ -105,3 +105,27 @@ def test_a_history_without_points_still_has_its_columns(engine, tmp_path):
     pd = pytest.importorskip("pandas")
     frame = pd.read_csv(io.StringIO(export(run_dir, "--history")))
     assert list(frame.columns) == ["trial", "step", "value", "time"] and frame.empty
+
+
+def test_a_killed_engine_leaves_its_running_trials_pending_everywhere(engine, tmp_path):
+    """Killed with SIGKILL, the engine cannot write what it was running
+    down as PENDING. Every reader says it instead: show, its JSON and
+    export, as resume will treat them."""
+    run_dir = tmp_path / "r"
+    proc, _ = engine.start(FIXTURES / "exp_slow.lua", "--workers", 2, "--dir", run_dir)
+    running = wait_for(lambda: [t["id"] for t in engine.show(run_dir)["trials"]
+                                if t["state"] == "RUNNING"], what="a running trial")
+    proc.kill()  # the trials take 4 s: these are still running
+    proc.wait(timeout=30)
+    summary = engine.show(run_dir)
+    states = {t["id"]: t["state"] for t in summary["trials"]}
+    assert summary["status"] == "interrupted"
+    assert all(states[i] == "PENDING" for i in running), states
+    assert "RUNNING" not in states.values()
+    assert summary["running"] == 0
+    assert summary["pending"] == list(states.values()).count("PENDING")
+    rows = csv.DictReader(io.StringIO(export(run_dir)))
+    assert {row["id"]: row["state"] for row in rows} == states
+    text = subprocess.run([str(ENGINE), "show", str(run_dir)], capture_output=True,
+                          text=True, timeout=60).stdout
+    assert f"{summary['pending']} pending, 0 running" in text
