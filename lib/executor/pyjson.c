@@ -58,15 +58,43 @@ PyObject *pyjson_to_python(const json_t *v)
 	return NULL;
 }
 
+char *pyjson_text(PyObject *s)
+{
+	PyObject *b = PyUnicode_AsEncodedString(s, "utf-8", "backslashreplace");
+	char *data, *out, *p;
+	Py_ssize_t len, i, nuls = 0;
+
+	if (b == NULL || PyBytes_AsStringAndSize(b, &data, &len) < 0) {
+		PyErr_Clear();
+		Py_XDECREF(b);
+		return NULL;
+	}
+	for (i = 0; i < len; i++)
+		nuls += data[i] == '\0';
+	out = malloc((size_t)len + 3 * (size_t)nuls + 1);
+	for (p = out, i = 0; out && i < len; i++) {
+		if (data[i] == '\0') {
+			memcpy(p, "\\x00", 4);
+			p += 4;
+		} else {
+			*p++ = data[i];
+		}
+	}
+	if (out)
+		*p = '\0';
+	Py_DECREF(b);
+	return out;
+}
+
 /* str(o) as a JSON string; null when even that fails. */
 static json_t *as_string(PyObject *o)
 {
 	PyObject *s = PyObject_Str(o);
-	const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
+	char *text = s ? pyjson_text(s) : NULL;
 	json_t *v = text ? json_string(text) : json_null();
 
-	if (!text)
-		PyErr_Clear();
+	PyErr_Clear();
+	free(text);
 	Py_XDECREF(s);
 	return v ? v : json_null();
 }
@@ -80,13 +108,10 @@ static json_t *dict_from_python(PyObject *o, int depth)
 	Py_ssize_t pos = 0;
 
 	while (obj && PyDict_Next(o, &pos, &k, &v)) {
-		json_t *key = PyUnicode_Check(k) ? NULL : as_string(k);
-		const char *name = key ? json_string_value(key)
-				       : PyUnicode_AsUTF8(k);
+		json_t *key = as_string(k);
+		const char *name = json_string_value(key);
 		if (name)
 			json_object_set_new(obj, name, from_python(v, depth + 1));
-		else
-			PyErr_Clear();
 		json_decref(key);
 	}
 	return obj;

@@ -20,6 +20,13 @@
 /* New reference, or NULL with a Python exception set. */
 PyObject *pyjson_to_python(const json_t *v);
 
+/* The str `s` as UTF-8 text in a new C string: characters UTF-8 cannot
+ * hold (lone surrogates, as os.listdir gives for names it cannot decode)
+ * become backslash escapes, and NUL characters "\x00", so the text is
+ * always valid UTF-8 and whole. NULL when out of memory (no Python error
+ * is left set). */
+char *pyjson_text(PyObject *s);
+
 /* New jansson value (never NULL unless out of memory). Any Python error met
  * on the way is cleared and the value replaced by its str() or null. */
 json_t *pyjson_from_python(PyObject *o);

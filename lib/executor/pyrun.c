@@ -130,17 +130,6 @@ static void run_helper(const char *name)
 	Py_XDECREF(r);
 }
 
-static char *dup_utf8(PyObject *s)
-{
-	const char *text = s ? PyUnicode_AsUTF8(s) : NULL;
-
-	if (!text) {
-		PyErr_Clear();
-		return NULL;
-	}
-	return strdup(text);
-}
-
 /* Keep head and tail of an over-long text (a traceback's end matters most):
  * returns s, or a new string replacing it (s freed). Cuts at UTF-8
  * character boundaries. */
@@ -183,7 +172,7 @@ char *pyrun_traceback(void)
 		PyErr_Clear();
 		text = PyObject_Str(value ? value : type);
 	}
-	out = cut_middle(dup_utf8(text), TRACEBACK_MAX);
+	out = cut_middle(text ? pyjson_text(text) : NULL, TRACEBACK_MAX);
 	Py_XDECREF(text);
 	Py_XDECREF(args);
 	Py_XDECREF(type);
@@ -365,7 +354,7 @@ static char *text_of(const char *name, PyObject *v)
 {
 	PyObject *args = PyTuple_Pack(1, v);
 	PyObject *s = args ? call_helper(name, args) : NULL;
-	char *out = dup_utf8(s);
+	char *out = s ? pyjson_text(s) : NULL;
 
 	PyErr_Clear();
 	Py_XDECREF(args);

@@ -2,6 +2,7 @@
  * See reporter.h. */
 #define PY_SSIZE_T_CLEAN
 #include "reporter.h"
+#include "pyjson.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -211,23 +212,21 @@ static PyObject *l_broadcast(Reporter *self, PyObject *args, PyObject *kw)
 static PyObject *l_log(Reporter *self, PyObject *msg)
 {
 	PyObject *s = PyObject_Str(msg);
-	const char *text;
-	Py_ssize_t len;
+	char *text;
 
 	if (!s)
 		return NULL;
-	text = PyUnicode_AsUTF8AndSize(s, &len);
-	if (!text) {
-		Py_DECREF(s);
-		return NULL;
-	}
+	text = pyjson_text(s);
+	Py_DECREF(s);
+	if (!text)
+		return PyErr_NoMemory();
 	if (log_fn) {
 		/* The send may block on the socket: let other threads run. */
 		Py_BEGIN_ALLOW_THREADS
-		log_fn(log_ud, self->trial, text, (size_t)len);
+		log_fn(log_ud, self->trial, text, strlen(text));
 		Py_END_ALLOW_THREADS
 	}
-	Py_DECREF(s);
+	free(text);
 	Py_RETURN_NONE;
 }
 

@@ -214,6 +214,21 @@ def test_exception_fails_the_trial_with_traceback_and_executor_goes_on(
     finish(proc, sess)
 
 
+def test_text_utf8_cannot_hold_is_escaped_not_lost(make_driver, executor_bin):
+    drv, proc, sess = start(make_driver, executor_bin, "undecodable")
+    res = sess.run_trial({"kind": "raise"})
+    assert res.final["state"] == "FAILED"
+    assert res.final["error"].startswith("Traceback (most recent call last):")
+    assert res.final["error"].endswith(
+        "FileNotFoundError: no such file: data_\\udcff.csv\\x00")
+    res = sess.run_trial({"kind": "return"})
+    assert res.final["state"] == "FINISHED" and res.final["value"] == 0.5
+    assert res.final["outputs"] == {"file": "data_\\udcff.csv",
+                                    "data_\\udcff.csv": 1}
+    assert res.lines(REPORTER) == ["reading data_\\udcff.csv"]
+    finish(proc, sess)
+
+
 @pytest.mark.parametrize("code", [3, "interrupt"])
 def test_system_exit_and_keyboard_interrupt_only_fail_the_trial(
         make_driver, executor_bin, code):
