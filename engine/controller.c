@@ -14,7 +14,7 @@
 
 #include "proto/proto.h"
 #include "space_check.h"
-#include "utf8.h"
+#include "proto/utf8.h"
 
 #define FLUSH_DELAY_US 50000 /* metric points and logs wait this long */
 #define TICK_S 0.5	     /* liveness and time limits are looked at this often */

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
+#include "proto/utf8.h"
 
 static void protocol_error(struct worker *w, const char *what)
 {
@@ -176,6 +177,7 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 	uint64_t id;
 	enum proto_stream stream;
 	const char *text;
+	char *repaired = NULL;
 	size_t len;
 	struct trial *t;
 	char hex[PROTO_TRIAL_HEX];
@@ -188,6 +190,9 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 	t = id ? ctl_find(c, id) : NULL;
 	if (!within_log_budget(c, w, t, len))
 		return;
+	/* Bytes that are no text (a binary print): '?', so that every reader
+	 * of the log, the dashboard's JSON included, can show the line. */
+	text = utf8_text(text, len, &repaired);
 	seq = t ? t->log_seq++ : c->executor_log_seq++;
 	store_log_put(c->store, t ? id : 0, seq, ctl_now(c), stream, text,
 		      len);
@@ -200,6 +205,7 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 	else
 		console_line(stdout, "[executor %d slot %d] %.*s", w->id,
 			     w->slot, (int)len, text);
+	free(repaired);
 }
 
 /* ---- FINAL ------------------------------------------------------------ */

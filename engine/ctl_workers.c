@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "proto/proto.h"
-#include "utf8.h"
+#include "proto/utf8.h"
 
 /* ---- joining ---------------------------------------------------------- */
 

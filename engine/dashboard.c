@@ -22,6 +22,7 @@
 
 #include "netaddr.h"
 #include "paths.h"
+#include "proto/utf8.h"
 #include "proto/proto.h"
 #include "run.h"
 #include "store.h"
@@ -174,6 +175,8 @@ static int add_line(uint32_t seq, double unix_time, int stream,
 		    const char *text, size_t len, void *arg)
 {
 	struct log_page *p = arg;
+	char *repaired;
+	int rc;
 
 	if (seq < p->from)
 		return 0;
@@ -182,10 +185,13 @@ static int add_line(uint32_t seq, double unix_time, int stream,
 		return 1;
 	}
 	p->next = seq + 1;
-	return json_array_append_new(p->lines, json_pack(
+	text = utf8_text(text, len, &repaired); /* stored raw by older engines */
+	rc = json_array_append_new(p->lines, json_pack(
 		"{s:I, s:f, s:s, s:s%}", "seq", (json_int_t)seq, "time",
 		unix_time, "stream", proto_stream_name(stream),
 		"text", text, len));
+	free(repaired);
+	return rc;
 }
 
 /* {"lines": [{seq, time, stream, text}], "next": SEQ, "more": bool} of

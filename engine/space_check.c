@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "utf8.h"
+#include "proto/utf8.h"
 
 /* Slack on DOUBLE bounds, relative to each bound (see space_check.h). Zero for
  * a bound of 0, where no rounding through exp/log can land outside. */

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "proto/utf8.h"
+
 /* A bigger pipe lets a chatty trial go on while the I/O thread is busy. */
 #define PIPE_SIZE (1 << 20)
 
@@ -108,8 +110,12 @@ static void append(struct capture_stream *s, const char *p, size_t n,
 		p += take;
 		n -= take;
 		if (s->len == CAPTURE_MAX_LINE) {
-			fn(ud, s->stream, s->line, s->len);
-			s->len = 0;
+			/* between characters: what is cut off starts the
+			 * next piece */
+			size_t cut = utf8_prefix(s->line, s->len);
+			fn(ud, s->stream, s->line, cut);
+			memmove(s->line, s->line + cut, s->len - cut);
+			s->len -= cut;
 		}
 	}
 }

@@ -5,16 +5,17 @@
  * prints reaches the driver: Python's print(), C extensions writing to
  * stdout, subprocesses inheriting the fds. The read ends are drained into
  * lines; each complete line (without its newline or CRLF) is handed to a
- * callback, a line longer than CAPTURE_MAX_LINE is cut into pieces of that
- * size, a carriage return overwrites the line as on a terminal (a progress
+ * callback, a line longer than CAPTURE_MAX_LINE is cut into pieces of at
+ * most that size (between UTF-8 characters), a carriage return overwrites the line as on a terminal (a progress
  * bar that redraws itself yields its last state only), and
  * capture_flush() hands over what is left of an unfinished line (end of a
  * trial). capture_start() also keeps a duplicate of the original stderr for
  * the shim's own messages (see diag.h).
  *
  * Threads: capture_start() in the main thread before Python starts; then
- * capture_fds(), capture_drain() and capture_flush() belong to the I/O
- * thread alone (the line buffers are not locked).
+ * capture_fds(), capture_drain() and capture_flush() are called by one
+ * thread at a time (the line buffers are not locked: io_thread.c holds its
+ * output lock around them).
  */
 #pragma once
 

@@ -1,8 +1,9 @@
-/* test_utf8: unit tests of engine/utf8.c, the cuts and repairs that keep
+/* test_utf8: unit tests of lib/proto/utf8.c, the cuts and repairs that keep
  * text buildable as JSON. Exit status 0 when every check holds. */
-#include "utf8.h"
+#include "proto/utf8.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -37,6 +38,24 @@ int main(void)
 	repaired("\xed\xa0\x80", "???");	  /* a surrogate */
 	repaired("\xf4\x90\x80\x80", "????");	  /* past U+10FFFF */
 	repaired("\xe2\x82", "??");		  /* cut at the end */
+
+	CHECK(utf8_valid_prefix(e, 4) == 4);
+	CHECK(utf8_valid_prefix(e, 2) == 1);	  /* the é cut short */
+	CHECK(utf8_valid_prefix("ok\xff!", 4) == 2);
+	CHECK(utf8_valid_prefix("", 0) == 0);
+	{
+		char bytes[] = "a\0\xff\xc3\xa9\xc3"; /* a NUL is text too */
+		utf8_repair_n(bytes, 6);
+		CHECK(memcmp(bytes, "a\0?\xc3\xa9?", 6) == 0);
+	}
+	{
+		char *copy;
+		const char *out = utf8_text(e, 4, &copy);
+		CHECK(out == e && copy == NULL);	  /* valid: no copy */
+		out = utf8_text("x\xffy", 3, &copy);
+		CHECK(out == copy && memcmp(out, "x?y", 3) == 0);
+		free(copy);
+	}
 	if (failures == 0)
 		printf("test_utf8: all checks passed\n");
 	return failures != 0;

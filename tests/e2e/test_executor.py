@@ -379,6 +379,14 @@ def test_carriage_returns_work_like_a_terminal(make_driver, executor_bin):
     finish(proc, sess)
 
 
+def test_a_long_line_is_cut_between_characters(make_driver, executor_bin):
+    drv, proc, sess = start(make_driver, executor_bin, "prints_long_text")
+    res = sess.run_trial({})
+    pieces = res.lines(STDOUT)
+    assert len(pieces) == 2 and "".join(pieces) == "a" + "é" * 40000
+    finish(proc, sess)
+
+
 def test_import_time_output_is_logged_outside_any_trial(make_driver,
                                                         executor_bin):
     drv, proc, sess = start(make_driver, executor_bin, "plain")
