@@ -197,14 +197,13 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 	store_log_put(c->store, t ? id : 0, seq, ctl_now(c), stream, text,
 		      len);
 	ctl_commit_soon(c, 0);
-	if (c->cfg->quiet)
-		return;
-	proto_trial_hex(id, hex);
-	if (t)
+	if (!c->cfg->quiet && t) {
+		proto_trial_hex(id, hex);
 		console_line(stdout, "[%s] %.*s", hex, (int)len, text);
-	else
+	} else if (!c->cfg->quiet) {
 		console_line(stdout, "[executor %d slot %d] %.*s", w->id,
 			     w->slot, (int)len, text);
+	}
 	free(repaired);
 }
 
