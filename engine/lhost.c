@@ -20,6 +20,7 @@
 #define WATCH_PERIOD_MS 100 /* how often the watchdog looks */
 #define INTERRUPT_SIGNAL SIGUSR2 /* watchdog -> Lua thread: time is up */
 #define DEFAULT_MEMORY_MIB 1024   /* until lhost_start() sets the experiment's */
+#define MEM_HEADROOM (1u << 20) /* after a refusal: for the error itself */
 
 struct job {
 	int tag;
@@ -179,15 +180,22 @@ static int bridge_pcall(lua_State *L, int nargs, int nresults, char **error)
 	return -1;
 }
 
+static void abandon_for_memory(lhost_t *h);
+
 /* The state's allocator: LuaJIT's own, refusing to grow past mem_limit, so
  * a strategy that hoards memory gets "not enough memory" (call_runtime()
- * says which limit) instead of taking the machine. */
+ * says which limit) instead of taking the machine. After a refusal the
+ * error's own handling (a traceback) gets MEM_HEADROOM more; a strategy
+ * that caught the error and asks for more than that is abandoned. */
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
 	lhost_t *h = ud;
+	size_t limit = h->mem_limit + (h->mem_refused ? MEM_HEADROOM : 0);
 	void *out;
 
-	if (nsize > osize && h->mem_used + (nsize - osize) > h->mem_limit) {
+	if (nsize > osize && h->mem_used + (nsize - osize) > limit) {
+		if (h->mem_refused && h->busy)
+			abandon_for_memory(h); /* does not return */
 		h->mem_refused = 1;
 		return NULL;
 	}
@@ -395,6 +403,31 @@ static void push_result(lhost_t *h, int tag, char *json, char *error)
 	else
 		h->results = r;
 	h->results_tail = r;
+}
+
+/*
+ * The strategy caught "not enough memory" and went on asking for more.
+ * Raising the error again from JIT-compiled code crashes the LuaJIT of
+ * Debian 12 (LuaJIT issues #1034 and #1247, fixed upstream later), and
+ * handing the memory over would break the limit. So the job fails here,
+ * like one that cannot be interrupted (watch_once()), and the Lua thread
+ * stays parked in this call for good.
+ */
+static void abandon_for_memory(lhost_t *h)
+{
+	char msg[256];
+
+	snprintf(msg, sizeof msg, "the strategy needed more than %zu MiB of "
+		 "memory (strategy_memory) and went on after the error "
+		 "(a pcall that catches it): the strategy was abandoned",
+		 h->mem_limit >> 20);
+	pthread_mutex_lock(&h->mu);
+	h->dead = 1;
+	push_result(h, h->busy_tag, NULL, strdup(msg));
+	pthread_mutex_unlock(&h->mu);
+	wake(h);
+	for (;;)
+		pause();
 }
 
 /* Count hook armed by the watchdog: raise an error inside the strategy. */

@@ -321,6 +321,28 @@ return maggy.experiment { name = "hoard", num_trials = 3, metric = "loss",
     assert "needed more than 64 MiB of memory (strategy_memory" in out.stdout + out.stderr
 
 
+def test_a_strategy_that_catches_its_memory_error_and_goes_on_is_abandoned(
+        engine, tmp_path):
+    """Raising the error again from compiled code would crash LuaJIT: the
+    engine ends the run with the error instead, and keeps what it has."""
+    script = tmp_path / "hoard.lua"
+    script.write_text("""local maggy = require "maggy"
+local stubborn = { suggest = function(self, ctx)
+  local cache = {}
+  for attempt = 1, 100 do
+    pcall(function() for i = 1, 1e9 do cache[#cache + 1] = { i } end end)
+  end
+end }
+return maggy.experiment { name = "stubborn", num_trials = 3, metric = "loss",
+                          direction = "min", strategy_memory = 64, optimizer = stubborn }
+""")
+    out = engine.simulate(script, "--benchmark", "branin", "--dir", tmp_path / "r")
+    assert out.returncode == 1, out.stdout + out.stderr
+    assert "needed more than 64 MiB of memory (strategy_memory) and went on after " \
+        "the error" in out.stdout
+    assert engine.show(tmp_path / "r")["status"] == "failed"
+
+
 def hartmann6(x):
     alpha = [1.0, 1.2, 3.0, 3.2]
     A = [[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
