@@ -232,6 +232,17 @@ function M.new(t)
       end
     end
   end
+  local by_what = {}
+  for _, item in ipairs(s.items) do
+    local what = M.signature(s:ablate(item))
+    local first = by_what[what]
+    if first then
+      return nil, string.format("ablation: %s leaves out the same as %s (%s): one trial would "
+        .. "stand for both; give each set once", M.label(item), M.label(first),
+        table.concat(item.members, ", "))
+    end
+    by_what[what] = item
+  end
   local ablator = t.ablator or (s.target and "path" or "loco")
   if ablator == "path" then
     if not s.target then return nil, "ablation: the path ablator needs a target configuration (target = {...})" end
