@@ -31,6 +31,7 @@ M.DEFAULTS = {
 }
 
 M.LIVENESS_MIN = 2 -- seconds: the shortest default liveness timeout
+M.MAX_TRIALS = 1e9 -- trials an experiment may have (the store counts them exactly)
 
 local function sorted_keys(t)
   local keys = {}
@@ -80,7 +81,8 @@ local FIELDS = {
   ablation = { ablation.is_study, "a maggy.ablation{...} (in place of space and optimizer)" },
   optimizer = { strategy(M.OPTIMIZERS, "suggest"), builtins(M.OPTIMIZERS, "maggy.optimizers", "suggest") },
   earlystop = { strategy(M.EARLYSTOP, "check"), builtins(M.EARLYSTOP, "maggy.earlystop", "check") },
-  num_trials = { function(v) return is_integer(v) and v >= 1 end, "a positive integer" },
+  num_trials = { function(v) return is_integer(v) and v >= 1 and v <= M.MAX_TRIALS end,
+                 "a positive integer up to 1e9" },
   direction = { function(v) return v == "max" or v == "min" end, "\"max\" or \"min\"" },
   metric = { function(v) return type(v) == "string" and v ~= "" end, "a non-empty string" },
   hb_interval = { positive_number, "a number of seconds above 0" },

@@ -89,7 +89,12 @@ local function resolve_num_trials(e, script, optimizer, opt_ctx, opt_name)
   end
   local n = optimizer:count(opt_ctx)
   if type(n) ~= "number" or n ~= math.floor(n) or n < 1 then
-    fail("optimizer '%s': count() must return a positive integer, got %s", opt_name, describe(n))
+    fail("%s optimizer '%s': count() must return a positive integer, got %s",
+      experiment.where(script), opt_name, describe(n))
+  end
+  if n > experiment.MAX_TRIALS then
+    fail("%s optimizer '%s': count() returned %s, more trials than an experiment may have (1e9): "
+      .. "set num_trials", experiment.where(script), opt_name, describe(n))
   end
   return n
 end

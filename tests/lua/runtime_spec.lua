@@ -114,7 +114,8 @@ describe("maggy.runtime load", function()
     local base = 'return require("maggy").experiment{ name = "x", train = "t:t", space = { x = { "DOUBLE", { 0, 1 } } }, %s }'
     local cases = {
       ["num_trails = 3"] = "experiment: unknown field 'num_trails'",
-      ["num_trials = 0"] = "field 'num_trials' must be a positive integer, got number 0",
+      ["num_trials = 0"] = "field 'num_trials' must be a positive integer up to 1e9, got number 0",
+      ["num_trials = 1e18"] = "field 'num_trials' must be a positive integer up to 1e9, got number 1e+18",
       ["num_trials = 3, direction = 'up'"] = "field 'direction' must be \"max\" or \"min\", got string 'up'",
       ["num_trials = 3, hb_interval = 0"] = "field 'hb_interval' must be a number of seconds above 0",
       ["num_trials = 3, es_min = 1.5"] = "field 'es_min' must be an integer >= 1",
@@ -124,6 +125,8 @@ describe("maggy.runtime load", function()
       ["num_trials = 3, python_path = 3"] = "field 'python_path' must be a folder or a list of folders",
       ["num_trials = 3, max_attempts = 0"] = "field 'max_attempts' must be an integer >= 1",
       ["optimizer = 'random'"] = "num_trials is required (optimizer 'random' has no count())",
+      ["optimizer = { suggest = function() end, count = function() return 1e18 end }"] =
+        "count() returned number 1e+18, more trials than an experiment may have (1e9): set num_trials",
     }
     for fields, want in pairs(cases) do
       local file = script(string.format(base, fields))
