@@ -41,6 +41,7 @@ function M.new(fields)
   for k, v in pairs(fields) do ctx[k] = v end
   ctx._trials, ctx._by_id = {}, {}
   ctx._running, ctx._finished = {}, {}
+  ctx._state = {} -- trial -> its state as the engine gave it (M.state_of)
   ctx._logs = { lines = {}, dropped = 0 }
   return ctx
 end
@@ -69,10 +70,11 @@ local function leave_running(running, trial)
   if i then table.remove(running, i) end
 end
 
-local function enter(ctx, trial)
-  if trial.state == "RUNNING" then
+local function enter(ctx, trial, state)
+  ctx._state[trial] = state
+  if state == "RUNNING" then
     table.insert(ctx._running, running_slot(ctx._running, trial), trial)
-  elseif trial.state == "FINISHED" then
+  elseif state == "FINISHED" then
     ctx._finished[#ctx._finished + 1] = trial
   end
 end
@@ -80,7 +82,14 @@ end
 function M.add_trial(ctx, trial)
   ctx._trials[#ctx._trials + 1] = trial
   ctx._by_id[trial.id] = trial
-  enter(ctx, trial)
+  enter(ctx, trial, trial.state)
+end
+
+-- The state the engine gave a trial. A strategy may have written another
+-- into trial.state: that changes what strategies see, not what the runtime
+-- goes by.
+function M.state_of(ctx, trial)
+  return ctx._state[trial]
 end
 
 -- The runtime moves a trial to `state` through here, which keeps, without
@@ -88,10 +97,11 @@ end
 -- FINISHED ones in the order they finished (a trial never leaves a final
 -- state).
 function M.set_state(ctx, trial, state)
-  if trial.state == state then return end
-  if trial.state == "RUNNING" then leave_running(ctx._running, trial) end
+  local was = ctx._state[trial]
   trial.state = state
-  enter(ctx, trial)
+  if was == state then return end
+  if was == "RUNNING" then leave_running(ctx._running, trial) end
+  enter(ctx, trial, state)
 end
 
 -- The lists early-stop rules are given (the runtime's own: read only).

@@ -181,8 +181,9 @@ local function find(ev)
 end
 
 local function not_final(t, ev)
-  if t:is_done() then
-    fail("maggy.runtime: event '%s' for trial %s, which is already %s", ev.e, t.id, t.state)
+  local state = Ctx.state_of(exp.ctx, t)
+  if Trial.FINAL[state] then
+    fail("maggy.runtime: event '%s' for trial %s, which is already %s", ev.e, t.id, state)
   end
   return t
 end
@@ -397,7 +398,7 @@ local function checked_stops(ids)
   local out, seen = {}, {}
   for _, id in ipairs(ids) do
     local t = exp.ctx:trial(id)
-    if not t or t.state ~= "RUNNING" then
+    if not t or Ctx.state_of(exp.ctx, t) ~= "RUNNING" then
       fail("earlystop '%s': check returned %s, which is not a running trial", exp.rule_name, tostring(id))
     end
     if not seen[id] then out[#out + 1], seen[id] = id, true end
@@ -478,9 +479,10 @@ function M.reconcile(trials_json)
       emit({ e = "new", id = r.id, seq = r.seq, params = r.params })
       t = exp.ctx:trial(r.id)
     end
+    local state = Ctx.state_of(exp.ctx, t)
     if Trial.FINAL[r.state] then
-      if not t:is_done() then emit({ e = "end", id = r.id, state = r.state, value = r.value }) end
-    elseif t.state == "RUNNING" then
+      if not Trial.FINAL[state] then emit({ e = "end", id = r.id, state = r.state, value = r.value }) end
+    elseif state == "RUNNING" then
       emit({ e = "retry", id = r.id })
     end
   end

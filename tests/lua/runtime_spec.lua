@@ -170,6 +170,24 @@ describe("maggy.runtime handle", function()
     assert.are.same({ logs = {} }, handle({}, nil))
   end)
 
+  it("goes by the states it gave, whatever a strategy writes into trial.state", function()
+    rt.load(script([[
+local maggy = require "maggy"
+local meddler = { suggest = function(self, ctx)
+  for _, t in ipairs(ctx:trials("RUNNING")) do t.state = "FINISHED" end
+  return ctx.space:sample(ctx.rng)
+end }
+return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer = meddler,
+  space = maggy.searchspace { x = maggy.double(0, 1) } }
+]]), json.encode({ seed = 1 }))
+    local ev = new_events(suggest(1).suggestions)
+    ev[2] = { e = "run", id = ev[1].id, attempt = 1 }
+    handle(ev)
+    assert.are.equal(1, #suggest(1).suggestions) -- the meddler runs
+    local reply = handle({ { e = "end", id = ev[1].id, state = "FINISHED", value = 0.5 } }, { op = "suggest", n = 1 })
+    assert.are.equal("ok", reply.status)
+  end)
+
   it("suggests the same trials for the same seed", function()
     load("basic")
     local first = suggest(5).suggestions
