@@ -21,6 +21,7 @@
 #define INTERRUPT_SIGNAL SIGUSR2 /* watchdog -> Lua thread: time is up */
 #define DEFAULT_MEMORY_MIB 1024   /* until lhost_start() sets the experiment's */
 #define MEM_HEADROOM (1u << 20) /* after a refusal: for the error itself */
+#define LOAD_TIMEOUT_S 10.0	/* until lhost_limits() sets the experiment's */
 
 struct job {
 	int tag;
@@ -42,7 +43,11 @@ struct lhost {
 	int mem_refused; /* an allocation was refused since the last job */
 
 	pthread_t thread, watchdog;
-	int started;
+	pthread_t runner; /* the thread in the watched call: the caller's
+			     before lhost_start(), then the Lua thread */
+	int started, watching;
+	int sync; /* the watched call is lhost_load()'s or lhost_call()'s */
+	int limits_set; /* lhost_limits() was called */
 	pthread_mutex_t mu;
 	pthread_cond_t jobs_cv;	 /* the Lua thread waits here for a job */
 	pthread_cond_t watch_cv; /* the watchdog sleeps here between looks:
@@ -63,7 +68,8 @@ struct lhost {
 	atomic_uint job_no, interrupt_job;
 };
 
-/* The host whose Lua thread this is (set on that thread only). */
+/* The host whose state this thread runs (set on that thread only: the Lua
+ * thread, or the caller of lhost_load() and lhost_call() during the call). */
 static _Thread_local lhost_t *this_host;
 
 static double now_s(void)
@@ -181,6 +187,29 @@ static int bridge_pcall(lua_State *L, int nargs, int nresults, char **error)
 }
 
 static void abandon_for_memory(lhost_t *h);
+static void interrupt_handler(int sig);
+static void begin_watch(lhost_t *h, int tag);
+static void *watchdog_thread(void *arg);
+static void wake(lhost_t *h);
+static void push_result(lhost_t *h, int tag, char *json, char *error);
+
+/*
+ * Give up on the running call, with mu held: the job fails with `msg` and
+ * the host takes no more. A call on the caller's thread (lhost_load(),
+ * lhost_call()) has nobody to fail it to, and nothing has started yet:
+ * the process ends, as for a script that does not load.
+ */
+static void abandon(lhost_t *h, const char *msg)
+{
+	if (h->sync) {
+		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
+			msg);
+		_exit(LHOST_EXIT_ABANDONED);
+	}
+	h->dead = 1;
+	push_result(h, h->busy_tag, NULL, strdup(msg));
+	wake(h); /* with mu held; this is rare */
+}
 
 /* The state's allocator: LuaJIT's own, refusing to grow past mem_limit, so
  * a strategy that hoards memory gets "not enough memory" (call_runtime()
@@ -318,6 +347,8 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 		   size_t errlen)
 {
 	lhost_t *h = calloc(1, sizeof *h);
+	struct sigaction sa = { .sa_handler = interrupt_handler,
+				.sa_flags = SA_RESTART };
 	char *error = NULL;
 
 	if (h == NULL)
@@ -347,9 +378,21 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 	h->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (h->wake_fd < 0)
 		goto fail;
+	h->timeout_s = LOAD_TIMEOUT_S;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_cond_init(&h->jobs_cv, NULL);
 	pthread_cond_init(&h->watch_cv, NULL);
+	sigemptyset(&sa.sa_mask);
+	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
+	if (pthread_create(&h->watchdog, NULL, watchdog_thread, h) != 0) {
+		snprintf(err, errlen, "cannot start the Lua watchdog");
+		close(h->wake_fd);
+		lua_close(h->L);
+		free(h->script_path);
+		free(h);
+		return NULL;
+	}
+	h->watching = 1;
 	return h;
 fail:
 	snprintf(err, errlen, "cannot start the Lua host: %s",
@@ -363,17 +406,41 @@ fail:
 	return NULL;
 }
 
+/* call_runtime() on the caller's thread, before lhost_start(), watched as
+ * a job is: interrupted after timeout_s, the process ended when it cannot
+ * be (abandon()). */
+static int call_watched(lhost_t *h, const char *fname, const char *a1,
+			const char *a2, char **out, char **error)
+{
+	int rc;
+
+	pthread_mutex_lock(&h->mu);
+	h->runner = pthread_self();
+	h->sync = 1;
+	begin_watch(h, -1);
+	pthread_mutex_unlock(&h->mu);
+	this_host = h;
+	rc = call_runtime(h, fname, a1, a2, out, error);
+	this_host = NULL;
+	pthread_mutex_lock(&h->mu);
+	h->busy = 0;
+	h->sync = 0;
+	lua_sethook(h->L, NULL, 0, 0);
+	pthread_mutex_unlock(&h->mu);
+	return rc;
+}
+
 int lhost_load(lhost_t *h, const char *options_json, char **config_json,
 	       char **error)
 {
-	return call_runtime(h, "load", h->script_path, options_json,
+	return call_watched(h, "load", h->script_path, options_json,
 			    config_json, error);
 }
 
 int lhost_call(lhost_t *h, const char *fname, const char *arg, char **out,
 	       char **error)
 {
-	return call_runtime(h, fname, arg, NULL, out, error);
+	return call_watched(h, fname, arg, NULL, out, error);
 }
 
 static void wake(lhost_t *h)
@@ -422,10 +489,8 @@ static void abandon_for_memory(lhost_t *h)
 		 "(a pcall that catches it): the strategy was abandoned",
 		 h->mem_limit >> 20);
 	pthread_mutex_lock(&h->mu);
-	h->dead = 1;
-	push_result(h, h->busy_tag, NULL, strdup(msg));
+	abandon(h, msg);
 	pthread_mutex_unlock(&h->mu);
-	wake(h);
 	for (;;)
 		pause();
 }
@@ -444,6 +509,11 @@ static void timeout_hook(lua_State *L, lua_Debug *ar)
 	}
 	/* The hook stays armed until the job ends: a strategy that catches
 	 * this error with pcall is interrupted again. */
+	if (h && !h->limits_set)
+		luaL_error(L, "loading the experiment took more than %f s (its "
+			      "script with count() and initialize(); the "
+			      "experiment's strategy_timeout applies once it "
+			      "is loaded)", h->timeout_s);
 	luaL_error(L, "strategy time limit exceeded: a call took more than "
 		      "%f s (strategy_timeout)", h ? h->timeout_s : 0.0);
 }
@@ -461,6 +531,16 @@ static void interrupt_handler(int sig)
 		lua_sethook(h->L, timeout_hook, LUA_MASKCOUNT, 1000);
 }
 
+/* A watched call begins: the watchdog's clock starts. With mu held. */
+static void begin_watch(lhost_t *h, int tag)
+{
+	h->busy = 1;
+	h->busy_tag = tag;
+	atomic_fetch_add(&h->job_no, 1);
+	h->deadline = now_s() + h->timeout_s;
+	h->hooked_at = 0;
+}
+
 static struct job *next_job(lhost_t *h)
 {
 	struct job *j;
@@ -473,11 +553,7 @@ static struct job *next_job(lhost_t *h)
 		h->jobs = j->next;
 		if (h->jobs == NULL)
 			h->jobs_tail = NULL;
-		h->busy = 1;
-		h->busy_tag = j->tag;
-		atomic_fetch_add(&h->job_no, 1);
-		h->deadline = now_s() + h->timeout_s;
-		h->hooked_at = 0;
+		begin_watch(h, j->tag);
 	}
 	pthread_mutex_unlock(&h->mu);
 	return j;
@@ -525,27 +601,30 @@ static void *lua_thread(void *arg)
 static void watch_once(lhost_t *h)
 {
 	double now = now_s();
-	char msg[256];
+	char msg[400];
 
 	if (!h->busy || h->dead || now < h->deadline)
 		return;
 	if (h->hooked_at == 0) {
 		h->hooked_at = now;
 		atomic_store(&h->interrupt_job, atomic_load(&h->job_no));
-		pthread_kill(h->thread, INTERRUPT_SIGNAL);
+		pthread_kill(h->runner, INTERRUPT_SIGNAL);
 		return;
 	}
 	if (now < h->hooked_at + GRACE_S)
 		return;
-	h->dead = 1;
 	snprintf(msg, sizeof msg,
-		 "strategy time limit exceeded: a call has not returned after "
-		 "%.1f s (strategy_timeout) and cannot be interrupted "
-		 "(a loop in JIT-compiled code, or one that catches every "
-		 "error); the strategy was abandoned",
-		 h->timeout_s + GRACE_S);
-	push_result(h, h->busy_tag, NULL, strdup(msg));
-	wake(h); /* the watchdog holds mu throughout; this is rare */
+		 "%s has not returned after %.1f s (%s) and cannot be "
+		 "interrupted (a loop in JIT-compiled code, or one that "
+		 "catches every error); the strategy was abandoned",
+		 h->limits_set ? "strategy time limit exceeded: a call"
+			       : "loading the experiment (its script with "
+				 "count() and initialize())",
+		 h->timeout_s + GRACE_S,
+		 h->limits_set ? "strategy_timeout"
+			       : "the experiment's strategy_timeout applies "
+				 "once it is loaded");
+	abandon(h, msg);
 }
 
 static void *watchdog_thread(void *arg)
@@ -577,31 +656,28 @@ void lhost_collect_eagerly(lhost_t *h)
 	lua_gc(h->L, LUA_GCSETSTEPMUL, 800);
 }
 
-int lhost_start(lhost_t *h, double timeout_s, double memory_mib, char *err,
-		size_t errlen)
+void lhost_limits(lhost_t *h, double timeout_s, double memory_mib)
 {
-	struct sigaction sa = { .sa_handler = interrupt_handler,
-				.sa_flags = SA_RESTART };
-
-	sigemptyset(&sa.sa_mask);
-	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
-	h->timeout_s = timeout_s > 0 ? timeout_s : 10.0;
+	pthread_mutex_lock(&h->mu);
+	if (timeout_s > 0)
+		h->timeout_s = timeout_s;
 	if (memory_mib > 0)
 		h->mem_limit = (size_t)(memory_mib * 1048576.0);
+	h->limits_set = 1;
+	pthread_mutex_unlock(&h->mu);
+}
+
+int lhost_start(lhost_t *h, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&h->mu);
 	if (pthread_create(&h->thread, NULL, lua_thread, h) != 0) {
+		pthread_mutex_unlock(&h->mu);
 		snprintf(err, errlen, "cannot start the Lua thread");
 		return -1;
 	}
-	if (pthread_create(&h->watchdog, NULL, watchdog_thread, h) != 0) {
-		snprintf(err, errlen, "cannot start the Lua watchdog");
-		pthread_mutex_lock(&h->mu);
-		h->quit = 1;
-		pthread_cond_signal(&h->jobs_cv);
-		pthread_mutex_unlock(&h->mu);
-		pthread_join(h->thread, NULL);
-		return -1;
-	}
+	h->runner = h->thread;
 	h->started = 1;
+	pthread_mutex_unlock(&h->mu);
 	return 0;
 }
 
@@ -680,18 +756,18 @@ void lhost_free(lhost_t *h)
 
 	if (h == NULL)
 		return;
-	if (h->started) {
-		pthread_mutex_lock(&h->mu);
-		h->quit = 1;
-		abandoned = h->dead && h->busy;
-		pthread_cond_signal(&h->jobs_cv);
-		pthread_cond_signal(&h->watch_cv);
-		pthread_mutex_unlock(&h->mu);
+	pthread_mutex_lock(&h->mu);
+	h->quit = 1;
+	abandoned = h->dead && h->busy;
+	pthread_cond_signal(&h->jobs_cv);
+	pthread_cond_signal(&h->watch_cv);
+	pthread_mutex_unlock(&h->mu);
+	if (h->watching)
 		pthread_join(h->watchdog, NULL);
-		if (abandoned)
-			return; /* the thread still runs in L: leave it all */
+	if (abandoned)
+		return; /* the thread still runs in L: leave it all */
+	if (h->started)
 		pthread_join(h->thread, NULL);
-	}
 	free_jobs(h->jobs);
 	lhost_result_free(h->results);
 	if (h->wake_fd >= 0)

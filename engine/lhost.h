@@ -7,7 +7,7 @@
  * and returns at once; when the job is done its result is queued back and
  * `wake_fd` becomes readable, and the loop thread collects results with
  * lhost_take(). The lua_State is touched by the Lua thread only (and by
- * lhost_load() before that thread starts).
+ * lhost_load() and lhost_call() before that thread starts).
  *
  * Every call into Lua goes through one protected bridge that adds a
  * traceback (file:line). A call that runs longer than the experiment's
@@ -17,13 +17,19 @@
  * count hook does not fire inside compiled traces, a call that ignores the
  * interruption is abandoned after a grace period: its result is reported as
  * an error and the host refuses further jobs (the thread dies with the
- * process).
+ * process). The calls before the Lua thread starts are watched the same
+ * way, on their caller's thread, with LOAD_TIMEOUT_S (10 s) until
+ * lhost_limits() gives the experiment's own limit; one that cannot be
+ * interrupted ends the process with status LHOST_EXIT_ABANDONED and the
+ * reason on stderr, as a script that does not load does.
  */
 #pragma once
 
 #include <stddef.h>
 
 typedef struct lhost lhost_t;
+
+#define LHOST_EXIT_ABANDONED 2 /* `run`'s status for a script that does not load */
 
 /* What the Lua side returned for one job. Free with lhost_result_free(). */
 struct lhost_result {
@@ -67,11 +73,13 @@ int lhost_call(lhost_t *h, const char *fname, const char *arg, char **out,
  */
 void lhost_collect_eagerly(lhost_t *h);
 
-/* Start the Lua thread and the watchdog. `timeout_s` bounds every job,
- * `memory_mib` the state's memory from now on (until then, 1 GiB; <= 0
- * keeps that). Returns 0 or -1 (err filled). */
-int lhost_start(lhost_t *h, double timeout_s, double memory_mib, char *err,
-		size_t errlen);
+/* The experiment's limits, once it is loaded: `timeout_s` bounds every
+ * call from now on (until then, 10 s), `memory_mib` the state's memory
+ * (until then, 1 GiB); <= 0 keeps the one before. */
+void lhost_limits(lhost_t *h, double timeout_s, double memory_mib);
+
+/* Start the Lua thread. Returns 0 or -1 (err filled). */
+int lhost_start(lhost_t *h, char *err, size_t errlen);
 
 /* Queue a job; `json` is copied. Returns 0, or -1 when the host is dead
  * (a previous job was abandoned) or out of memory. */

@@ -169,6 +169,11 @@ static int load_experiment(struct run *r)
 		goto out;
 	}
 	rc = read_config(r);
+	if (rc == 0)
+		lhost_limits(r->lhost, json_number_value(json_object_get(
+				     r->config, "strategy_timeout")),
+			     json_number_value(json_object_get(
+				     r->config, "strategy_memory")));
 out:
 	free(opts);
 	free(config);
@@ -558,10 +563,6 @@ static int make_sim(struct run *r)
 static int start_services(struct run *r)
 {
 	char err[512], secret_path[PATH_MAX];
-	double timeout = json_number_value(
-		json_object_get(r->config, "strategy_timeout"));
-	double memory = json_number_value(
-		json_object_get(r->config, "strategy_memory"));
 
 	r->base = event_base_new();
 	if (r->base == NULL || (r->bench && make_sim(r) < 0))
@@ -587,7 +588,7 @@ static int start_services(struct run *r)
 		return -1;
 	}
 	ctl_on_done(r->ctl, done_cb, r);
-	if (lhost_start(r->lhost, timeout, memory, err, sizeof err) < 0) {
+	if (lhost_start(r->lhost, err, sizeof err) < 0) {
 		fail("Lua", err);
 		return -1;
 	}

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 import fakedriver
-from conftest import FIXTURES, ROOT, wait_for
+from conftest import ENGINE, FIXTURES, ROOT, wait_for
 
 FINAL_STATES = {"FINISHED", "EARLY_STOPPED", "FAILED"}
 
@@ -227,6 +227,28 @@ return maggy.experiment {{
     assert "strategy time limit exceeded" in summary["error"]
     assert ("cannot be interrupted" in summary["error"]) == (loop != "interpreted")
     assert all(t["state"] != "RUNNING" for t in summary["trials"])
+
+
+@pytest.mark.parametrize("loop", ["interpreted", "compiled"])
+def test_a_strategy_that_never_finishes_initializing_fails_the_load(engine, tmp_path, loop):
+    """initialize() runs while the experiment loads, before its own
+    strategy_timeout is known: loading gets 10 s, and says so."""
+    script = tmp_path / "experiment.lua"
+    script.write_text(f"""local maggy = require "maggy"
+return maggy.experiment {{
+  name = "stuck", train = "fast_train:train", num_trials = 3, metric = "score",
+  space = maggy.searchspace {{ x = maggy.double(0, 1) }},
+  optimizer = {{ initialize = function() {LOOPS[loop]} end,
+                suggest = function(self, ctx) return ctx.space:sample(ctx.rng) end }},
+  strategy_timeout = 1,
+}}
+""")
+    out = subprocess.run([str(ENGINE), "check", str(script)], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert "cannot load the experiment" in out.stderr
+    assert "loading the experiment" in out.stderr
+    assert ("cannot be interrupted" in out.stderr) == (loop == "compiled")
 
 
 def test_training_module_that_cannot_be_imported_fails_the_run(engine, tmp_path):
