@@ -19,7 +19,7 @@
 #define GRACE_S 2.0	    /* after the hook is armed, before we give up */
 #define WATCH_PERIOD_MS 100 /* how often the watchdog looks */
 #define INTERRUPT_SIGNAL SIGUSR2 /* watchdog -> Lua thread: time is up */
-#define DEFAULT_MEMORY_MIB 1024   /* until lhost_start() sets the experiment's */
+#define DEFAULT_MEMORY_MIB 1024   /* until lhost_limits() sets the experiment's */
 #define MEM_HEADROOM (1u << 20) /* after a refusal: for the error itself */
 #define LOAD_TIMEOUT_S 10.0	/* until lhost_limits() sets the experiment's */
 
@@ -384,20 +384,17 @@ lhost_t *lhost_new(const char *lua_dir, const char *script_path, char *err,
 	pthread_cond_init(&h->watch_cv, NULL);
 	sigemptyset(&sa.sa_mask);
 	sigaction(INTERRUPT_SIGNAL, &sa, NULL);
-	if (pthread_create(&h->watchdog, NULL, watchdog_thread, h) != 0) {
-		snprintf(err, errlen, "cannot start the Lua watchdog");
-		close(h->wake_fd);
-		lua_close(h->L);
-		free(h->script_path);
-		free(h);
-		return NULL;
-	}
+	if ((errno = pthread_create(&h->watchdog, NULL, watchdog_thread,
+				    h)) != 0)
+		goto fail;
 	h->watching = 1;
 	return h;
 fail:
 	snprintf(err, errlen, "cannot start the Lua host: %s",
 		 error ? error : (errno ? strerror(errno) : "out of memory"));
 	free(error);
+	if (h && h->wake_fd >= 0)
+		close(h->wake_fd);
 	if (h && h->L)
 		lua_close(h->L);
 	if (h)
