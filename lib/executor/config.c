@@ -34,15 +34,22 @@ void config_usage(const char *argv0, FILE *file)
 "                                                   its own terminal: errors\n"
 "                                                   it was sent are not\n"
 "                                                   printed again\n"
+"  MAGGY_BYE_STATUS=N           (no flag)           exit status after the\n"
+"                                                   driver's goodbye (default\n"
+"                                                   0): tells a supervisor it\n"
+"                                                   from a training function\n"
+"                                                   that ended the process\n"
+"                                                   with os._exit(0)\n"
 "  --help                                           this text\n"
 "\n"
 "The secret is the experiment's 256-bit key as 64 hexadecimal digits. It is\n"
 "never accepted on the command line, where other users could read it.\n"
 "\n"
-"Exit status: 0 the driver said goodbye; 1 internal error; 2 invalid\n"
-"settings or refused by the driver; 3 driver unreachable for longer than\n"
-"the reconnect timeout; 4 the training function cannot be imported; 5 it\n"
-"ran the experiment's max_trials_per_executor (start a fresh one).\n",
+"Exit status: 0 (or MAGGY_BYE_STATUS) the driver said goodbye; 1 internal\n"
+"error; 2 invalid settings or refused by the driver; 3 driver unreachable\n"
+"for longer than the reconnect timeout; 4 the training function cannot be\n"
+"imported; 5 it ran the experiment's max_trials_per_executor (start a\n"
+"fresh one).\n",
 		argv0);
 }
 
@@ -270,6 +277,7 @@ int config_load(struct exec_config *cfg, int argc, char **argv, char *err,
 		.attempt = getenv("MAGGY_ATTEMPT"),
 		.timeout = getenv("MAGGY_RECONNECT_TIMEOUT"),
 	};
+	const char *bye = getenv("MAGGY_BYE_STATUS");
 	int rc;
 
 	memset(cfg, 0, sizeof *cfg);
@@ -289,7 +297,12 @@ int config_load(struct exec_config *cfg, int argc, char **argv, char *err,
 	    (raw.timeout && (rc = parse_seconds("the reconnect timeout",
 						raw.timeout,
 						&cfg->reconnect_timeout, err,
-						errlen))))
+						errlen))) ||
+	    (bye && (rc = parse_int("MAGGY_BYE_STATUS", bye, 0,
+				    &cfg->bye_status, err, errlen))))
 		return rc;
+	if (cfg->bye_status > 255)
+		return fail(err, errlen, "MAGGY_BYE_STATUS must be an exit "
+			    "status, 0 to 255, not '%s'", bye);
 	return load_secret(cfg, raw.secret_file, err, errlen);
 }

@@ -30,6 +30,7 @@ struct exec_config {
 	int slot;          /* 0.. */
 	int attempt;       /* 1.. */
 	double reconnect_timeout; /* seconds, > 0 */
+	int bye_status;    /* exit status after the driver's goodbye */
 };
 
 enum config_result {

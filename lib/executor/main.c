@@ -198,5 +198,5 @@ int main(int argc, char **argv)
 	json_decref(ex.welcome);
 	conn_destroy(&ex.conn);
 	inbox_destroy(&ex.inbox);
-	return recycled ? EXEC_EXIT_RECYCLED : EXEC_EXIT_OK;
+	return recycled ? EXEC_EXIT_RECYCLED : ex.cfg.bye_status;
 }

@@ -13,9 +13,10 @@ import sys
 PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent():
-    """In the child: SIGTERM when the Python worker that started it dies
-    (a cancelled or killed task), so that no executor outlives its task."""
+def die_with_parent():
+    """In the child: SIGTERM when the thread that started it dies (a
+    cancelled or killed task, a driver killed), so that nothing outlives
+    what started it. maggy-engine takes SIGTERM as a clean stop."""
     try:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(
             PR_SET_PDEATHSIG, signal.SIGTERM)
@@ -42,6 +43,7 @@ def task_environment(plan, ctx, python_path):
         "MAGGY_SLOT": str(ctx.partitionId()),
         "MAGGY_ATTEMPT": str(ctx.attemptNumber() + 1),
         "MAGGY_RECONNECT_TIMEOUT": str(plan.get("reconnect_timeout", 60)),
+        "MAGGY_BYE_STATUS": str(BYE),
     })
     gpus = _gpu_addresses(ctx)
     if gpus is not None:
@@ -54,18 +56,21 @@ def task_environment(plan, ctx, python_path):
 
 
 # The executor's exit statuses after which restarting it is pointless: the
-# driver said goodbye (0), refused it (2), is gone (3), or the training
-# module cannot be imported (4). Others (a crash) restart it in the task,
-# as the engine's own launcher does with local executors; 5 (it ran the
-# experiment's max_trials_per_executor) starts a fresh one, not counted as
-# a restart.
-FINAL_STATUSES = (0, 2, 3, 4)
+# driver said goodbye (BYE: MAGGY_BYE_STATUS, so that a training function
+# that ends the process with os._exit(0) is not taken for one), refused it
+# (2), is gone (3), or the training module cannot be imported (4). Others
+# (a crash) restart it in the task, as the engine's own launcher does with
+# local executors; 5 (it ran the experiment's max_trials_per_executor)
+# starts a fresh one, not counted as a restart. One that keeps crashing
+# fails the task, which Spark then runs again (spark.task.maxFailures).
+BYE = 10
+FINAL_STATUSES = (BYE, 2, 3, 4)
 RECYCLED = 5
 MAX_RESTARTS = 3
 
 
 def _run_once(executor, env):
-    proc = subprocess.Popen([executor], env=env, preexec_fn=_die_with_parent)
+    proc = subprocess.Popen([executor], env=env, preexec_fn=die_with_parent)
     try:
         return proc.wait()
     finally:
@@ -83,13 +88,16 @@ def run_executor(plan):
         python_path = [SparkFiles.getRootDirectory()] + sys.path
         env = task_environment(plan, ctx, python_path)
         status, restarts, starts = None, 0, 0
-        while restarts <= MAX_RESTARTS:
+        while status not in FINAL_STATUSES:
+            if restarts > MAX_RESTARTS:
+                raise RuntimeError(
+                    f"maggy-executor ended {restarts} times without the "
+                    f"driver's goodbye on {socket.gethostname()} (last "
+                    f"exit status {status}): this task gives up its slot")
             starts += 1
             env["MAGGY_ATTEMPT"] = str(ctx.attemptNumber() + starts)
             status = _run_once(plan["executor"], env)
-            if status in FINAL_STATUSES:
-                break
-            if status != RECYCLED:
+            if status not in FINAL_STATUSES and status != RECYCLED:
                 restarts += 1
         yield ctx.partitionId(), socket.gethostname(), status
 

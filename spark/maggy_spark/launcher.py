@@ -22,7 +22,7 @@ import threading
 import time
 import uuid
 
-from .executor_task import run_executor
+from .executor_task import BYE, die_with_parent, run_executor
 
 HOME = pathlib.Path(os.environ.get(
     "MAGGY_HOME", pathlib.Path(__file__).resolve().parents[2]))
@@ -82,9 +82,11 @@ class _Engine:
     """maggy-engine on the driver; its output echoed line by line."""
 
     def __init__(self, args, out):
+        # a driver killed (SIGTERM, SIGKILL) stops its engine cleanly too:
+        # nothing is left holding the run's directory
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1)
+                                     bufsize=1, preexec_fn=die_with_parent)
         self.out = out
         self.lines = []
         self.ready = threading.Event()
@@ -143,8 +145,9 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
     engine_bin, executor_bin = binaries(home)
     workers = workers or default_workers(sc)
     listen = f"{driver_host(sc)}:0"
-    if resume:
-        args = [engine_bin, "resume", str(resume), "--workers", "0"]
+    if resume:  # on this run's driver host: the tasks are new ones
+        args = [engine_bin, "resume", str(resume), "--workers", "0",
+                "--listen", listen]
     else:
         args = [engine_bin, "run", str(experiment), "--workers", "0",
                 "--listen", listen]
@@ -172,15 +175,25 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
         engine.interrupt()  # stored and resumable, whatever went wrong here
         engine.proc.wait()
         if job is not None:
-            sc.cancelJobGroup(job.group)
+            job.cancel()
         raise
-    sc.cancelJobGroup(job.group)  # executors got BYE; tasks still waiting end
+    job.cancel()  # executors got BYE; tasks still waiting end
     job.join()
     engine.reader.join()
     summary = _summary(engine.dir)
+    if job.failure:
+        raise ExperimentFailed(
+            f"the Spark job of the executors {job.failure}; the experiment "
+            f"was stopped: lagom(spark, resume={engine.dir!r}) continues it",
+            status, summary)
     if status == 130:
         raise KeyboardInterrupt("the experiment was interrupted; "
                                 f"lagom(spark, resume={engine.dir!r}) continues it")
+    if status < 0:
+        raise ExperimentFailed(
+            f"maggy-engine was killed (signal {-status}); "
+            f"lagom(spark, resume={engine.dir!r}) continues the experiment",
+            status, summary)
     if status != 0:
         error = (summary or {}).get("error") or "".join(engine.lines[-5:])
         raise ExperimentFailed(f"the experiment failed: {error}", status, summary)
@@ -189,13 +202,17 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
 
 class _Job(threading.Thread):
     """The Spark job of the executors, in a thread of the driver. If it
-    fails (its tasks failed too often), the engine is stopped cleanly."""
+    fails (its tasks failed too often), or ends while no executor got the
+    engine's goodbye (every slot refused or lost), the engine is stopped
+    cleanly and `failure` says why."""
 
     def __init__(self, sc, plan, workers, on_failure):
         super().__init__(daemon=True)
         self.sc, self.plan, self.workers = sc, plan, workers
         self.group = f"maggy-{uuid.uuid4().hex[:12]}"
         self.on_failure = on_failure
+        self.failure = None
+        self.cancelled = False
 
     def run(self):
         # the task's code travels with the task: nodes need not have this
@@ -206,7 +223,20 @@ class _Job(threading.Thread):
         self.sc.setJobGroup(self.group, "maggy-engine executors",
                             interruptOnCancel=True)
         try:
-            (self.sc.parallelize(range(self.workers), self.workers)
-             .mapPartitions(run_executor(self.plan)).collect())
-        except Exception:  # cancelled at the end, or failed
+            ended = (self.sc.parallelize(range(self.workers), self.workers)
+                     .mapPartitions(run_executor(self.plan)).collect())
+        except Exception as e:  # cancelled at the end, or failed
+            if not self.cancelled:
+                self.failure = "failed: " + (str(e).strip().splitlines() or ["?"])[0]
             self.on_failure()
+            return
+        if not any(status == BYE for _, _, status in ended):
+            self.failure = "ended with no executor left: " + ", ".join(
+                f"slot {slot} on {host} exit status {status}"
+                for slot, host, status in ended)
+            self.on_failure()
+
+    def cancel(self):
+        """The end of the experiment: tasks still waiting end."""
+        self.cancelled = True
+        self.sc.cancelJobGroup(self.group)

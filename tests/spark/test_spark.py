@@ -72,6 +72,22 @@ def test_a_cancelled_job_is_resumed(cluster, tmp_path):
     assert all(values[i] == v for i, v in kept.items())
 
 
+def test_executors_that_end_their_process_are_replaced(cluster, tmp_path):
+    """A training function that calls os._exit(0) takes its executor with
+    it: the task starts another, one that keeps ending fails the task and
+    Spark runs it again, and the experiment ends."""
+    run_dir = tmp_path / "exits"
+    submit = Submit(tmp_path, cluster.url, FIXTURES / "exp_exits.lua", "--dir", run_dir)
+    assert submit.wait() == 0, submit.text()[-3000:]
+    summary = show(run_dir)
+    check_once(summary, 12)
+    for t in summary["trials"]:
+        if t["params"]["x"] > 0.6:
+            assert t["state"] == "FAILED" and t["attempts"] == 2, t
+        else:
+            assert t["state"] == "FINISHED", t
+
+
 def test_an_ablation_study_on_spark(tmp_path):
     # the same study as tests/e2e/test_ablation.py, on Spark's local mode
     e2e = ROOT / "tests" / "e2e" / "fixtures"
