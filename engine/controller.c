@@ -872,8 +872,9 @@ static void lose_vanished(ctl_t *c, double now)
 	c->lost = still_lost;
 }
 
-/* A trial over its time limit FAILS; its executor is told to drop it
- * (STOP) and stays busy until it reports back, or is recycled. */
+/* A trial over its time limit FAILS. Its executor, which may be stuck in
+ * the training function, is told to end its process (RECYCLE), and a local
+ * one is ended; it stays busy until it reports back or is gone. */
 static void time_out(ctl_t *c, struct trial *t, double took)
 {
 	struct worker *w = t->worker;
@@ -888,6 +889,8 @@ static void time_out(ctl_t *c, struct trial *t, double took)
 	free(t->error);
 	t->error = strdup(why);
 	ctl_trial_ended(c, t);
+	if (w && !w->lost && c->port.recycle)
+		c->port.recycle(c->port.arg, w->peer, t->id);
 	if (w && c->recycle_cb)
 		c->recycle_cb(c->recycle_arg, w->host, w->pid);
 }

@@ -92,6 +92,9 @@ struct ctl_port {
 	/* Close the executor's connection without a word (it was declared
 	 * lost); ctl_worker_gone() follows later. */
 	void (*drop)(void *arg, void *peer);
+	/* `trial` ran out of time (trial_timeout): the executor ends its
+	 * process if it still runs it. NULL where executors cannot hang. */
+	void (*recycle)(void *arg, void *peer, uint64_t trial);
 };
 void ctl_set_port(ctl_t *c, const struct ctl_port *port);
 
@@ -158,7 +161,9 @@ int ctl_start(ctl_t *c);
 void ctl_executor_exited(ctl_t *c, int pid);
 
 /* Called with an executor's host and pid when its trial ran out of time
- * (trial_timeout): the caller ends that process if it is a local one. */
+ * (trial_timeout): the caller ends that process if it is a local one.
+ * Every executor is also told so (the port's recycle), which is how one
+ * the engine did not start (Spark) ends its process. */
 void ctl_on_recycle(ctl_t *c, void (*cb)(void *arg, const char *host,
 					 int pid), void *arg);
 

@@ -54,8 +54,16 @@ static void drop(void *arg, void *peer)
 	server_drop_conn(peer);
 }
 
+static void send_recycle(void *arg, void *peer, uint64_t trial)
+{
+	uint8_t body[PROTO_TRIAL_BODY_SIZE];
+
+	proto_trial_encode(body, trial);
+	server_send(peer, PROTO_RECYCLE, 0, body, sizeof body);
+}
+
 const struct ctl_port ctl_conn_port = { NULL, send_trial, send_ack, send_bye,
-					drop };
+					drop, send_recycle };
 
 /* ---- HELLO ------------------------------------------------------------ */
 

@@ -48,8 +48,8 @@ void config_usage(const char *argv0, FILE *file)
 "Exit status: 0 (or MAGGY_BYE_STATUS) the driver said goodbye; 1 internal\n"
 "error; 2 invalid settings or refused by the driver; 3 driver unreachable\n"
 "for longer than the reconnect timeout; 4 the training function cannot be\n"
-"imported; 5 it ran the experiment's max_trials_per_executor (start a\n"
-"fresh one).\n",
+"imported; 5 it ran the experiment's max_trials_per_executor, or a trial\n"
+"ran out of time (trial_timeout) in it (start a fresh one).\n",
 		argv0);
 }
 

@@ -20,7 +20,8 @@ enum exec_exit {
 	EXEC_EXIT_CONFIG = 2,      /* bad configuration, or the driver refused us */
 	EXEC_EXIT_UNREACHABLE = 3, /* driver gone longer than the timeout */
 	EXEC_EXIT_IMPORT = 4,      /* the training function cannot be imported */
-	EXEC_EXIT_RECYCLED = 5,    /* ran its max_trials: start a fresh one */
+	EXEC_EXIT_RECYCLED = 5,    /* ran its max_trials, or a trial ran out of
+				      time: start a fresh one */
 };
 
 /* Send further messages to `fd` (not closed by diag) with slot `slot` in

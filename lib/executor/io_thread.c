@@ -214,6 +214,28 @@ static void on_error_frame(struct io_thread *io, const uint8_t *body,
 		   io->cfg->host, io->cfg->port, msg ? msg : "(no message)");
 }
 
+/*
+ * RECYCLE: the driver failed `trial` for running out of time. While the
+ * training function still runs it, nothing short of ending the process
+ * takes it out of a call that may never return: the last output goes out
+ * and the process ends with EXEC_EXIT_RECYCLED, so that whoever started it
+ * starts a fresh one (the engine's launcher, or the Spark task). A trial
+ * that has ended meanwhile leaves nothing to do.
+ */
+static void on_recycle(struct io_thread *io, uint64_t trial)
+{
+	if (trial == 0 || reporter_trial() != trial)
+		return;
+	/* The main thread holds out_lock only between trials. */
+	if (pthread_mutex_trylock(&io->out_lock) == 0) {
+		drain_pipes(io, 1);
+		pthread_mutex_unlock(&io->out_lock);
+	}
+	diag_fatal(EXEC_EXIT_RECYCLED, "trial %016llx ran out of time and is "
+		   "still running: this executor ends so that a fresh one takes "
+		   "its place", (unsigned long long)trial);
+}
+
 /* Returns 0, or -1 when the frame breaks the protocol. */
 static int dispatch(struct io_thread *io, const struct proto_header *h,
 		    const uint8_t *body)
@@ -227,6 +249,11 @@ static int dispatch(struct io_thread *io, const struct proto_header *h,
 		if (proto_trial_decode(body, h->length, &trial))
 			return -1;
 		reporter_stop(trial);
+		return 0;
+	case PROTO_RECYCLE:
+		if (proto_trial_decode(body, h->length, &trial))
+			return -1;
+		on_recycle(io, trial);
 		return 0;
 	case PROTO_TRIAL:
 		return on_trial_frame(io, body, h->length);

@@ -5,7 +5,8 @@
  * timed: it polls the socket, the stdout/stderr capture pipes and a wake-up
  * pipe, and
  *   - hands TRIAL, FINAL_ACK and BYE to the main thread (inbox), sets the
- *     stop flag on HB_STOP for the current trial, exits 2 on ERROR;
+ *     stop flag on HB_STOP for the current trial, exits 2 on ERROR, and 5
+ *     on RECYCLE of the trial it still runs;
  *   - sends each captured line as a LOG frame of the current trial;
  *   - sends a HEARTBEAT every hb_interval seconds while a trial runs, with
  *     the points broadcast since the last one (several frames if needed);

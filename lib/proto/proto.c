@@ -26,7 +26,7 @@ const char *proto_type_name(unsigned type)
 	static const char *const names[] = {
 		"UNKNOWN", "HELLO",  "WELCOME",   "TRIAL", "HEARTBEAT", "HB_OK",
 		"HB_STOP", "LOG",    "FINAL",     "FINAL_ACK", "BYE",   "ERROR",
-		"CHALLENGE",
+		"CHALLENGE", "RECYCLE",
 	};
 	return type <= PROTO_TYPE_MAX ? names[type] : names[0];
 }

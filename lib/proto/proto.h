@@ -20,8 +20,8 @@
  * Bodies: CHALLENGE is a 32-byte server nonce; HELLO is a 32-byte MAC and
  * a 32-byte executor nonce followed by JSON (worker identity); WELCOME is a
  * 32-byte MAC followed by JSON (experiment settings); HEARTBEAT, HB_OK,
- * HB_STOP, FINAL_ACK and LOG are binary (codecs below); TRIAL, FINAL and
- * ERROR are JSON objects; BYE is empty.
+ * HB_STOP, FINAL_ACK, RECYCLE and LOG are binary (codecs below); TRIAL,
+ * FINAL and ERROR are JSON objects; BYE is empty.
  *
  * The handshake proves both sides know the experiment secret without
  * sending it: the driver opens with CHALLENGE(ns), the executor answers
@@ -59,7 +59,9 @@ enum proto_type {
 	PROTO_BYE = 10,      /* engine -> exec: no more trials, exit */
 	PROTO_ERROR = 11,    /* either way: JSON {error}, then close */
 	PROTO_CHALLENGE = 12, /* engine -> exec: nonce, the first frame */
-	PROTO_TYPE_MAX = 12,
+	PROTO_RECYCLE = 13,  /* engine -> exec: binary trial id, out of time:
+				end the process if it still runs it */
+	PROTO_TYPE_MAX = 13,
 };
 
 /* Errors returned by the codecs (negative, so callers can mix them with
@@ -149,7 +151,7 @@ int proto_heartbeat_encode(uint8_t *out, size_t cap, uint64_t trial,
 int proto_heartbeat_decode(const uint8_t *body, size_t len, uint64_t *trial,
 			   struct proto_point *points, uint32_t *count);
 
-/* HB_OK / HB_STOP / FINAL_ACK body: u64 trial. */
+/* HB_OK / HB_STOP / FINAL_ACK / RECYCLE body: u64 trial. */
 #define PROTO_TRIAL_BODY_SIZE 8
 void proto_trial_encode(uint8_t out[PROTO_TRIAL_BODY_SIZE], uint64_t trial);
 int proto_trial_decode(const uint8_t *body, size_t len, uint64_t *trial);

@@ -307,7 +307,10 @@ def test_function_that_catches_early_stop_is_still_early_stopped(
     finish(proc, sess)
 
 
-def test_hb_stop_for_another_trial_is_ignored(make_driver, executor_bin):
+def test_stop_and_recycle_of_another_trial_are_ignored(make_driver,
+                                                       executor_bin):
+    """RECYCLE comes when a trial ran out of time; one that ended meanwhile
+    (or any other) leaves the executor running."""
     drv, proc, sess = start(make_driver, executor_bin, "stoppable")
     trial = sess.send_trial({"max_steps": 300})
     res = fakedriver.TrialResult(trial)
@@ -321,10 +324,13 @@ def test_hb_stop_for_another_trial_is_ignored(make_driver, executor_bin):
                        for i in range(n)]
         sess.send(fakedriver.HB_OK, struct.pack(">Q", t))
     sess.send(fakedriver.HB_STOP, struct.pack(">Q", trial + 1))
+    sess.send(fakedriver.RECYCLE, struct.pack(">Q", trial + 1))
     sess.collect(trial, res)
     sess.ack(trial)
     assert res.final["state"] == "FINISHED", res.final
     assert res.final["steps"] == len(res.points) == 300
+    sess.send(fakedriver.RECYCLE, struct.pack(">Q", trial))
+    assert sess.run_trial({"max_steps": 3}).final["state"] == "FINISHED"
     finish(proc, sess)
 
 

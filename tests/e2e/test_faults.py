@@ -358,6 +358,31 @@ def test_a_trial_over_its_time_limit_fails_and_the_run_goes_on(tmp_path):
     assert all("trial_timeout" in t["error"] for t in trials)
 
 
+def test_an_executor_the_engine_did_not_start_ends_when_its_trial_times_out(tmp_path):
+    """As on Spark: the engine cannot kill the process, so it tells it to
+    end (RECYCLE); the executor does, long before the training function
+    would return, and whoever started it starts a fresh one."""
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=2, train="fast_train:sleepy",
+                        trial_timeout=1)
+    run = Run(tmp_path, script, "--workers", 0, "--dir", run_dir)
+    host, port = run.address()
+    env = {**os.environ, "MAGGY_DRIVER": f"{host}:{port}",
+           "MAGGY_SECRET_FILE": str(run_dir / "secret")}
+    for slot in range(2):  # each trial sleeps 60 s
+        executor = subprocess.run([str(ENGINE.parent / "maggy-executor"),
+                                   "--slot", str(slot)], env=env, timeout=30,
+                                  stdin=subprocess.DEVNULL, capture_output=True,
+                                  text=True)
+        assert executor.returncode == 5, executor.stderr
+        assert "ran out of time" in executor.stderr
+    assert run.wait() == 1  # nothing finished
+    trials = trials_in(run_dir)
+    assert [t["state"] for t in trials] == ["FAILED", "FAILED"]
+    assert all("trial_timeout" in t["error"] for t in trials)
+    assert len({t["worker"]["pid"] for t in trials}) == 2
+
+
 def test_a_trial_that_keeps_killing_its_executor_fails_after_max_attempts(tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=1, train="fast_train:crash",

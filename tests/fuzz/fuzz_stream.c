@@ -101,6 +101,7 @@ static void decode_body(const struct proto_header *h, const uint8_t *body)
 	case PROTO_HB_OK:
 	case PROTO_HB_STOP:
 	case PROTO_FINAL_ACK:
+	case PROTO_RECYCLE:
 		proto_trial_decode(body, h->length, &trial);
 		break;
 	case PROTO_LOG:

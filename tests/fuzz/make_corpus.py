@@ -25,7 +25,7 @@ CORPUS = os.path.join(HERE, "corpus")
 
 MAGIC, VERSION = 0x4D47, 2
 (HELLO, WELCOME, TRIAL, HEARTBEAT, HB_OK, HB_STOP, LOG, FINAL, FINAL_ACK,
- BYE, ERROR, CHALLENGE) = range(1, 13)
+ BYE, ERROR, CHALLENGE, RECYCLE) = range(1, 14)
 STDOUT, STDERR, REPORTER, EXECUTOR = range(4)
 TRIAL_ID = 0x0123456789ABCDEF
 SECRET = bytes(range(32))
@@ -87,6 +87,7 @@ def bodies():
         FINAL: js({"id": HEX, "state": "FINISHED", "value": 0.91,
                    "outputs": {"loss": 0.2}}),
         FINAL_ACK: trial_body(TRIAL_ID),
+        RECYCLE: trial_body(TRIAL_ID),
         BYE: b"",
         ERROR: js({"error": "ImportError: no module named train",
                    "fatal": True}),
@@ -96,7 +97,7 @@ def bodies():
 NAMES = {HELLO: "hello", WELCOME: "welcome", TRIAL: "trial",
          HEARTBEAT: "heartbeat", HB_OK: "hb_ok", HB_STOP: "hb_stop",
          LOG: "log", FINAL: "final", FINAL_ACK: "final_ack", BYE: "bye",
-         ERROR: "error", CHALLENGE: "challenge"}
+         ERROR: "error", CHALLENGE: "challenge", RECYCLE: "recycle"}
 
 
 def header_seeds():
@@ -138,7 +139,8 @@ def stream_seeds():
                         enumerate([HELLO, HEARTBEAT, LOG, HEARTBEAT, FINAL,
                                    ERROR]))
     engine = b"".join(frame(t, b[t]) for t in
-                      [CHALLENGE, WELCOME, TRIAL, HB_OK, HB_STOP, FINAL_ACK, BYE])
+                      [CHALLENGE, WELCOME, TRIAL, HB_OK, HB_STOP, FINAL_ACK,
+                       RECYCLE, BYE])
     return {
         "executor_session": executor,
         "engine_session": engine,

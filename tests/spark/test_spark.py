@@ -88,6 +88,23 @@ def test_executors_that_end_their_process_are_replaced(cluster, tmp_path):
             assert t["state"] == "FINISHED", t
 
 
+def test_a_trial_over_its_time_limit_frees_its_slot(cluster, tmp_path):
+    """A hung training function: its trial fails at trial_timeout, and its
+    executor ends so that the task starts a fresh one in the slot."""
+    run_dir = tmp_path / "hangs"
+    submit = Submit(tmp_path, cluster.url, FIXTURES / "exp_hangs.lua", "--dir", run_dir)
+    assert submit.wait() == 0, submit.text()[-3000:]
+    summary = show(run_dir)
+    check_once(summary, 12)
+    hung = [t for t in summary["trials"] if t["params"]["x"] > 0.3]
+    assert len(hung) > 4  # more than the cluster's slots
+    for t in summary["trials"]:
+        if t in hung:
+            assert t["state"] == "FAILED" and "trial_timeout" in t["error"], t
+        else:
+            assert t["state"] == "FINISHED", t
+
+
 def test_an_ablation_study_on_spark(tmp_path):
     # the same study as tests/e2e/test_ablation.py, on Spark's local mode
     e2e = ROOT / "tests" / "e2e" / "fixtures"
