@@ -96,6 +96,7 @@ void *ctl_hello(void *arg, conn_t *conn, const char *json, size_t len,
 	ctl_t *c = arg;
 	json_error_t jerr;
 	json_t *id = json_loadb(json, len, 0, &jerr);
+	const char *excluded;
 	struct worker *w;
 
 	if (!json_is_object(id)) {
@@ -103,11 +104,11 @@ void *ctl_hello(void *arg, conn_t *conn, const char *json, size_t len,
 		json_decref(id);
 		return NULL;
 	}
-	if (ctl_host_excluded(c, json_string_value(json_object_get(id,
-								   "host")))) {
+	excluded = ctl_host_exclusion(c, json_string_value(json_object_get(id,
+								   "host")));
+	if (excluded) {
 		snprintf(err, errlen, "this host was excluded from the "
-			 "experiment: its trials kept failing here and "
-			 "finishing elsewhere");
+			 "experiment: %s", excluded);
 		json_decref(id);
 		return NULL;
 	}

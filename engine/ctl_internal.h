@@ -111,9 +111,11 @@ struct ctl {
 	void *done_arg;
 };
 
-/* A host whose executors lost trials that then finished elsewhere. */
+/* A host whose executors lost trials that then finished elsewhere, or
+ * reported an error that no trial can get past there. */
 struct host_record {
 	char name[64];
+	char why[256]; /* why it was excluded, in brief */
 	int strikes;
 	int excluded;
 	struct host_record *next;
@@ -133,7 +135,8 @@ void ctl_trial_log(ctl_t *c, struct trial *t, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
 /* ctl_workers.c */
-int ctl_host_excluded(const ctl_t *c, const char *host);
+/* Why `host` was excluded, or NULL when it was not. */
+const char *ctl_host_exclusion(const ctl_t *c, const char *host);
 void ctl_host_strike(ctl_t *c, struct trial *t);
 void ctl_host_fatal(ctl_t *c, struct worker *w, const char *why);
 void ctl_check_fatal_hosts(ctl_t *c, double now);

@@ -95,6 +95,8 @@ static void restore_hosts(ctl_t *c)
 			continue;
 		}
 		snprintf(h->name, sizeof h->name, "%s", json_string_value(name));
+		snprintf(h->why, sizeof h->why, "before the run was resumed "
+			 "(the run's log says why)");
 		h->excluded = 1;
 		h->next = c->hosts;
 		c->hosts = h;

@@ -384,14 +384,14 @@ static struct host_record *host_record(ctl_t *c, const char *name)
 	return h;
 }
 
-int ctl_host_excluded(const ctl_t *c, const char *host)
+const char *ctl_host_exclusion(const ctl_t *c, const char *host)
 {
 	const struct host_record *h;
 
 	for (h = c->hosts; h && host; h = h->next)
 		if (h->excluded && strcmp(h->name, host) == 0)
-			return 1;
-	return 0;
+			return h->why;
+	return NULL;
 }
 
 static void exclude(ctl_t *c, struct host_record *h, const char *why)
@@ -401,6 +401,7 @@ static void exclude(ctl_t *c, struct host_record *h, const char *why)
 
 	h->excluded = 1;
 	errtext_brief(why, brief, sizeof brief);
+	snprintf(h->why, sizeof h->why, "%s", brief);
 	console_line(stdout, "[engine] host %s excluded: %s", h->name, brief);
 	for (w = c->workers; w; w = w->next) {
 		if (w->lost || strcmp(w->host, h->name) != 0)

@@ -430,7 +430,7 @@ static void handle_hello(struct conn *c, const struct proto_header *h,
 	server_t *s = c->srv;
 	const size_t prefix = PROTO_MAC_SIZE + PROTO_NONCE_SIZE;
 	uint8_t mac[PROTO_MAC_SIZE];
-	char err[256] = "";
+	char err[512] = "";
 	void *peer;
 
 	if (h->type != PROTO_HELLO || h->length < prefix) {

@@ -247,7 +247,8 @@ def test_a_host_whose_trials_keep_finishing_elsewhere_is_excluded(tmp_path):
                  what="the lost trial's retry")
         good_runs_until(3000 + pid, finished(lost["id"]))
     refused = FakeExecutor(address, run_dir, host="flaky", pid=2003)
-    assert "excluded" in refused.closed_with_error()
+    refusal = refused.closed_with_error()
+    assert "excluded" in refusal and "finished on other hosts" in refusal
     good_runs_until(3003, lambda: len(trials_in(run_dir, "FINISHED")) == 4)
     assert run.wait() == 0, run.text()
     assert show(run_dir)["excluded_hosts"] == ["flaky"]
