@@ -60,13 +60,22 @@ def task_environment(plan, ctx, python_path):
 # that ends the process with os._exit(0) is not taken for one), refused it
 # (2), is gone (3), or the training module cannot be imported (4). Others
 # (a crash) restart it in the task, as the engine's own launcher does with
-# local executors; 5 (it ran the experiment's max_trials_per_executor)
-# starts a fresh one, not counted as a restart. One that keeps crashing
-# fails the task, which Spark then runs again (spark.task.maxFailures).
+# local executors; 5 (it ran the experiment's max_trials_per_executor, or
+# a trial ran out of time in it) starts a fresh one, not counted as a
+# restart. One that keeps crashing fails the task, which Spark then runs
+# again (spark.task.maxFailures).
 BYE = 10
-FINAL_STATUSES = (BYE, 2, 3, 4)
+REFUSED, UNREACHABLE, CANNOT_IMPORT = 2, 3, 4
+FINAL_STATUSES = (BYE, REFUSED, UNREACHABLE, CANNOT_IMPORT)
 RECYCLED = 5
 MAX_RESTARTS = 3
+
+# What an executor's last exit status says, for the driver's messages.
+ENDED_BECAUSE = {
+    REFUSED: "was refused by the engine, or had invalid settings",
+    UNREACHABLE: "lost the engine for longer than its reconnect timeout",
+    CANNOT_IMPORT: "cannot import the training function",
+}
 
 
 def _run_once(executor, env):

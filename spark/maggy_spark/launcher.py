@@ -22,7 +22,8 @@ import threading
 import time
 import uuid
 
-from .executor_task import BYE, die_with_parent, run_executor
+from .executor_task import (BYE, CANNOT_IMPORT, ENDED_BECAUSE, die_with_parent,
+                            run_executor)
 
 HOME = pathlib.Path(os.environ.get(
     "MAGGY_HOME", pathlib.Path(__file__).resolve().parents[2]))
@@ -31,7 +32,9 @@ WAITING = re.compile(r"waiting for executors on (\S+):(\d+) \(secret in (\S+)\);
 
 
 class ExperimentFailed(RuntimeError):
-    """The engine ended with a non-zero status; `summary` holds what it stored."""
+    """The experiment failed; `summary` holds what the engine stored. `status`
+    is the engine's exit status, or 1 when lagom stopped the engine because
+    the Spark job of its executors failed."""
 
     def __init__(self, message, status, summary):
         super().__init__(message)
@@ -74,6 +77,21 @@ def default_workers(sc, settle_s=3.0, patience_s=60.0):
     return max(1, sc.defaultParallelism // per_task)
 
 
+def _warn_if_short_of_slots(sc, workers):
+    """More executors asked for than the cluster has task slots: the extra
+    tasks wait for a slot, and one opens only when an executor ends. Said
+    once the executors have registered, from a thread: the run does not
+    wait for it. A cluster that adds executors on demand is not short."""
+    if sc.getConf().get("spark.dynamicAllocation.enabled", "false") == "true":
+        return
+    slots = default_workers(sc)
+    if workers > slots:
+        print(f"lagom: workers={workers} is more than the cluster's {slots} "
+              f"task slots: executors beyond {slots} wait for a slot, which "
+              f"opens only when another executor ends", file=sys.stderr,
+              flush=True)
+
+
 def driver_host(sc):
     return sc.getConf().get("spark.driver.host") or "127.0.0.1"
 
@@ -83,13 +101,18 @@ class _Engine:
 
     def __init__(self, args, out):
         # a driver killed (SIGTERM, SIGKILL) stops its engine cleanly too:
-        # nothing is left holding the run's directory
+        # nothing is left holding the run's directory. Its own session: a
+        # Ctrl-C reaches it once, from interrupt(), not also from the
+        # terminal (a second SIGINT would make it leave without draining).
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, text=True,
-                                     bufsize=1, preexec_fn=die_with_parent)
+                                     bufsize=1, preexec_fn=die_with_parent,
+                                     start_new_session=True)
         self.out = out
         self.lines = []
         self.ready = threading.Event()
+        self.interrupted = False
+        self.interrupt_lock = threading.Lock()
         self.address = self.dir = self.secret_file = None
         self.reader = threading.Thread(target=self._read, daemon=True)
         self.reader.start()
@@ -116,6 +139,12 @@ class _Engine:
                                    self.proc.returncode, None)
 
     def interrupt(self):
+        """A clean stop, asked once: a Ctrl-C both interrupts the driver and
+        fails the Spark job, and a second SIGINT would not drain."""
+        with self.interrupt_lock:
+            if self.interrupted:
+                return
+            self.interrupted = True
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
 
@@ -133,7 +162,8 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
     content of summary.json); raises ExperimentFailed when the engine
     reports a failure, KeyboardInterrupt after a clean stop on Ctrl-C.
 
-    workers: executor slots (default: the cluster's task slots).
+    workers: executor slots (default: the cluster's task slots; lagom warns
+    when more are asked for than it has, since the rest would wait).
     dir: where the store and summary go (default: maggy-runs/NAME-TIME).
     home: the maggy-engine tree on the driver and on every node (default:
     $MAGGY_HOME, or the tree this module is in).
@@ -143,6 +173,9 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
     """
     sc = getattr(spark, "sparkContext", spark)
     engine_bin, executor_bin = binaries(home)
+    if workers:
+        threading.Thread(target=_warn_if_short_of_slots, args=(sc, workers),
+                         daemon=True).start()
     workers = workers or default_workers(sc)
     listen = f"{driver_host(sc)}:0"
     if resume:  # on this run's driver host: the tasks are new ones
@@ -183,9 +216,9 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
     summary = _summary(engine.dir)
     if job.failure:
         raise ExperimentFailed(
-            f"the Spark job of the executors {job.failure}; the experiment "
+            f"the Spark job of the executors {job.failure}. The experiment "
             f"was stopped: lagom(spark, resume={engine.dir!r}) continues it",
-            status, summary)
+            1, summary)
     if status == 130:
         raise KeyboardInterrupt("the experiment was interrupted; "
                                 f"lagom(spark, resume={engine.dir!r}) continues it")
@@ -232,8 +265,15 @@ class _Job(threading.Thread):
             return
         if not any(status == BYE for _, _, status in ended):
             self.failure = "ended with no executor left: " + ", ".join(
-                f"slot {slot} on {host} exit status {status}"
+                f"slot {slot} on {host} "
+                f"{ENDED_BECAUSE.get(status, 'ended')} (exit status {status})"
                 for slot, host, status in ended)
+            if any(status == CANNOT_IMPORT for _, _, status in ended):
+                self.failure += (
+                    ". Executors import the training module on their own "
+                    "nodes: ship it with spark-submit --py-files (a .py, .zip "
+                    "or .egg), or set the experiment's python_path to a "
+                    "folder every node has")
             self.on_failure()
 
     def cancel(self):

@@ -58,8 +58,10 @@ def test_a_cancelled_job_is_resumed(cluster, tmp_path):
     submit = Submit(tmp_path, cluster.url, LONG, "--dir", run_dir)
     wait_for(lambda: len(finished_ids(submit.text())) >= 6, timeout=120,
              what="six trials ended")
-    submit.kill(signal.SIGINT)  # Ctrl-C in spark-submit
+    submit.kill(signal.SIGINT)  # Ctrl-C in spark-submit: the whole group
     assert submit.wait() == 130, submit.text()[-3000:]
+    # the engine heard it once (from lagom), so it stopped cleanly
+    assert "interrupted again" not in submit.text()
     cut = show(run_dir)
     assert cut["status"] == "interrupted" and cut["running"] == 0
     kept = {t["id"]: t["value"] for t in cut["trials"] if t["state"] == "FINISHED"}
@@ -126,13 +128,25 @@ return maggy.experiment {{
     assert report["rows"][0]["rank"] == 1
 
 
+def test_a_training_module_left_behind_fails_with_the_way_to_ship_it(tmp_path):
+    script = tmp_path / "experiment.lua"
+    script.write_text(QUICKSTART.read_text())  # train.py stays behind
+    submit = Submit(tmp_path, "local[2]", script, "--dir", tmp_path / "r")
+    assert submit.wait() == 1, submit.text()[-3000:]
+    failure = submit.text().split("\nlagom: ")[-1]
+    assert "cannot import the training function (exit status 4)" in failure
+    assert "--py-files" in failure
+
+
 def test_local_mode_smoke_with_the_module_shipped_by_py_files(tmp_path):
     # the script's folder has no train.py: it comes with --py-files
     script = tmp_path / "experiment.lua"
     script.write_text(QUICKSTART.read_text())
     run_dir = tmp_path / "local"
     submit = Submit(tmp_path, "local[2]", script, "--dir", run_dir,
+                    "--workers", 3,
                     spark_args=["--py-files", QUICKSTART.parent / "train.py"])
     assert submit.wait() == 0, submit.text()[-3000:]
+    assert "workers=3 is more than the cluster's 2 task slots" in submit.text()
     assert submit.returned_summary()["finished"] + \
         submit.returned_summary()["early_stopped"] == 24
