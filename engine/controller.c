@@ -847,7 +847,7 @@ void ctl_executor_exited(ctl_t *c, int pid)
 	ctl_schedule(c);
 }
 
-void ctl_on_recycle(ctl_t *c, void (*cb)(void *arg, const char *host, int pid),
+void ctl_on_recycle(ctl_t *c, int (*cb)(void *arg, const char *host, int pid),
 		    void *arg)
 {
 	c->recycle_cb = cb;
@@ -873,8 +873,9 @@ static void lose_vanished(ctl_t *c, double now)
 }
 
 /* A trial over its time limit FAILS. Its executor, which may be stuck in
- * the training function, is told to end its process (RECYCLE), and a local
- * one is ended; it stays busy until it reports back or is gone. */
+ * the training function, is ended if the engine started it, and told to
+ * end its process (RECYCLE) if not; it stays busy until it reports back or
+ * is gone. */
 static void time_out(ctl_t *c, struct trial *t, double took)
 {
 	struct worker *w = t->worker;
@@ -889,10 +890,11 @@ static void time_out(ctl_t *c, struct trial *t, double took)
 	free(t->error);
 	t->error = strdup(why);
 	ctl_trial_ended(c, t);
-	if (w && !w->lost && c->port.recycle)
+	if (w == NULL || (c->recycle_cb &&
+			  c->recycle_cb(c->recycle_arg, w->host, w->pid) == 0))
+		return;
+	if (!w->lost && c->port.recycle)
 		c->port.recycle(c->port.arg, w->peer, t->id);
-	if (w && c->recycle_cb)
-		c->recycle_cb(c->recycle_arg, w->host, w->pid);
 }
 
 static void enforce_time_limit(ctl_t *c, double now)

@@ -161,11 +161,11 @@ int ctl_start(ctl_t *c);
 void ctl_executor_exited(ctl_t *c, int pid);
 
 /* Called with an executor's host and pid when its trial ran out of time
- * (trial_timeout): the caller ends that process if it is a local one.
- * Every executor is also told so (the port's recycle), which is how one
- * the engine did not start (Spark) ends its process. */
-void ctl_on_recycle(ctl_t *c, void (*cb)(void *arg, const char *host,
-					 int pid), void *arg);
+ * (trial_timeout): `cb` ends that process and returns 0 if it is one the
+ * engine started, else -1. An executor it did not end is told to end
+ * itself (the port's recycle), as one started by Spark must be. */
+void ctl_on_recycle(ctl_t *c, int (*cb)(void *arg, const char *host,
+					int pid), void *arg);
 
 /* Take the trials of an interrupted run back from the store (resume),
  * before ctl_start(): finished ones count as they were, the others go

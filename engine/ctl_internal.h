@@ -96,7 +96,7 @@ struct ctl {
 	double last_tick;	   /* ctl_now() at the last tick */
 	char fatal[512];	   /* the first fatal executor error */
 	char first_error[200];	   /* the first failure's reason */
-	void (*recycle_cb)(void *arg, const char *host, int pid);
+	int (*recycle_cb)(void *arg, const char *host, int pid);
 	void *recycle_arg;
 
 	struct event *lua_ev, *commit_ev, *flush_timer, *tick_timer, *es_timer;

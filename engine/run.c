@@ -460,13 +460,14 @@ static void launcher_exited(void *arg, int slot, int pid)
 	ctl_executor_exited(r->ctl, pid);
 }
 
-/* A trial ran out of time on a local executor: restart that process. */
-static void recycle(void *arg, const char *host, int pid)
+/* A trial ran out of time: restart the process if it is one of ours. */
+static int recycle(void *arg, const char *host, int pid)
 {
 	struct run *r = arg;
 
 	if (r->launcher && strcmp(host, r->host) == 0)
-		launcher_kill(r->launcher, pid);
+		return launcher_kill(r->launcher, pid);
+	return -1;
 }
 
 static void launcher_gave_up(void *arg, const char *why)
