@@ -402,9 +402,9 @@ static int open_trace(sim_t *s, char *err, size_t errlen)
 
 int sim_attach(sim_t *s, ctl_t *ctl, char *err, size_t errlen)
 {
-	/* Virtual executors never go silent: nothing is ever dropped. One
-	 * whose trial ran out of time is not recycled: it stays busy until
-	 * the trial's curve ends. */
+	/* Virtual executors never go silent: nothing is ever dropped. Nor do
+	 * they hang: one whose trial ran out of time is told to stop at the
+	 * trial's next step, as a training function that reports is. */
 	struct ctl_port port = { s, start_trial, ignore_ack, ignore_bye,
 				 ignore_bye, NULL };
 	int i;
