@@ -51,6 +51,10 @@ struct worker {
 /* What one trial (and one executor outside trials) may store of output;
  * the rest is dropped, with a note in the log. */
 #define CTL_MAX_LOG_BYTES (16u << 20)
+/* Metric points of a trial kept at full resolution; then each further
+ * CTL_POINTS_LEVEL kept stand for twice as many as the last (see
+ * thinned_out in ctl_workers.c). */
+#define CTL_POINTS_LEVEL 4096u
 /* The largest params of a trial, as JSON: they travel in one TRIAL frame. */
 #define CTL_MAX_PARAMS_BYTES (256u << 10)
 

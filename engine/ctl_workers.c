@@ -102,9 +102,13 @@ void ctl_worker_hold(ctl_t *c, ctl_worker_t *w, int hold)
 
 /* ---- metric points ---------------------------------------------------- */
 
+/* The largest step: Lua's numbers, and many JSON readers, hold integers
+ * exactly up to 2^53. */
+#define MAX_STEP (UINT64_C(1) << 53)
+
 /* Keep a point when its value is finite and its step follows the last
  * one; warn (once per kind and trial) about the others. */
-static int keep_point(ctl_t *c, struct trial *t, const struct proto_point *p)
+static int valid_point(ctl_t *c, struct trial *t, const struct proto_point *p)
 {
 	if (!isfinite(p->value)) {
 		count_up(&t->ignored, 1);
@@ -127,8 +131,48 @@ static int keep_point(ctl_t *c, struct trial *t, const struct proto_point *p)
 		count_up(&t->ignored, 1);
 		return 0;
 	}
+	if (p->step > MAX_STEP) {
+		if (!(t->warned & 4))
+			ctl_trial_log(c, t, "warning: metric at step %llu "
+				      "ignored: steps go up to 2^53 (further "
+				      "ones are ignored silently)",
+				      (unsigned long long)p->step);
+		t->warned |= 4;
+		count_up(&t->ignored, 1);
+		return 0;
+	}
 	t->has_step = 1;
 	t->last_step = p->step;
+	return 1;
+}
+
+/*
+ * Whether the next valid point is left out. A trial's first
+ * CTL_POINTS_LEVEL valid points are all kept; then every 2nd of the next
+ * 2 x CTL_POINTS_LEVEL, every 4th of the 4 x CTL_POINTS_LEVEL after that,
+ * and so on. A curve of n points keeps its whole shape in about
+ * CTL_POINTS_LEVEL x log2(n / CTL_POINTS_LEVEL) points, which bounds what
+ * one trial holds in the engine, its strategies and the store: a training
+ * function that reports every batch of a long run cannot exhaust them.
+ */
+static int thinned_out(ctl_t *c, struct trial *t, uint64_t step)
+{
+	uint64_t r = t->valid, start = 0, stride = 1;
+
+	count_up(&t->valid, 1);
+	while (r - start >= (uint64_t)CTL_POINTS_LEVEL * stride) {
+		start += (uint64_t)CTL_POINTS_LEVEL * stride;
+		stride *= 2;
+	}
+	if ((r - start) % stride == 0)
+		return 0;
+	if (!(t->warned & 8))
+		ctl_trial_log(c, t, "note: more than %u metric points: from "
+			      "step %llu on, every 2nd point is kept, then "
+			      "every 4th, and so on, so that the curve keeps "
+			      "its shape in bounded memory", CTL_POINTS_LEVEL,
+			      (unsigned long long)step);
+	t->warned |= 8;
 	return 1;
 }
 
@@ -143,7 +187,8 @@ static void record_points(ctl_t *c, struct trial *t,
 	uint32_t i;
 
 	for (i = 0; i < n; i++) {
-		if (!keep_point(c, t, &pts[i]))
+		if (!valid_point(c, t, &pts[i]) ||
+		    thinned_out(c, t, pts[i].step))
 			continue;
 		store_metric_put(c->store, t->id, pts[i].step, pts[i].value,
 				 now);

@@ -42,6 +42,7 @@ struct trial {
 	struct trial *next_unsaved;
 	/* counters: 4 bytes each (count_up stops them at UINT32_MAX) */
 	uint32_t points;  /* metric points kept (steps increase, values finite) */
+	uint32_t valid;	  /* points that were valid, kept or thinned out */
 	uint32_t ignored; /* points refused: step not increasing, not finite */
 	uint32_t log_bytes;   /* output stored in this engine run (at most
 				 CTL_MAX_LOG_BYTES) */
@@ -54,7 +55,8 @@ struct trial {
 	int last_worker;  /* engine id of the executor of the last attempt */
 	unsigned has_value : 1;
 	unsigned has_step : 1;
-	unsigned warned : 2;	 /* bits: a non-finite value, a step not increasing */
+	unsigned warned : 4;	 /* bits: a non-finite value, a step not
+				    increasing, a step too large, thinning */
 	unsigned stop_requested : 1;
 	unsigned unsaved : 1;	 /* its record waits for the next commit */
 };

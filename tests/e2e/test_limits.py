@@ -45,6 +45,37 @@ def test_output_past_the_limit_is_dropped_with_a_note(tmp_path):
     assert "bytes of output were dropped" in logs
 
 
+def test_a_long_curve_is_thinned_not_held_whole(tmp_path):
+    """A trial that reports every batch of a long run: its first 4096
+    points are kept, then every 2nd, every 4th...: the engine's memory is
+    bounded and the curve keeps its shape, to its last steps. Steps past
+    2^53 (what Lua's numbers hold exactly) are refused."""
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1), "--workers", 0,
+              "--dir", run_dir)
+    ex = FakeExecutor(run.address(), run_dir)
+    ex.welcome()
+    trial = ex.next_trial()
+    n = 4096 * 7  # full, then 2 x 4096 at every 2nd, 4 x 4096 at every 4th
+    for first in range(1, n + 1, 4096):
+        assert ex.heartbeat(trial["id"], [(s, s / n) for s in
+                                          range(first, first + 4096)]) == "HB_OK"
+    assert ex.heartbeat(trial["id"], [(2 ** 53 + 1, 1.0)]) == "HB_OK"
+    ex.final(trial["id"], value=1.0)
+    ex.wait_ack(trial["id"])
+    assert run.wait() == 0, run.text()[-2000:]
+    history = subprocess.run([str(ENGINE), "export", str(run_dir), "--history"],
+                             capture_output=True, text=True, timeout=120).stdout
+    steps = [int(line.split(",")[1]) for line in history.splitlines()[1:]]
+    expected = list(range(1, 4097)) + list(range(4097, 4097 + 8192, 2)) + \
+        list(range(4097 + 8192, n + 1, 4))
+    assert steps == expected
+    logs = subprocess.run([str(ENGINE), "logs", str(run_dir)],
+                          capture_output=True, text=True, timeout=120).stdout
+    assert "more than 4096 metric points: from step 4098 on" in logs
+    assert "steps go up to 2^53" in logs
+
+
 def test_output_outside_trials_past_the_limit_stays_dropped(tmp_path):
     """An executor's output outside trials is bounded like a trial's: past
     16 MiB every further line is dropped, not only the first."""
