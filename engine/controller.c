@@ -132,7 +132,7 @@ static void write_status(ctl_t *c, const char *status)
 	char *text;
 
 	if (c->ending)
-		json_object_set_new(obj, "ended", json_real(ctl_now(c)));
+		json_object_set_new(obj, "ended", json_real(c->ended));
 	text = json_dumps(obj, JSON_COMPACT);
 	store_meta_put(c->store, "status", text);
 	free(text);
@@ -1026,6 +1026,7 @@ static void finish(ctl_t *c, enum ctl_outcome outcome, const char *error)
 		error = nothing_finished(c, buf, sizeof buf);
 	}
 	c->ending = 1;
+	c->ended = ctl_now(c);
 	c->outcome = outcome;
 	c->error = error ? strdup(error) : NULL;
 	if (c->error) /* it goes into the status JSON: no cut or raw bytes */
@@ -1140,6 +1141,7 @@ fail:
 void ctl_console_status(void *ctl, struct console_status *out)
 {
 	ctl_t *c = ctl;
+	double until;
 
 	out->total = c->cfg->num_trials;
 	out->finished = c->finished;
@@ -1152,7 +1154,10 @@ void ctl_console_status(void *ctl, struct console_status *out)
 	out->best_id[0] = '\0';
 	if (c->best)
 		proto_trial_hex(c->best->id, out->best_id);
-	out->elapsed = c->started > 0 ? ctl_now(c) - c->started : 0;
+	/* up to the end of the experiment, as summary.json has it: not the
+	 * time its executors then take to leave */
+	until = c->ending ? c->ended : ctl_now(c);
+	out->elapsed = c->started > 0 ? until - c->started : 0;
 }
 
 int ctl_start(ctl_t *c)

@@ -221,9 +221,16 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 static void final(ctl_t *c, struct worker *w, const struct proto_header *h,
 		  const uint8_t *body)
 {
-	json_t *msg = json_loadb((const char *)body, h->length, 0, NULL);
-	char err[128];
+	json_error_t jerr;
+	json_t *msg = json_loadb((const char *)body, h->length, 0, &jerr);
+	char err[256];
 
+	if (msg == NULL) {
+		snprintf(err, sizeof err, "FINAL is not valid JSON: %s (at "
+			 "byte %d)", jerr.text, jerr.position);
+		protocol_error(w, err);
+		return;
+	}
 	if (ctl_worker_final(c, w, msg, h->id, err, sizeof err) < 0)
 		protocol_error(w, err);
 	json_decref(msg);

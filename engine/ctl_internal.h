@@ -106,6 +106,7 @@ struct ctl {
 	struct event *lua_ev, *commit_ev, *flush_timer, *tick_timer, *es_timer;
 	struct event *stored_ev; /* the store's commit thread is through */
 	double started;
+	double ended;		    /* when the experiment ended (ending) */
 	double store_failing_since; /* 0 while commits succeed */
 	double last_commit;	    /* wall time of the last store commit */
 	int ending;

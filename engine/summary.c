@@ -19,16 +19,23 @@ struct gather {
 	long counts[TRIAL_FAILED + 1]; /* by enum trial_state */
 };
 
+/* The best value; of equal ones the first to end, as the running engine
+ * has it (the store holds trials in the order of their ids). */
 static void consider_best(struct gather *g, json_t *entry, int state)
 {
 	json_t *value = json_object_get(entry, "value");
+	double v, best;
 
 	if ((state != TRIAL_FINISHED && state != TRIAL_EARLY_STOPPED) ||
 	    !json_is_number(value))
 		return;
-	if (g->best == NULL ||
-	    trial_better(g->direction, json_number_value(value),
-		      json_number_value(json_object_get(g->best, "value"))))
+	v = json_number_value(value);
+	best = g->best ? json_number_value(json_object_get(g->best, "value"))
+		       : 0;
+	if (g->best == NULL || trial_better(g->direction, v, best) ||
+	    (v == best &&
+	     json_number_value(json_object_get(entry, "ended")) <
+		     json_number_value(json_object_get(g->best, "ended"))))
 		g->best = entry;
 }
 

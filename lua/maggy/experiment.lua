@@ -175,6 +175,11 @@ function M.new(t)
   for k, v in pairs(M.DEFAULTS) do e[k] = v end
   for k, v in pairs(t) do e[k] = v end
   e.liveness_timeout = e.liveness_timeout or math.max(5 * e.hb_interval, M.LIVENESS_MIN)
+  if e.liveness_timeout < 2 * e.hb_interval then
+    return nil, string.format("experiment: field 'liveness_timeout' must be at least twice "
+      .. "hb_interval (%g s): executors are heard once per hb_interval, so a shorter timeout "
+      .. "declares working ones lost, got %g", e.hb_interval, e.liveness_timeout)
+  end
   e.space = space
   if e.ablation then e.optimizer = e.ablation:optimizer() end
   if type(e.python_path) == "string" then e.python_path = { e.python_path } end

@@ -7,7 +7,8 @@ import re
 import select
 import subprocess
 
-from conftest import ENGINE, experiment
+from conftest import ENGINE, Run, experiment
+from fakeexecutor import FakeExecutor
 
 LOGGING_OPTIMIZER = """{ name = "logging", suggest = function(self, ctx)
     ctx:log("asked with %d trials", #ctx:trials())
@@ -36,6 +37,30 @@ def test_plain_progress_lines_in_a_pipe(engine, tmp_path):
     assert "\x1b" not in out.stdout  # no terminal codes in a log
     # while it ran, the status counted running trials and guessed the rest
     assert any(re.search(r"\d+ running.*elapsed, ~", l) for l in status), status
+
+
+def test_the_last_status_agrees_with_the_summary(engine, tmp_path):
+    """Of equal values the best is the first to end, in the status and in
+    the summary; the time is the experiment's, not also the time its
+    executors take to leave (this one stays until the engine gives up)."""
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=3), "--workers", 0,
+              "--dir", run_dir)
+    ex = FakeExecutor(run.address(), run_dir)
+    ex.welcome()
+    ended = []
+    for _ in range(3):
+        trial = ex.next_trial()
+        ex.final(trial["id"], value=0.5)
+        ex.wait_ack(trial["id"])
+        ended.append(trial["id"])
+    assert run.wait() == 0, run.text()
+    last = [l for l in run.text().splitlines() if l.startswith("[progress]")][-1]
+    summary = engine.summary(run_dir)
+    assert summary["best"]["trial_id"] == ended[0]
+    assert f"(trial {ended[0]})" in last
+    elapsed = float(re.search(r", (\d+) s elapsed", last).group(1))
+    assert abs(elapsed - summary["duration_s"]) <= 0.5, (last, summary["duration_s"])
 
 
 def test_quiet_hides_output_not_progress(engine, tmp_path):

@@ -277,7 +277,10 @@ def test_malformed_frames_after_hello_close_that_executor_only(tmp_path, frame):
         bad.final("0000000000000000", value=1.0)
     else:
         bad.final(trial["id"], state="RUNNING", value=1.0)
-    assert bad.closed_with_error()
+    error = bad.closed_with_error()
+    assert error
+    if frame == "bad json":
+        assert "FINAL is not valid JSON" in error
     good = FakeExecutor(address, run_dir)
     good.welcome()
     retry = good.next_trial()

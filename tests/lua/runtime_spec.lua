@@ -118,6 +118,8 @@ describe("maggy.runtime load", function()
       ["num_trials = 1e18"] = "field 'num_trials' must be a positive integer up to 1e9, got number 1e+18",
       ["num_trials = 3, direction = 'up'"] = "field 'direction' must be \"max\" or \"min\", got string 'up'",
       ["num_trials = 3, hb_interval = 0"] = "field 'hb_interval' must be a number of seconds above 0",
+      ["num_trials = 3, liveness_timeout = 1.5"] =
+        "field 'liveness_timeout' must be at least twice hb_interval (1 s): executors are heard",
       ["num_trials = 3, es_min = 1.5"] = "field 'es_min' must be an integer >= 1",
       ["num_trials = 3, optimizer = 'annealing'"] = "field 'optimizer' must be a built-in's name",
       ["num_trials = 3, optimizer = {}"] = "field 'optimizer' must be",
