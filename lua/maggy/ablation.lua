@@ -29,7 +29,7 @@ local path = require "maggy.path"
 local M = {}
 
 local Study = {}
-Study.__index = Study
+local objects = { __index = Study } -- their metatable: not Study itself (sandbox.lua)
 
 M.KINDS = { "features", "layers", "components" }
 M.ABLATORS = { loco = "maggy.ablators.loco", path = "maggy.ablators.path" }
@@ -204,7 +204,7 @@ function M.new(t)
   end
   local configs, space = checked_configs(t)
   if not configs then return nil, space end
-  local s = setmetatable({ base = {}, space = space, items = {} }, Study)
+  local s = setmetatable({ base = {}, space = space, items = {} }, objects)
   for k, v in pairs(configs[1]) do s.base[k] = v end
   if configs[2] then
     s.target = {}
@@ -285,7 +285,7 @@ function M.study_of(ctx, who, need_target)
 end
 
 function M.is_study(x)
-  return getmetatable(x) == Study
+  return getmetatable(x) == objects
 end
 
 -- The ablator's optimizer instance.

@@ -24,7 +24,7 @@ local Trial = require "maggy.trial"
 local M = {}
 
 local Ctx = {}
-Ctx.__index = Ctx
+local objects = { __index = Ctx } -- their metatable: not Ctx itself (sandbox.lua)
 
 local MAX_LINES = 1000    -- per reply; the rest is counted and reported
 local MAX_LINE_LEN = 8192
@@ -37,7 +37,7 @@ local STATES = { PENDING = true, RUNNING = true, FINISHED = true, EARLY_STOPPED 
 
 -- fields: space, direction, metric, num_trials, es_min, rng.
 function M.new(fields)
-  local ctx = setmetatable({}, Ctx)
+  local ctx = setmetatable({}, objects)
   for k, v in pairs(fields) do ctx[k] = v end
   ctx._trials, ctx._by_id = {}, {}
   ctx._running, ctx._finished = {}, {}

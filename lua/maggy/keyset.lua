@@ -24,7 +24,7 @@ local byte = string.byte
 local M = {}
 
 local Set = {}
-Set.__index = Set
+local objects = { __index = Set } -- their metatable: not Set itself (sandbox.lua)
 
 -- FNV-1a, 32 bits (x * 16777619 as x * 2^24 + x * 403, each exact in a double).
 local function hash(s)
@@ -43,7 +43,7 @@ end
 
 function M.new(key_of, changed, hash_of)
   return setmetatable({ owners = {}, clashes = {}, key_of = key_of, changed = changed or changed_key,
-    hash = hash_of or hash }, Set)
+    hash = hash_of or hash }, objects)
 end
 
 -- The key of the owner of hash h, which must still have that hash.

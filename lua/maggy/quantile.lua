@@ -14,7 +14,7 @@
 local heap = require "maggy.heap"
 
 local Quantile = {}
-Quantile.__index = Quantile
+local objects = { __index = Quantile } -- their metatable: not Quantile itself (sandbox.lua)
 
 local floor = math.floor
 
@@ -24,7 +24,7 @@ local function lt(a, b) return a < b end
 function Quantile.new(percentile, direction)
   return setmetatable({
     percentile = percentile, split = heap.split(direction == "min" and lt or gt), n = 0,
-  }, Quantile)
+  }, objects)
 end
 
 -- (kept as a field: `#` on the heaps' arrays is a binary search, and a

@@ -23,7 +23,7 @@ local floor = math.floor
 local M = {}
 
 local Rng = {}
-Rng.__index = Rng
+local objects = { __index = Rng } -- their metatable: not Rng itself (sandbox.lua)
 
 local TWO32 = 4294967296
 local TWO53 = 9007199254740992
@@ -54,7 +54,7 @@ local function expand(x)
 end
 
 local function from_words(s)
-  return setmetatable({ s[1], s[2], s[3], s[4] }, Rng)
+  return setmetatable({ s[1], s[2], s[3], s[4] }, objects)
 end
 
 -- seed: an integer (|seed| < 2^53). Seeds that differ in any bit give different streams.
@@ -142,6 +142,6 @@ function Rng:fork(label)
   return from_words(expand(x))
 end
 
-M.is_rng = function(x) return getmetatable(x) == Rng end
+M.is_rng = function(x) return getmetatable(x) == objects end
 
 return M

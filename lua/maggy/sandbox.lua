@@ -13,6 +13,12 @@
 --     environment, once per sandbox.
 -- Nothing else: no io, no os.execute/exit/remove, no load/loadstring/loadfile/
 -- dofile, no debug, no package, no ffi, no jit, no coroutine.
+--
+-- The library's classes keep their objects' metatable apart from the class
+-- table (`local objects = { __index = Class }`), never `Class.__index =
+-- Class`: with that, `obj.__index` would be the class table itself, raw and
+-- writable, and a script holding any search space, trial or optimizer could
+-- change it for every object, the runtime's own included.
 
 local M = {}
 

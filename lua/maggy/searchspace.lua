@@ -17,7 +17,7 @@ local describe = require "maggy.describe"
 local M = {}
 
 local Space = {}
-Space.__index = Space
+local objects = { __index = Space } -- their metatable: not Space itself (sandbox.lua)
 
 local TYPES = { "DOUBLE", "INTEGER", "DISCRETE", "CATEGORICAL" }
 local IS_TYPE = { DOUBLE = true, INTEGER = true, DISCRETE = true, CATEGORICAL = true }
@@ -184,11 +184,11 @@ end
 
 -- Builds a space from {name = spec, ...}; returns the space or nil, err.
 function M.new(specs)
-  if getmetatable(specs) == Space then return specs end
+  if getmetatable(specs) == objects then return specs end
   if type(specs) ~= "table" then
     return nil, "searchspace: expected a table of parameters, got " .. type(specs)
   end
-  local space = setmetatable({ _params = {}, _names = {} }, Space)
+  local space = setmetatable({ _params = {}, _names = {} }, objects)
   for name, spec in pairs(specs) do
     local ok, err = check_name(name)
     if not ok then return nil, err end
@@ -212,7 +212,7 @@ function M.new(specs)
 end
 
 function M.is_space(x)
-  return getmetatable(x) == Space
+  return getmetatable(x) == objects
 end
 
 ---------------------------------------------------------------------------

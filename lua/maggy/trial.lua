@@ -17,7 +17,7 @@
 local M = {}
 
 local Trial = {}
-Trial.__index = Trial
+local objects = { __index = Trial } -- their metatable: not Trial itself (sandbox.lua)
 
 M.FINAL = { FINISHED = true, EARLY_STOPPED = true, FAILED = true }
 
@@ -28,7 +28,7 @@ M.NO_POINTS = setmetatable({}, {
 Trial.steps, Trial.values = M.NO_POINTS, M.NO_POINTS
 
 function M.new(id, seq, params)
-  return setmetatable({ id = id, seq = seq, params = params, state = "PENDING", attempt = 0 }, Trial)
+  return setmetatable({ id = id, seq = seq, params = params, state = "PENDING", attempt = 0 }, objects)
 end
 
 -- Whether something wrote into the shared empty history anyway (rawset and
@@ -38,7 +38,7 @@ function M.no_points_changed()
 end
 
 function M.is_trial(x)
-  return getmetatable(x) == Trial
+  return getmetatable(x) == objects
 end
 
 -- The latest step and its value, or nil when nothing was reported yet.

@@ -105,6 +105,21 @@ describe("maggy.sandbox", function()
     assert.are_not.equal(print, require("maggy").optimizers.tpe)
   end)
 
+  it("leads from no library object to its class", function()
+    local objects = run([[
+      local maggy = require "maggy"
+      local space = maggy.searchspace { x = maggy.double(0, 1) }
+      return { space, maggy.optimizers.tpe {}, maggy.optimizers.gp {}, maggy.optimizers.asha {},
+               maggy.optimizers.hyperband {}, maggy.optimizers.bohb {}, maggy.optimizers.random {},
+               maggy.optimizers.grid {}, maggy.earlystop.median {}, maggy.earlystop.plateau {},
+               require("maggy.rng").new(1), require("maggy.trial").new("ab", 1, { x = 0.5 }) }
+    ]])
+    for i, obj in ipairs(objects) do
+      assert.is_nil(obj.__index, i) -- with Class.__index = Class, the class itself
+    end
+    assert.are.same({ "x" }, objects[1]:names()) -- the methods still work
+  end)
+
   it("hides the library's metatables and keeps the script's own", function()
     local env = new_env({})
     local space = run([[

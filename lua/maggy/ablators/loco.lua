@@ -12,10 +12,10 @@
 local ablation = require "maggy.ablation"
 
 local Loco = {}
-Loco.__index = Loco
+local objects = { __index = Loco } -- their metatable: not Loco itself (sandbox.lua)
 
 function Loco.new(opts)
-  return setmetatable({ name = "loco" }, Loco)
+  return setmetatable({ name = "loco" }, objects)
 end
 
 local function study_of(ctx)

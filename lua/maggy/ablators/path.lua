@@ -17,10 +17,10 @@ local ablation = require "maggy.ablation"
 local stats = require "maggy.stats"
 
 local Path = {}
-Path.__index = Path
+local objects = { __index = Path } -- their metatable: not Path itself (sandbox.lua)
 
 function Path.new(opts)
-  return setmetatable({ name = "path" }, Path)
+  return setmetatable({ name = "path" }, objects)
 end
 
 local function study_of(ctx)

@@ -5,10 +5,10 @@
 -- Paper: none. The smallest rule that meets the contract.
 
 local None = {}
-None.__index = None
+local objects = { __index = None } -- their metatable: not None itself (sandbox.lua)
 
 function None.new()
-  return setmetatable({ name = "none" }, None)
+  return setmetatable({ name = "none" }, objects)
 end
 
 -- The ids of the running trials to stop: none.

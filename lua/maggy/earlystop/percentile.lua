@@ -28,7 +28,7 @@
 local describe = require "maggy.describe"
 local Quantile = require "maggy.quantile"
 local Percentile = {}
-Percentile.__index = Percentile
+local objects = { __index = Percentile } -- their metatable: not Percentile itself (sandbox.lua)
 
 local function check_count(who, what, v, lowest)
   if v ~= nil and (type(v) ~= "number" or v ~= math.floor(v) or v < lowest) then
@@ -52,7 +52,7 @@ function Percentile.build(who, opts)
     name = who, percentile = p, grace = opts.grace or 0, min_trials = opts.min_trials,
     _prefix = setmetatable({}, { __mode = "k" }),
     _steps = {}, _list = nil, _seen = 0, _last = nil, _best = {}, _kept = 0, _checks = 0,
-  }, Percentile)
+  }, objects)
 end
 
 function Percentile.new(opts)

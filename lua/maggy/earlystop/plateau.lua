@@ -19,7 +19,7 @@
 
 local describe = require "maggy.describe"
 local Plateau = {}
-Plateau.__index = Plateau
+local objects = { __index = Plateau } -- their metatable: not Plateau itself (sandbox.lua)
 
 local function check_number(what, v, lowest, integer)
   if v == nil then return end
@@ -41,7 +41,7 @@ function Plateau.new(opts)
   return setmetatable({
     name = "plateau", patience = opts.patience or 5, min_delta = opts.min_delta or 0,
     grace = opts.grace or 0, min_trials = opts.min_trials or 0,
-  }, Plateau)
+  }, objects)
 end
 
 -- The trial's best value up to step `upto`, and the best after it.

@@ -37,7 +37,7 @@ local budgets = require "maggy.optimizers.budgets"
 local heap = require "maggy.heap"
 
 local Asha = {}
-Asha.__index = Asha
+local objects = { __index = Asha } -- their metatable: not Asha itself (sandbox.lua)
 
 local OPTIONS = { "eta", "min_budget", "max_budget", "sampler" }
 
@@ -91,7 +91,7 @@ function Asha.new(opts)
     rungs = {},     -- rungs[i]: the ended trials of rung i (see add_result)
     open = {},      -- open[i]: those not promoted yet, a heap, best on top
     promoted = {},  -- promoted[i][key]: the configuration went up from rung i
-  }, Asha)
+  }, objects)
   for i, b in ipairs(self.budgets) do
     self.rung_of[string.format("%.17g", b)] = i
     self.rungs[i], self.open[i], self.promoted[i] = heap.split(ahead), {}, {}

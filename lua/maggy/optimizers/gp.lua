@@ -57,7 +57,7 @@ local model = require "maggy.optimizers.gp_model"
 local exp, log, sqrt, floor, min, max = math.exp, math.log, math.sqrt, math.floor, math.min, math.max
 
 local GP = {}
-GP.__index = GP
+local objects = { __index = GP } -- their metatable: not GP itself (sandbox.lua)
 
 local DEFAULTS = {
   acquisition = "ei", xi = 0, kappa = 2, n_candidates = 512,
@@ -138,7 +138,7 @@ function GP.new(opts)
   opts = opts or {}
   local err = check_options(opts)
   if err then error(err, 2) end
-  local self = setmetatable({ name = "gp", n_startup = opts.n_startup }, GP)
+  local self = setmetatable({ name = "gp", n_startup = opts.n_startup }, objects)
   for k, v in pairs(DEFAULTS) do
     if opts[k] == nil then self[k] = v else self[k] = opts[k] end
   end

@@ -342,7 +342,7 @@ end
 ---------------------------------------------------------------------------
 
 local Posterior = {}
-Posterior.__index = Posterior
+local objects = { __index = Posterior } -- their metatable: not Posterior itself (sandbox.lua)
 
 local MAX_JITTER_STEPS = 6
 local PREDICT_CHUNK = 128   -- candidates per batch in predict, to bound memory
@@ -380,7 +380,7 @@ function M.posterior(X, y, n, D, cap, theta)
     sf2 = exp(theta[D + 1]), sn2 = exp(theta[D + 2]),
     inv_length = la.vector(D), XsT = la.vector(D * cap), y = la.vector(cap),
     L = la.vector(cap * cap), alpha = la.vector(cap), xs = la.vector(D),
-  }, Posterior)
+  }, objects)
   for d = 0, D - 1 do self.inv_length[d] = exp(-theta[d + 1]) end
   scale_inputs(X, n, D, theta, self.XsT, cap)
   for i = 0, n - 1 do self.y[i] = y[i] end

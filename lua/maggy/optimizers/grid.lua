@@ -15,7 +15,7 @@
 
 local describe = require "maggy.describe"
 local Grid = {}
-Grid.__index = Grid
+local objects = { __index = Grid } -- their metatable: not Grid itself (sandbox.lua)
 
 function Grid.new(opts)
   opts = opts or {}
@@ -23,7 +23,7 @@ function Grid.new(opts)
   if type(points) ~= "number" or points < 1 or points ~= math.floor(points) then
     error("optimizers.grid: points must be a positive integer, got " .. describe(points), 2)
   end
-  return setmetatable({ name = "grid", points = points }, Grid)
+  return setmetatable({ name = "grid", points = points }, objects)
 end
 
 function Grid:initialize(ctx)

@@ -59,7 +59,7 @@ local maggy = require "maggy"
 local budgets = require "maggy.optimizers.budgets"
 
 local Hyperband = {}
-Hyperband.__index = Hyperband
+local objects = { __index = Hyperband } -- their metatable: not Hyperband itself (sandbox.lua)
 
 local OPTIONS = { "eta", "min_budget", "max_budget", "iterations", "brackets", "sampler" }
 local MAX_DRAWS = 100 -- draws of a new configuration before a rung is left short
@@ -141,7 +141,7 @@ function Hyperband.build(opts, name)
     rung = nil,      -- the running rung (see start_bracket)
     results = {},    -- key (params and budget) -> score of an ended trial
     handed = {},     -- key -> true once suggested
-  }, Hyperband)
+  }, objects)
 end
 
 function Hyperband.new(opts)

@@ -12,14 +12,14 @@
 --   random{}   -- maggy.optimizers.random{} in an experiment script
 
 local Random = {}
-Random.__index = Random
+local objects = { __index = Random } -- their metatable: not Random itself (sandbox.lua)
 
 function Random.new(opts)
   opts = opts or {}
   if type(opts) ~= "table" then
     error("optimizers.random: expected an options table, got " .. type(opts), 2)
   end
-  return setmetatable({ name = "random" }, Random)
+  return setmetatable({ name = "random" }, objects)
 end
 
 -- Params for one new trial. ctx.rng is this optimizer's own seeded stream, so

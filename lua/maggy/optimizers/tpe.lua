@@ -73,7 +73,7 @@ local NEG_INF = -math.huge
 local LOG_SQRT_2PI = 0.5 * log(2 * math.pi)
 
 local Tpe = {}
-Tpe.__index = Tpe
+local objects = { __index = Tpe } -- their metatable: not Tpe itself (sandbox.lua)
 
 ---------------------------------------------------------------------------
 -- Options
@@ -534,7 +534,7 @@ end
 function Tpe.new(opts)
   local checked, err = normalize(opts)
   if not checked then error(err, 2) end
-  return setmetatable({ name = "tpe", opts = checked }, Tpe)
+  return setmetatable({ name = "tpe", opts = checked }, objects)
 end
 
 -- Random until n_startup trials have results (pending ones do not count);
