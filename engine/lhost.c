@@ -152,13 +152,20 @@ static void push_user_message(lua_State *L, const char *msg)
 }
 
 /* Message handler of the bridge: the error text (at the user's line when
- * the library raised it for them), then a traceback. */
+ * the library raised it for them), then a traceback. Without room for the
+ * traceback (a stack overflow), the text alone. */
 static int traceback_handler(lua_State *L)
 {
 	const char *msg = lua_tostring(L, 1);
-	if (msg == NULL)
-		msg = lua_pushfstring(L, "(error object is a %s value)",
+
+	if (!lua_checkstack(L, LUA_MINSTACK))
+		return 1;
+	if (msg == NULL) { /* error(t) with a table, nil...: say where */
+		luaL_where(L, 2);
+		msg = lua_pushfstring(L, "%serror() was given a %s value, not "
+				      "a message", lua_tostring(L, -1),
 				      luaL_typename(L, 1));
+	}
 	push_user_message(L, msg);
 	luaL_traceback(L, L, lua_tostring(L, -1), 1);
 	return 1;
@@ -180,8 +187,13 @@ static int bridge_pcall(lua_State *L, int nargs, int nresults, char **error)
 	lua_remove(L, base);
 	if (rc == 0)
 		return 0;
-	*error = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1)
-					    : "unknown Lua error");
+	if (rc == LUA_ERRERR) /* LuaJIT's answer to a stack overflow */
+		*error = strdup("the Lua stack overflowed (error in error "
+				"handling): most often a function that calls "
+				"itself without end");
+	else
+		*error = strdup(lua_tostring(L, -1) ? lua_tostring(L, -1)
+						    : "unknown Lua error");
 	lua_pop(L, 1);
 	return -1;
 }

@@ -135,3 +135,19 @@ def test_check_loads_a_script_and_runs_nothing(tmp_path):
     out = subprocess.run([str(ENGINE), "check", str(broken)], capture_output=True,
                          text=True, timeout=60)
     assert out.returncode == 2 and "got string 'medain'" in out.stderr
+
+
+@pytest.mark.parametrize("body, says", [
+    ('error({ reason = "x" })', ":2: error() was given a table value, not a message"),
+    ("local function f() return 1 + f() end\nf()", "stack overflow"),
+])
+def test_errors_that_are_no_message_still_say_what_and_where(tmp_path, body, says):
+    script = tmp_path / "odd.lua"
+    script.write_text('local maggy = require "maggy"\n' + body + "\n"
+                      'return maggy.experiment { name = "e", train = "t:t", '
+                      'space = { x = { "DOUBLE", { 0, 1 } } }, num_trials = 2 }\n')
+    out = subprocess.run([str(ENGINE), "check", str(script)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2
+    assert says in out.stderr, out.stderr
+    assert not out.stderr.splitlines()[1].startswith("error in error handling")
