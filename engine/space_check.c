@@ -1,6 +1,7 @@
 /* space_check: suggestions checked against the space. See space_check.h. */
 #include "space_check.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -21,6 +22,10 @@ static const char *const TYPE_NAMES[] = {
 	[P_DISCRETE] = "DISCRETE",
 	[P_CATEGORICAL] = "CATEGORICAL",
 };
+
+/* Keys of params that are no parameter, hence no parameter's name (nor is
+ * "reporter", the training function's own argument). */
+static const char *const RESERVED[] = { "budget", "ablate", "seed", "reporter" };
 
 /* Enough for any number and the first 40 bytes of a string, quoted. */
 #define SHOW_SIZE 64
@@ -84,6 +89,24 @@ static const char *param_name(const json_t *p)
 	return json_string_value(json_object_get(p, "name"));
 }
 
+/* A Python identifier of ASCII letters, digits and _, and not reserved:
+ * the name a training function takes the parameter by. */
+static int usable_name(const char *name)
+{
+	const char *c = name;
+	size_t i;
+
+	if (!(isalpha((unsigned char)*c) || *c == '_'))
+		return 0;
+	for (; *c; c++)
+		if (!(isalnum((unsigned char)*c) || *c == '_'))
+			return 0;
+	for (i = 0; i < sizeof RESERVED / sizeof RESERVED[0]; i++)
+		if (strcmp(name, RESERVED[i]) == 0)
+			return 0;
+	return 1;
+}
+
 static enum ptype parse_type(const char *name)
 {
 	for (int t = P_DOUBLE; name != NULL && t < P_UNKNOWN; t++)
@@ -122,6 +145,13 @@ static int check_range(const json_t *p, const char *name, enum ptype type,
 			    "integer", name, show_value(v, sv));
 	low = json_number_value(lo);
 	high = json_number_value(hi);
+	if (!(low <= high) || !isfinite(low) || !isfinite(high) ||
+	    (json_is_true(json_object_get(p, "log")) && low <= 0))
+		return fail(err, errlen, "search space: parameter '%s' has no "
+			    "usable range [%s, %s]%s", name,
+			    show_number(low, sl), show_number(high, sh),
+			    json_is_true(json_object_get(p, "log")) ? " on a log "
+			    "scale" : "");
 	if (type == P_DOUBLE) {
 		slack_lo = BOUND_REL_TOL * fabs(low);
 		slack_hi = BOUND_REL_TOL * fabs(high);
@@ -162,6 +192,9 @@ static int check_param(const json_t *p, size_t i, const json_t *params,
 	if (name == NULL)
 		return fail(err, errlen, "search space: entry %zu has no name",
 			    i + 1);
+	if (!usable_name(name))
+		return fail(err, errlen, "search space: parameter '%s' is no "
+			    "Python identifier, or a reserved name", name);
 	if (type == P_UNKNOWN)
 		return fail(err, errlen, "search space: parameter '%s' has no "
 			    "known type (got %s)", name,

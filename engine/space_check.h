@@ -47,7 +47,11 @@
  *   'budget' must be a positive number, got 0
  * A space that is not a non-empty array of such objects is also -1, with a
  * reason starting "search space:": every suggestion then fails, which is
- * what an engine given a broken space should do.
+ * what an engine given a broken space should do. So is one whose names are
+ * not Python identifiers or are reserved (budget, ablate, seed, reporter),
+ * or whose range is empty, not finite, or on a log scale with low <= 0:
+ * the Lua side refuses them all, unless a script's own describe() says
+ * otherwise.
  *
  * Neither argument is modified or retained. `space` and `params` may be NULL
  * (then -1). `err` may be NULL when errlen is 0.

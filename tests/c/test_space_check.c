@@ -331,6 +331,19 @@ static void test_bad_space(void)
 		  "search space: parameter 'a' has no numeric low and high");
 	BAD_SPACE("[{'name':'a','type':'CATEGORICAL','values':[]}]",
 		  "search space: parameter 'a' has no list of values");
+	/* what maggy.searchspace refuses, should a script's describe() or a
+	 * bug bring it here */
+	BAD_SPACE("[{'name':'reporter','type':'DOUBLE','low':0,'high':1}]",
+		  "search space: parameter 'reporter' is no Python identifier, "
+		  "or a reserved name");
+	BAD_SPACE("[{'name':'a b','type':'DOUBLE','low':0,'high':1}]",
+		  "search space: parameter 'a b' is no Python identifier, or a "
+		  "reserved name");
+	BAD_SPACE("[{'name':'a','type':'DOUBLE','low':5,'high':1}]",
+		  "search space: parameter 'a' has no usable range [5, 1]");
+	BAD_SPACE("[{'name':'a','type':'DOUBLE','low':-1,'high':1,'log':true}]",
+		  "search space: parameter 'a' has no usable range [-1, 1] on a "
+		  "log scale");
 	/* the well-formed one-parameter space accepts {"a": 0.5} */
 	expect_bad_space("[{'name':'a','type':'DOUBLE','low':0,"
 			 "'high':1}]", NULL, __LINE__);
