@@ -824,9 +824,10 @@ static int ran_in(const struct trial *t, const char *host, int pid)
 	       host && strcmp(h, host) == 0;
 }
 
-void ctl_executor_exited(ctl_t *c, int pid)
+void ctl_executor_exited(ctl_t *c, int pid, const char *how)
 {
 	struct worker *w;
+	char why[128];
 	size_t i;
 
 	/* Its connection may not have seen the EOF yet: it must not look idle
@@ -840,9 +841,12 @@ void ctl_executor_exited(ctl_t *c, int pid)
 	}
 	for (i = 0; i < c->trials.n; i++) {
 		struct trial *t = c->trials.by_seq[i];
-		if (t->state == TRIAL_RUNNING &&
-		    ran_in(t, c->cfg->local_host, pid))
-			ctl_lose_trial(c, t, "its executor process exited");
+		if (t->state != TRIAL_RUNNING ||
+		    !ran_in(t, c->cfg->local_host, pid))
+			continue;
+		snprintf(why, sizeof why, "its executor process exited (%s)",
+			 how);
+		ctl_lose_trial(c, t, why);
 	}
 	ctl_schedule(c);
 }

@@ -156,14 +156,17 @@ struct server_handlers ctl_server_handlers(ctl_t *c);
 /* Start asking for suggestions; trials flow as executors connect. */
 int ctl_start(ctl_t *c);
 
-/* The local executor process `pid` exited: its trial, if any, is lost
- * now rather than after the liveness timeout. */
-void ctl_executor_exited(ctl_t *c, int pid);
+/* The local executor process `pid` exited (`how`: "exit code 1", "signal
+ * 11 (...)"): its trial, if any, is lost now rather than after the
+ * liveness timeout, and its error says how. */
+void ctl_executor_exited(ctl_t *c, int pid, const char *how);
 
-/* Called with an executor's host and pid when its trial ran out of time
- * (trial_timeout): `cb` ends that process and returns 0 if it is one the
- * engine started, else -1. An executor it did not end is told to end
- * itself (the port's recycle), as one started by Spark must be. */
+/* Called with an executor's host and pid when the engine is done with that
+ * process: its trial ran out of time (trial_timeout), or it was declared
+ * lost. `cb` ends the process and returns 0 if it is one the engine
+ * started (a fresh one takes its slot), else -1. After a time-out, an
+ * executor it did not end is told to end itself (the port's recycle), as
+ * one started by Spark must be. */
 void ctl_on_recycle(ctl_t *c, int (*cb)(void *arg, const char *host,
 					int pid), void *arg);
 

@@ -397,6 +397,10 @@ static void declare_lost(ctl_t *c, struct worker *w, double silent)
 		ctl_lose_trial(c, w->trial, why);
 	w->trial = NULL;
 	c->port.drop(c->port.arg, w->peer);
+	/* One the engine started (stopped, or stuck) would hold its slot
+	 * for good: a fresh one takes its place. */
+	if (c->recycle_cb)
+		c->recycle_cb(c->recycle_arg, w->host, w->pid);
 }
 
 void ctl_check_liveness(ctl_t *c)

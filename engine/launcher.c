@@ -202,6 +202,7 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 	launcher_t *l = arg;
 	pid_t pid;
 	int status;
+	char how[64];
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct slot *s = slot_of(l, pid);
@@ -210,7 +211,8 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 		s->pid = 0;
 		if (l->stopping)
 			continue;
-		l->hooks.exited(l->hooks.arg, s->index, (int)pid);
+		describe_status(status, how, sizeof how);
+		l->hooks.exited(l->hooks.arg, s->index, (int)pid, how);
 		if (!l->stopping)
 			schedule_restart(l, s, status);
 	}

@@ -20,8 +20,8 @@ typedef struct launcher launcher_t;
 struct launcher_hooks {
 	void *arg;
 	/* The executor of `slot`, process `pid`, exited (before any
-	 * restart). */
-	void (*exited)(void *arg, int slot, int pid);
+	 * restart); `how` says how ("exit code 1", "signal 11 (...)"). */
+	void (*exited)(void *arg, int slot, int pid, const char *how);
 	/* Executors keep dying: `why` says how. The run should end. */
 	void (*gave_up)(void *arg, const char *why);
 };

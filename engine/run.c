@@ -51,7 +51,7 @@ struct run {
 	simbench_t *bench; /* simulations only, with sim */
 	pid_t dashboard;   /* its process (--dashboard), 0 if none */
 	sim_t *sim;
-	struct event *sigint, *sigterm, *drain;
+	struct event *sigint, *sigterm, *sighup, *drain;
 	double drain_started;
 	int interrupts;
 	uint8_t secret[PROTO_SECRET_SIZE];
@@ -454,10 +454,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	ctl_abort(r->ctl, CTL_INTERRUPTED, "interrupted by a signal");
 }
 
-static void launcher_exited(void *arg, int slot, int pid)
+static void launcher_exited(void *arg, int slot, int pid, const char *how)
 {
 	struct run *r = arg;
-	ctl_executor_exited(r->ctl, pid);
+	ctl_executor_exited(r->ctl, pid, how);
 }
 
 /* A trial ran out of time: restart the process if it is one of ours. */
@@ -593,10 +593,14 @@ static int start_services(struct run *r)
 		fail("Lua", err);
 		return -1;
 	}
+	/* Ctrl-C, kill, and a terminal closed (an ssh session dropped): the
+	 * same clean stop */
 	r->sigint = evsignal_new(r->base, SIGINT, signal_cb, r);
 	r->sigterm = evsignal_new(r->base, SIGTERM, signal_cb, r);
+	r->sighup = evsignal_new(r->base, SIGHUP, signal_cb, r);
 	event_add(r->sigint, NULL);
 	event_add(r->sigterm, NULL);
+	event_add(r->sighup, NULL);
 	snprintf(secret_path, sizeof secret_path, "%s/secret", r->dir);
 	return r->opts->workers > 0 && !r->sim ? start_launcher(r, secret_path)
 						: 0;
@@ -744,6 +748,8 @@ static void cleanup(struct run *r)
 		event_free(r->sigint);
 	if (r->sigterm)
 		event_free(r->sigterm);
+	if (r->sighup)
+		event_free(r->sighup);
 	if (r->base)
 		event_base_free(r->base);
 	lhost_free(r->lhost);

@@ -417,7 +417,7 @@ static void play(ctl_t *c, struct event_base *base, struct script *s)
 			ctl_schedule(c);
 			break;
 		case 6: ctl_check_now(c); break;
-		case 7: ctl_executor_exited(c, u8(s)); break;
+		case 7: ctl_executor_exited(c, u8(s), "signal 9 (Killed)"); break;
 		case 8: stub.store_fails = !stub.store_fails; break;
 		case 9: event_active(c->commit_ev, EV_TIMEOUT, 0); break;
 		}
