@@ -60,6 +60,10 @@ static void reattach(ctl_t *c, struct worker *w, const char *hex)
 		ctl_event(c, json_pack("{s:s, s:s, s:i}", "e", "run", "id", hex,
 				       "attempt", t->attempts));
 		ctl_commit_soon(c, 0);
+		/* the retry announced when it was lost does not happen */
+		console_line(stdout, "[engine] trial %s: taken back by its "
+			     "executor %d (%s, pid %d), which came back and "
+			     "still runs it", hex, w->id, w->host, w->pid);
 	} else {
 		w->foreign = id;
 		console_line(stdout, "[engine] executor %d (%s, pid %d) still "

@@ -166,6 +166,12 @@ static void serve(struct executor *ex)
 			       TRIAL_CLOSED;
 			if (!done && env.last)
 				recycled = 1;
+			/* the engine restarts its own executors quietly */
+			if (recycled && !getenv("MAGGY_LOCAL_EXECUTOR"))
+				diag("ran the experiment's "
+				     "max_trials_per_executor (%lld trials): "
+				     "this executor ends so that a fresh one "
+				     "takes its place", (long long)max);
 			done |= env.last;
 			ran++;
 		} else if (ev->kind & (INBOX_BYE | INBOX_CLOSED)) {

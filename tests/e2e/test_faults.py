@@ -134,6 +134,7 @@ def test_an_executor_that_outlived_the_driver_delivers_to_the_resumed_one(tmp_pa
     assert again.wait() == 0, again.text()
     mine = [t for t in trials_in(run_dir) if t["id"] == trial["id"]][0]
     assert (mine["state"], mine["value"], mine["attempts"]) == ("FINISHED", 0.5, 1)
+    assert f"trial {trial['id']}: taken back by its executor" in again.text()
 
 
 def test_a_result_sent_again_while_the_next_trial_runs_counts_after_resume(tmp_path):
@@ -374,6 +375,16 @@ def test_a_trial_over_its_time_limit_fails_and_the_run_goes_on(tmp_path):
     assert all("trial_timeout" in t["error"] for t in trials)
 
 
+def run_executor(run, run_dir, slot):
+    """A maggy-executor started by hand, as Spark starts them; its end."""
+    host, port = run.address()
+    env = {**os.environ, "MAGGY_DRIVER": f"{host}:{port}",
+           "MAGGY_SECRET_FILE": str(run_dir / "secret")}
+    return subprocess.run([str(ENGINE.parent / "maggy-executor"), "--slot",
+                           str(slot)], env=env, timeout=30,
+                          stdin=subprocess.DEVNULL, capture_output=True, text=True)
+
+
 def test_an_executor_the_engine_did_not_start_ends_when_its_trial_times_out(tmp_path):
     """As on Spark: the engine cannot kill the process, so it tells it to
     end (RECYCLE); the executor does, long before the training function
@@ -382,14 +393,8 @@ def test_an_executor_the_engine_did_not_start_ends_when_its_trial_times_out(tmp_
     script = experiment(tmp_path, num_trials=2, train="fast_train:sleepy",
                         trial_timeout=1)
     run = Run(tmp_path, script, "--workers", 0, "--dir", run_dir)
-    host, port = run.address()
-    env = {**os.environ, "MAGGY_DRIVER": f"{host}:{port}",
-           "MAGGY_SECRET_FILE": str(run_dir / "secret")}
     for slot in range(2):  # each trial sleeps 60 s
-        executor = subprocess.run([str(ENGINE.parent / "maggy-executor"),
-                                   "--slot", str(slot)], env=env, timeout=30,
-                                  stdin=subprocess.DEVNULL, capture_output=True,
-                                  text=True)
+        executor = run_executor(run, run_dir, slot)
         assert executor.returncode == 5, executor.stderr
         assert "ran out of time" in executor.stderr
     assert run.wait() == 1  # nothing finished
@@ -397,6 +402,19 @@ def test_an_executor_the_engine_did_not_start_ends_when_its_trial_times_out(tmp_
     assert [t["state"] for t in trials] == ["FAILED", "FAILED"]
     assert all("trial_timeout" in t["error"] for t in trials)
     assert len({t["worker"]["pid"] for t in trials}) == 2
+
+
+def test_an_executor_started_by_hand_says_why_it_ends_after_max_trials(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=3, max_trials_per_executor=2)
+    run = Run(tmp_path, script, "--workers", 0, "--dir", run_dir)
+    first = run_executor(run, run_dir, 0)
+    assert first.returncode == 5, first.stderr
+    assert "max_trials_per_executor (2 trials): this executor ends" in first.stderr
+    second = run_executor(run, run_dir, 0)
+    assert second.returncode == 0, second.stderr
+    assert run.wait() == 0
+    assert [t["state"] for t in trials_in(run_dir)] == ["FINISHED"] * 3
 
 
 def test_a_trial_that_keeps_killing_its_executor_fails_after_max_attempts(tmp_path):
