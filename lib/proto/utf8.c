@@ -75,11 +75,16 @@ void utf8_repair_n(char *s, size_t n)
 
 const char *utf8_text(const char *s, size_t n, char **copy)
 {
+	char *nul;
+
 	*copy = NULL;
-	if (utf8_valid_prefix(s, n) == n || (*copy = malloc(n)) == NULL)
+	if ((utf8_valid_prefix(s, n) == n && memchr(s, 0, n) == NULL) ||
+	    (*copy = malloc(n)) == NULL)
 		return s;
 	memcpy(*copy, s, n);
 	utf8_repair_n(*copy, n);
+	while ((nul = memchr(*copy, 0, n)) != NULL)
+		*nul = '?';
 	return *copy;
 }
 

@@ -19,10 +19,11 @@ size_t utf8_valid_prefix(const char *s, size_t n);
  * well-formed UTF-8 character with '?'. */
 void utf8_repair_n(char *s, size_t n);
 
-/* s[0..n) as well-formed UTF-8: s itself when it is; else a copy with
- * utf8_repair_n applied, which *copy then holds for the caller to free
- * (*copy is NULL otherwise, and when out of memory: s comes back as it
- * is). */
+/* s[0..n) as well-formed UTF-8 with no NUL (a reader that takes it as a C
+ * string, a terminal too, would end it there): s itself when it is; else a
+ * copy with utf8_repair_n applied and each NUL made '?', which *copy then
+ * holds for the caller to free (*copy is NULL otherwise, and when out of
+ * memory: s comes back as it is). */
 const char *utf8_text(const char *s, size_t n, char **copy);
 
 /* utf8_repair_n on the NUL-terminated `s`. */

@@ -55,6 +55,9 @@ int main(void)
 		out = utf8_text("x\xffy", 3, &copy);
 		CHECK(out == copy && memcmp(out, "x?y", 3) == 0);
 		free(copy);
+		out = utf8_text("a\0b\0", 4, &copy); /* valid, but no C string */
+		CHECK(out == copy && memcmp(out, "a?b?", 4) == 0);
+		free(copy);
 	}
 	if (failures == 0)
 		printf("test_utf8: all checks passed\n");

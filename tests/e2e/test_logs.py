@@ -76,20 +76,21 @@ def test_follow_one_trial_returns_when_it_ends(tmp_path):
 
 
 def test_output_that_is_no_text_reads_back_everywhere(engine, tmp_path):
-    """A byte that is no UTF-8 becomes '?' when the line is stored: the
-    logs command prints text, and the dashboard can put the line in JSON."""
+    """A byte that is no UTF-8, or a NUL, becomes '?' when the line is
+    stored: the logs command prints text, all of it, and the dashboard can
+    put the line in JSON."""
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=1, train="fast_train:prints_bytes")
     assert engine.run(script, "--workers", 1, "--dir", run_dir, "--quiet").returncode == 0
     trial = trials_in(run_dir)[0]["id"]
     printed = subprocess.run([str(ENGINE), "logs", str(run_dir), trial],
                              capture_output=True, timeout=120).stdout
-    assert f"[{trial} stdout] bad byte ? here".encode() in printed
+    assert f"[{trial} stdout] bad byte ? here, ? and on".encode() in printed
     serve = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
     url = wait_for(lambda: re.search(r"dashboard of \S+ on (http://\S+/)", serve.text()),
                    30, "the dashboard's address").group(1)
     with urllib.request.urlopen(f"{url}api/logs?trial={trial}", timeout=10) as r:
         lines = json.loads(r.read())["lines"]
-    assert [l["text"] for l in lines] == ["bad byte ? here"]
+    assert [l["text"] for l in lines] == ["bad byte ? here, ? and on"]
     serve.proc.terminate()
     assert serve.wait(timeout=30) == 0
