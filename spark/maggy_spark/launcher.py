@@ -82,9 +82,12 @@ def _warn_if_short_of_slots(sc, workers):
     tasks wait for a slot, and one opens only when an executor ends. Said
     once the executors have registered, from a thread: the run does not
     wait for it. A cluster that adds executors on demand is not short."""
-    if sc.getConf().get("spark.dynamicAllocation.enabled", "false") == "true":
+    try:
+        if sc.getConf().get("spark.dynamicAllocation.enabled", "false") == "true":
+            return
+        slots = default_workers(sc)
+    except Exception:  # the context stopped meanwhile: the run is over
         return
-    slots = default_workers(sc)
     if workers > slots:
         print(f"lagom: workers={workers} is more than the cluster's {slots} "
               f"task slots: executors beyond {slots} wait for a slot, which "
