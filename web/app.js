@@ -61,12 +61,22 @@ function renderStatus() {
   const ended = s.finished + s.early_stopped + s.failed;
   $("name").textContent = `${s.name}`;
   document.title = `${s.name}: ${s.status} – maggy-engine`;
-  const best = s.best ? `best ${s.metric} <b>${fmt(s.best.value)}</b> (trial ${s.best.trial_id})` : "no value yet";
-  $("status").innerHTML =
-    `<b>${s.status}</b> · ${ended}/${s.num_trials} ended: ${s.finished} finished, ` +
-    `${s.early_stopped} early-stopped, ${s.failed} failed · ${s.running} running · ` +
-    `${best} · ${seconds(s.duration_s)}` + (s.error ? ` · <span class="state-FAILED"></span>` : "");
-  if (s.error) $("status").querySelector(".state-FAILED").textContent = s.error.split("\n")[0];
+  // What the experiment names (its metric, its error) goes in as text only:
+  // a shared script is not trusted (README, Security).
+  const node = (tag, text, cls) => {
+    const e = document.createElement(tag);
+    e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  };
+  const parts = [node("b", s.status),
+    ` · ${ended}/${s.num_trials} ended: ${s.finished} finished, ` +
+    `${s.early_stopped} early-stopped, ${s.failed} failed · ${s.running} running · `];
+  if (s.best) parts.push(`best ${s.metric} `, node("b", fmt(s.best.value)), ` (trial ${s.best.trial_id})`);
+  else parts.push("no value yet");
+  parts.push(` · ${seconds(s.duration_s)}`);
+  if (s.error) parts.push(" · ", node("span", s.error.split("\n")[0], "state-FAILED"));
+  $("status").replaceChildren(...parts);
 }
 
 // ---- the trials table ---------------------------------------------------

@@ -214,3 +214,22 @@ def test_dashboard_and_plot_of_an_ablation_study(engine, browser, tmp_path):
                           text=True, timeout=120)
     assert plot.returncode == 0, plot.stderr
     assert (tmp_path / "a.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_what_the_experiment_names_is_shown_as_text(engine, browser, tmp_path):
+    """A shared script is not trusted: markup in its metric's name (or its
+    error) stays text on the page, and no script of it runs."""
+    markup = "<img src=x onerror=window.pwned=1>"
+    script = experiment(tmp_path, name="markup", num_trials=5, metric=json.dumps(markup),
+                        direction='"min"', space="maggy.searchspace { x1 = "
+                        "maggy.double(-5, 10), x2 = maggy.double(0, 15) }")
+    run_dir = tmp_path / "r"
+    out = engine.simulate(script, "--benchmark", "branin", "--dir", run_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    serve = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
+    browser.get(url_of(serve))
+    wait_for(lambda: markup in text_of(browser, "#status"), 30, "the status")
+    assert not browser.find_elements("css selector", "#status img")
+    assert browser.execute_script("return window.pwned") is None
+    serve.proc.terminate()
+    assert serve.wait(timeout=30) == 0
