@@ -8,6 +8,7 @@
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 #include <event2/listener.h>
+#include <event2/util.h>
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
@@ -16,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -303,6 +305,35 @@ static void full_address(const char *listen, char *out, size_t len)
 		snprintf(out, len, "%s", listen);
 }
 
+/* The environment variable through which a run hands its dashboard the
+ * socket it bound (dashboard_spawn). */
+#define LISTENER_FD_ENV "MAGGY_DASHBOARD_FD"
+
+/* A socket listening on `where` (full_address's forms): its descriptor,
+ * or -1 with err. */
+static int bind_listener(const char *where, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	char addr[300];
+	int sslen, fd, one = 1;
+
+	full_address(where, addr, sizeof addr);
+	if (netaddr_parse(addr, &ss, &sslen, err, errlen) < 0)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0 ||
+	    listen(fd, 64) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", addr,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
+}
+
 /* A run that starts creates its store in a moment: wait for it. */
 static int open_store(struct dashboard *d)
 {
@@ -329,26 +360,27 @@ static int serve(struct dashboard *d, struct event_base *base,
 {
 	struct sockaddr_storage ss;
 	socklen_t sslen_bound = sizeof ss;
-	struct evconnlistener *l;
+	struct evconnlistener *l = NULL;
 	struct evhttp *http = evhttp_new(base);
 	struct event *sigint, *sigterm;
-	char addr[300], bound[128], err[512];
-	int sslen;
+	const char *handed = getenv(LISTENER_FD_ENV);
+	char bound[128], err[512] = "out of memory";
+	int fd = handed ? atoi(handed) : -1;
 
-	full_address(listen, addr, sizeof addr);
-	if (http == NULL || netaddr_parse(addr, &ss, &sslen, err, sizeof err) < 0) {
-		fprintf(stderr, "maggy-engine: dashboard: %s\n",
-			http ? err : "out of memory");
+	if (http == NULL)
 		goto fail;
-	}
-	l = evconnlistener_new_bind(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
-				    LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-				    64, (struct sockaddr *)&ss, sslen);
+	if (handed == NULL && (fd = bind_listener(listen, err, sizeof err)) < 0)
+		goto fail;
+	evutil_make_socket_nonblocking(fd);
+	l = evconnlistener_new(base, NULL, NULL, LEV_OPT_CLOSE_ON_FREE |
+			       LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (l == NULL || evhttp_bind_listener(http, l) == NULL) {
-		fprintf(stderr, "maggy-engine: dashboard: cannot listen on %s: "
-			"%s\n", addr, strerror(errno));
+		snprintf(err, sizeof err, "cannot serve on %s: %s", listen,
+			 strerror(errno));
 		if (l)
 			evconnlistener_free(l);
+		else
+			close(fd);
 		goto fail;
 	}
 	evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_HEAD);
@@ -368,6 +400,7 @@ static int serve(struct dashboard *d, struct event_base *base,
 	evhttp_free(http);
 	return EXIT_OK;
 fail:
+	fprintf(stderr, "maggy-engine: dashboard: %s\n", err);
 	if (http)
 		evhttp_free(http);
 	return EXIT_USAGE;
@@ -395,15 +428,26 @@ int dashboard_serve(const char *dir, const char *listen)
 pid_t dashboard_spawn(const char *dir, const char *listen, char *err,
 		      size_t errlen)
 {
-	pid_t parent = getpid(), pid = fork();
+	/* bound here, so that an address in use is said now, by the run */
+	int fd = bind_listener(listen, err, errlen);
+	pid_t parent = getpid(), pid;
+	char handed[16];
 
+	if (fd < 0)
+		return -1;
+	pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start the dashboard: %s",
 			 strerror(errno));
+		close(fd);
 		return -1;
 	}
-	if (pid > 0)
+	if (pid > 0) {
+		close(fd);
 		return pid;
+	}
+	snprintf(handed, sizeof handed, "%d", fd);
+	setenv(LISTENER_FD_ENV, handed, 1);
 	/* the child: it ends with the run, even one that is killed */
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != parent)

@@ -5,19 +5,28 @@
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 int netaddr_parse(const char *listen, struct sockaddr_storage *ss,
 		  int *sslen, char *err, size_t errlen)
 {
-	char host[256];
+	char host[256], *end;
 	const char *colon = strrchr(listen, ':');
 	struct addrinfo hints = { 0 }, *ai = NULL;
 	size_t hlen;
+	long port;
 	int rc;
 
 	if (colon == NULL || colon == listen || colon[1] == '\0')
 		goto bad;
+	/* getaddrinfo takes any number and keeps its low 16 bits */
+	port = strtol(colon + 1, &end, 10);
+	if (*end == '\0' && (port < 0 || port > 65535)) {
+		snprintf(err, errlen, "cannot use listen address '%s': the port "
+			 "must be 0 to 65535", listen);
+		return -1;
+	}
 	hlen = (size_t)(colon - listen);
 	if (listen[0] == '[' && colon[-1] == ']')
 		listen++, hlen -= 2;

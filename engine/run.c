@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <xxhash.h>
@@ -900,6 +901,8 @@ int run_experiment(const struct run_options *opts)
 	save_connection_stats(&r);
 	saved = final_commit(&r) == 0;
 	rc = report(&r, saved);
+	if (r.dashboard > 0 && waitpid(r.dashboard, NULL, WNOHANG) != 0)
+		r.dashboard = 0; /* it ended, and said why */
 	if (r.dashboard > 0) {
 		/* open pages poll once more and show the end */
 		printf("dashboard: closes in %d s; `maggy-engine dashboard %s` "
