@@ -376,10 +376,10 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 {
 	const json_t *best = json_object_get(s, "best");
 	const char *error = json_string_value(json_object_get(s, "error"));
+	const char *status = json_string_value(json_object_get(s, "status"));
 
 	fprintf(out, "\nexperiment %s: %s in %.1f s\n",
-		json_string_value(json_object_get(s, "name")),
-		json_string_value(json_object_get(s, "status")),
+		json_string_value(json_object_get(s, "name")), status,
 		json_number_value(json_object_get(s, "duration_s")));
 	if (error)
 		print_error(error, out, verbose);
@@ -409,6 +409,10 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 	print_excluded(json_object_get(s, "excluded_hosts"), out);
 	print_refused(json_object_get(s, "connections"), out);
 	fprintf(out, "results: %s\n", json_string_value(json_object_get(s, "dir")));
+	if (status && strcmp(status, "interrupted") == 0 &&
+	    !(error && strstr(error, "resume")))
+		fprintf(out, "`maggy-engine resume %s` continues it\n",
+			json_string_value(json_object_get(s, "dir")));
 }
 
 /* "running" in the store with no engine holding the directory: the engine

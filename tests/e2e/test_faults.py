@@ -440,6 +440,7 @@ def test_interrupted_trials_stay_pending_and_resume_finishes_them(tmp_path, sig)
     run.proc.send_signal(sig)
     assert run.wait() == 130
     assert (run_dir / "summary.json").exists()
+    assert f"`maggy-engine resume {run_dir}` continues it" in run.text()
     assert executor_pids(run.proc.pid) == []
     summary = show(run_dir)
     assert summary["status"] == "interrupted"
