@@ -456,15 +456,16 @@ int sim_report(sim_t *s, char *err, size_t errlen)
 
 	if (s->trace)
 		fflush(s->trace);
-	rep = json_pack("{s:s, s:i, s:s, s:I, s:f, s:I, s:f, s:f, s:f}",
+	rep = json_pack("{s:s, s:i, s:s, s:I, s:f, s:I, s:f, s:o, s:f}",
 			"benchmark", simbench_name(s->bench), "workers",
 			s->opts.workers, "mode", s->opts.bsp ? "bsp" : "async",
 			"seed", (json_int_t)s->opts.seed, "virtual_time_s",
 			s->now, "trials_ended", (json_int_t)s->ended,
 			"busy_fraction", busy_fraction(s, s->now),
 			"busy_fraction_until_last_start",
-			busy_fraction(s, s->last_start), "last_start_s",
-			s->last_start);
+			number_or_null(s->last_start > 0,
+				       busy_fraction(s, s->last_start)),
+			"last_start_s", s->last_start);
 	json_object_set_new(rep, "optimum", number_or_null(1, optimum));
 	json_object_set_new(rep, "best_value", number_or_null(s->has_best, s->best));
 	json_object_set_new(rep, "best_truth",
@@ -476,10 +477,13 @@ int sim_report(sim_t *s, char *err, size_t errlen)
 	if (rc < 0)
 		snprintf(err, errlen, "cannot write %s", path);
 	printf("simulated: %.1f s of virtual time on %d %s executors, busy "
-	       "%.1f%% (%.1f%% until the last trial started)",
-	       s->now, s->opts.workers, s->opts.bsp ? "BSP" : "async",
-	       100 * busy_fraction(s, s->now),
-	       100 * busy_fraction(s, s->last_start));
+	       "%.1f%%", s->now, s->opts.workers, s->opts.bsp ? "BSP" : "async",
+	       100 * busy_fraction(s, s->now));
+	if (s->last_start > 0)
+		printf(" (%.1f%% until the last trial started)",
+		       100 * busy_fraction(s, s->last_start));
+	else
+		printf(" (every trial started at once)");
 	if (has_regret)
 		printf("; regret of the best trial %.6g", fabs(optimum - s->best_truth));
 	printf("\n");

@@ -197,6 +197,13 @@ def test_simulate_writes_trace_and_report(engine, tmp_path):
     assert report["virtual_time_s"] == pytest.approx(4.0)  # 12 one-second trials on 3
     assert report["optimum"] == pytest.approx(0.397887, abs=1e-6)
     assert report["best_value"] == pytest.approx(min(float(r["value"]) for r in trace))
+    # as many executors as trials: all start at once, and nothing before
+    # the last start can be measured
+    at_once = simulate(engine, experiment(tmp_path, '"random"', trials=3),
+                       tmp_path / "at_once", "--benchmark", "branin", "--workers", 3)
+    assert "(every trial started at once)" in at_once.stdout
+    report = json.loads((tmp_path / "at_once" / "simulation.json").read_text())
+    assert report["busy_fraction_until_last_start"] is None
 
 
 def test_simulate_errors_are_clear(engine, tmp_path):
