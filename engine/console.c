@@ -62,17 +62,22 @@ static void format_duration(double s, char *out, size_t len)
 		snprintf(out, len, "%ldh%02ldm", n / 3600, n % 3600 / 60);
 }
 
-/* The time left at the pace of the trials ended since this console
- * started (a resumed run's earlier pace is not this one's). */
+/* Where the pace is measured from: this console's start (a resumed run's
+ * earlier pace is not this one's). */
+static void set_origin(const struct console_status *st)
+{
+	con.have_origin = 1;
+	con.elapsed0 = st->elapsed;
+	con.done0 = st->finished + st->stopped + st->failed;
+}
+
+/* The time left at the pace of the trials ended since the origin. */
 static int time_left(const struct console_status *st, double *out)
 {
 	long done = st->finished + st->stopped + st->failed;
 
-	if (!con.have_origin) {
-		con.have_origin = 1;
-		con.elapsed0 = st->elapsed;
-		con.done0 = done;
-	}
+	if (!con.have_origin)
+		set_origin(st);
 	if (done <= con.done0 || done >= st->total)
 		return 0;
 	*out = (st->elapsed - con.elapsed0) / (double)(done - con.done0) *
@@ -166,6 +171,7 @@ void console_start(struct event_base *base, enum console_mode mode,
 		   double every, int simulated, console_status_fn source,
 		   void *arg)
 {
+	struct console_status st = { 0 };
 	double tick;
 	struct timeval tv;
 
@@ -180,6 +186,8 @@ void console_start(struct event_base *base, enum console_mode mode,
 	con.last_draw = monotonic();
 	if (!con.on)
 		return;
+	source(arg, &st); /* so that the first status line has a pace */
+	set_origin(&st);
 	tick = mode == CONSOLE_LIVE ? LIVE_TICK : every;
 	tv.tv_sec = (time_t)tick;
 	tv.tv_usec = (suseconds_t)((tick - (double)tv.tv_sec) * 1e6);
