@@ -712,8 +712,9 @@ static void print_ended(ctl_t *c, const struct trial *t)
 
 /*
  * The first `fail_fast` trials to end all FAILED with the same error (a
- * typo in the metric key, a signature the engine cannot call): running the
- * rest would fail the same way, so the run ends with that error.
+ * typo in the metric key, a signature the engine cannot call), but for the
+ * values in it (errtext_alike): running the rest would fail the same way,
+ * so the run ends with that error.
  */
 static void check_fail_fast(ctl_t *c, const struct trial *t)
 {
@@ -725,8 +726,8 @@ static void check_fail_fast(ctl_t *c, const struct trial *t)
 	errtext_last_line(t->error ? t->error : "", why, sizeof why);
 	if (c->failed == 1)
 		snprintf(c->first_error, sizeof c->first_error, "%s", why);
-	else if (strcmp(c->first_error, why) != 0)
-		c->fail_fast_off = 1; /* not alike */
+	else if (!errtext_alike(c->first_error, why))
+		c->fail_fast_off = 1;
 	if (c->fail_fast_off || c->failed < n || n >= c->cfg->num_trials)
 		return;
 	snprintf(msg, sizeof msg, "the first %d trials all failed with the "

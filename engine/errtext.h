@@ -24,3 +24,8 @@ int errtext_brief(const char *error, char *out, size_t len);
 /* The last line of `text` that is not blank, in `out` (NUL-terminated):
  * a Python traceback's exception. */
 void errtext_last_line(const char *text, char *out, size_t len);
+
+/* 1 when errors `a` and `b` are alike: the same but for the numbers and
+ * the quoted values in them ("'acc' is str ('0.3')" and "'acc' is str
+ * ('0.7')", "cannot allocate 2.00 GiB" and "... 4.00 GiB"). */
+int errtext_alike(const char *a, const char *b);

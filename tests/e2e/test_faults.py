@@ -481,15 +481,19 @@ def test_a_store_that_cannot_be_written_fails_the_run_and_resume_recovers(tmp_pa
                for i, v in kept.items())
 
 
-def test_every_trial_failing_alike_stops_early_and_exits_1(tmp_path):
+@pytest.mark.parametrize("train, says", [("wrong_key", "score"),
+                                         ("metric_as_text", "'score' is str")])
+def test_every_trial_failing_alike_stops_early_and_exits_1(tmp_path, train, says):
+    """Alike: the same error but for the values in it (metric_as_text's
+    errors each quote their own value)."""
     run_dir = tmp_path / "r"
-    script = experiment(tmp_path, num_trials=20, train="fast_train:wrong_key")
+    script = experiment(tmp_path, num_trials=20, train=f"fast_train:{train}")
     run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
     assert run.wait() == 1
     summary = show(run_dir)
     assert summary["status"] == "failed"
     assert "the first 3 trials all failed" in summary["error"]
-    assert "score" in summary["error"]
+    assert says in summary["error"]
     assert len(summary["trials"]) < 20
 
 
