@@ -15,6 +15,7 @@
 -- See docs/lua.md for the whole guide.
 
 local searchspace = require "maggy.searchspace"
+local options = require "maggy.options"
 local experiment = require "maggy.experiment"
 local ablation = require "maggy.ablation"
 
@@ -52,6 +53,8 @@ local function log_option(who, opts)
   if type(opts) ~= "table" then
     error(string.format("maggy.%s: the options must be a table like {log = true}, got %s", who, type(opts)), 3)
   end
+  local bad = options.unknown(opts, { "log" })
+  if bad then error(string.format("maggy.%s: %s", who, bad), 3) end
   return opts.log and true or false
 end
 

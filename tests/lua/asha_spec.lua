@@ -176,7 +176,7 @@ describe("optimizers.asha", function()
       { { max_budget = 0.5 }, "max_budget must be a number >= min_budget (1), got number 0.5" },
       { { max_budget = math.huge }, "max_budget must be a number >= min_budget (1), got number inf" },
       { { sampler = 5 }, "sampler must be a function(ctx, budget), got number" },
-      { { max_budjet = 9 }, "unknown option 'max_budjet' (eta, min_budget, max_budget, sampler)" },
+      { { max_budjet = 9 }, "unknown option 'max_budjet' (valid: eta, min_budget, max_budget, sampler)" },
     }
     for _, c in ipairs(cases) do
       assert.has_error(function() Asha.new(c[1]) end, "optimizers.asha: " .. c[2])

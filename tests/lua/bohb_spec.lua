@@ -116,7 +116,7 @@ insulate("optimizers.bohb, with a stub TPE", function()
       { { random_fraction = "0" }, "random_fraction must be a number in [0, 1], got string '0'" },
       { { tpe = 3 }, "tpe must be an options table, got number" },
       { { sampler = function() end },
-        "unknown option 'sampler' (eta, min_budget, max_budget, iterations, brackets, random_fraction, tpe)" },
+        "unknown option 'sampler' (valid: eta, min_budget, max_budget, iterations, brackets, random_fraction, tpe)" },
       { { eta = 1 }, "eta must be a number >= 2, got number 1" },
       { { iterations = -1 }, "iterations must be a positive integer, got number -1" },
     }

@@ -218,7 +218,7 @@ describe("optimizers.hyperband", function()
       { { iterations = 0 }, "iterations must be a positive integer, got number 0" },
       { { iterations = 1.5 }, "iterations must be a positive integer, got number 1.5" },
       { { sampler = {} }, "sampler must be a function(ctx, budget), got table" },
-      { { etta = 3 }, "unknown option 'etta' (eta, min_budget, max_budget, iterations, brackets, sampler)" },
+      { { etta = 3 }, "unknown option 'etta' (valid: eta, min_budget, max_budget, iterations, brackets, sampler)" },
     }
     for _, c in ipairs(cases) do
       assert.has_error(function() Hyperband.new(c[1]) end, "optimizers.hyperband: " .. c[2])

@@ -16,6 +16,7 @@
 -- Parallel Hyperparameter Search", DistributedML 2020).
 
 local Percentile = require "maggy.earlystop.percentile"
+local options = require "maggy.options"
 
 local Median = {}
 
@@ -27,6 +28,8 @@ function Median.new(opts)
   if opts.percentile ~= nil then
     error("earlystop.median: has no percentile option (use maggy.earlystop.percentile)", 2)
   end
+  local bad = options.unknown(opts, { "grace", "min_trials" })
+  if bad then error("earlystop.median: " .. bad, 2) end
   return Percentile.build("median", { grace = opts.grace, min_trials = opts.min_trials })
 end
 

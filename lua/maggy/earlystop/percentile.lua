@@ -26,6 +26,7 @@
 -- (Akiba et al., KDD 2019).
 
 local describe = require "maggy.describe"
+local options = require "maggy.options"
 local Quantile = require "maggy.quantile"
 local Percentile = {}
 local objects = { __index = Percentile } -- their metatable: not Percentile itself (sandbox.lua)
@@ -42,6 +43,8 @@ function Percentile.build(who, opts)
   if type(opts) ~= "table" then
     error(string.format("earlystop.%s: expected an options table, got %s", who, type(opts)), 3)
   end
+  local bad = options.unknown(opts, { "percentile", "grace", "min_trials" })
+  if bad then error(string.format("earlystop.%s: %s", who, bad), 3) end
   local p = opts.percentile or 50
   if type(p) ~= "number" or not (p > 0 and p <= 100) then
     error(string.format("earlystop.%s: percentile must be a number in (0, 100], got %s", who, describe(p)), 3)

@@ -18,6 +18,7 @@
 -- `patience` of Keras' EarlyStopping callback.
 
 local describe = require "maggy.describe"
+local options = require "maggy.options"
 local Plateau = {}
 local objects = { __index = Plateau } -- their metatable: not Plateau itself (sandbox.lua)
 
@@ -34,6 +35,8 @@ function Plateau.new(opts)
   if type(opts) ~= "table" then
     error("earlystop.plateau: expected an options table, got " .. type(opts), 2)
   end
+  local bad = options.unknown(opts, { "patience", "min_delta", "grace", "min_trials" })
+  if bad then error("earlystop.plateau: " .. bad, 2) end
   check_number("patience", opts.patience, 1, true)
   check_number("min_delta", opts.min_delta, 0, false)
   check_number("grace", opts.grace, 0, true)

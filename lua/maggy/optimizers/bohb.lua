@@ -26,24 +26,22 @@ local describe = require "maggy.describe"
 local Hyperband = require "maggy.optimizers.hyperband"
 local budgets = require "maggy.optimizers.budgets"
 local history = require "maggy.optimizers.history"
+local options = require "maggy.options"
 local Tpe = require "maggy.optimizers.tpe"
 
 local Bohb = {}
 
-local OWN = { random_fraction = true, tpe = true }
 local PASSED = { eta = true, min_budget = true, max_budget = true, iterations = true, brackets = true }
 
 -- Hyperband's options out of `opts`, or nil and a message naming a bad option.
 local function split(opts)
   if type(opts) ~= "table" then return nil, "expected an options table, got " .. type(opts) end
+  local bad = options.unknown(opts, { "eta", "min_budget", "max_budget", "iterations", "brackets",
+                                       "random_fraction", "tpe" })
+  if bad then return nil, bad end
   local hb = {}
   for key, v in pairs(opts) do
-    if PASSED[key] then
-      hb[key] = v
-    elseif not OWN[key] then
-      return nil, string.format("unknown option '%s' (eta, min_budget, max_budget, iterations, brackets, random_fraction, tpe)",
-        tostring(key))
-    end
+    if PASSED[key] then hb[key] = v end
   end
   local f = opts.random_fraction or 1 / 3
   if type(f) ~= "number" or not (f >= 0 and f <= 1) then

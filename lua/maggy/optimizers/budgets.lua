@@ -7,6 +7,7 @@
 
 local describe = require "maggy.describe"
 local history = require "maggy.optimizers.history"
+local options = require "maggy.options"
 
 local M = {}
 
@@ -23,13 +24,8 @@ end
 -- function. Options of their own the caller checks itself.
 function M.check(opts, known)
   if type(opts) ~= "table" then return "expected an options table, got " .. type(opts) end
-  local is_known = {}
-  for _, name in ipairs(known) do is_known[name] = true end
-  for key in pairs(opts) do
-    if not is_known[key] then
-      return string.format("unknown option '%s' (%s)", tostring(key), table.concat(known, ", "))
-    end
-  end
+  local bad = options.unknown(opts, known)
+  if bad then return bad end
   local eta, lo, hi = opts.eta or 3, opts.min_budget or 1, opts.max_budget or 81
   if not M.is_finite(eta) or eta < 2 then return "eta must be a number >= 2, got " .. describe(eta) end
   if not M.is_finite(lo) or lo <= 0 then return "min_budget must be a number > 0, got " .. describe(lo) end

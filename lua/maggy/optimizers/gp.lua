@@ -51,6 +51,7 @@
 -- 2010 (kriging believer, constant liar).
 
 local history = require "maggy.optimizers.history"
+local options = require "maggy.options"
 local la = require "maggy.optimizers.gp_linalg"
 local model = require "maggy.optimizers.gp_model"
 
@@ -107,27 +108,20 @@ local function show(v)
   return type(v)
 end
 
-local function option_names()
-  local names = {}
-  for name in pairs(OPTIONS) do names[#names + 1] = name end
-  table.sort(names)
-  return table.concat(names, ", ")
-end
+local OPTION_NAMES = {}
+for name in pairs(OPTIONS) do OPTION_NAMES[#OPTION_NAMES + 1] = name end
+table.sort(OPTION_NAMES)
 
 -- nil when opts is valid, else a message naming the first bad option.
 local function check_options(opts)
   if type(opts) ~= "table" then
     return "optimizers.gp: expected an options table, got " .. type(opts)
   end
-  local keys = {}
-  for k in pairs(opts) do keys[#keys + 1] = tostring(k) end
-  table.sort(keys)
-  for _, k in ipairs(keys) do
+  local bad = options.unknown(opts, OPTION_NAMES)
+  if bad then return "optimizers.gp: " .. bad end
+  for _, k in ipairs(OPTION_NAMES) do
     local spec, v = OPTIONS[k], opts[k]
-    if spec == nil then
-      return string.format("optimizers.gp: unknown option '%s' (valid: %s)", k, option_names())
-    end
-    if not spec[1](v) then
+    if v ~= nil and not spec[1](v) then
       return string.format("optimizers.gp: option '%s' must be %s, got %s", k, spec[2], show(v))
     end
   end

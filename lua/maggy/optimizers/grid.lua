@@ -14,11 +14,17 @@
 -- Without num_trials in the experiment, the run covers the whole grid (count()).
 
 local describe = require "maggy.describe"
+local options = require "maggy.options"
 local Grid = {}
 local objects = { __index = Grid } -- their metatable: not Grid itself (sandbox.lua)
 
 function Grid.new(opts)
   opts = opts or {}
+  if type(opts) ~= "table" then
+    error("optimizers.grid: expected an options table, got " .. type(opts), 2)
+  end
+  local bad = options.unknown(opts, { "points" })
+  if bad then error("optimizers.grid: " .. bad, 2) end
   local points = opts.points or 5
   if type(points) ~= "number" or points < 1 or points ~= math.floor(points) then
     error("optimizers.grid: points must be a positive integer, got " .. describe(points), 2)

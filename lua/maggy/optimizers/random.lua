@@ -11,6 +11,8 @@
 --
 --   random{}   -- maggy.optimizers.random{} in an experiment script
 
+local options = require "maggy.options"
+
 local Random = {}
 local objects = { __index = Random } -- their metatable: not Random itself (sandbox.lua)
 
@@ -19,6 +21,8 @@ function Random.new(opts)
   if type(opts) ~= "table" then
     error("optimizers.random: expected an options table, got " .. type(opts), 2)
   end
+  local bad = options.unknown(opts, {})
+  if bad then error("optimizers.random: " .. bad, 2) end
   return setmetatable({ name = "random" }, objects)
 end
 

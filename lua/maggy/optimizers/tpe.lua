@@ -66,6 +66,7 @@
 -- every candidate repeats a point of obs: the caller then samples at random.
 
 local history = require "maggy.optimizers.history"
+local options = require "maggy.options"
 
 local floor, ceil, exp, log, sqrt = math.floor, math.ceil, math.exp, math.log, math.sqrt
 local min, max, abs = math.min, math.max, math.abs
@@ -107,25 +108,14 @@ local function show(v)
   return tostring(v)
 end
 
-local function unknown_option(opts)
-  local names = {}
-  for k in pairs(opts) do
-    if OPTIONS[k] == nil then names[#names + 1] = tostring(k) end
-  end
-  table.sort(names)
-  return names[1]
-end
-
 -- A checked copy of opts with the defaults filled in, or nil and a message.
 local function normalize(opts)
   if opts == nil then opts = {} end
   if type(opts) ~= "table" then
     return nil, "optimizers.tpe: expected an options table, got " .. type(opts)
   end
-  local bad = unknown_option(opts)
-  if bad then
-    return nil, string.format("optimizers.tpe: unknown option '%s' (valid: %s)", bad, table.concat(OPTION_NAMES, ", "))
-  end
+  local bad = options.unknown(opts, OPTION_NAMES)
+  if bad then return nil, "optimizers.tpe: " .. bad end
   local out = {}
   for _, name in ipairs(OPTION_NAMES) do
     local default, test, wants = OPTIONS[name][1], OPTIONS[name][2], OPTIONS[name][3]
