@@ -76,12 +76,19 @@ function maggy.categorical(values)
 end
 
 -- maggy.optimizers.grid is the `new` function of maggy/optimizers/grid.lua,
--- loaded on first use.
-local function constructors(modules)
+-- loaded on first use; a name it does not have (a typo) is an error that
+-- lists those it has.
+local function constructors(who, modules)
   return setmetatable({}, {
     __index = function(t, name)
       local path = modules[name]
-      if path == nil then return nil end
+      if path == nil then
+        local names = {}
+        for known in pairs(modules) do names[#names + 1] = known end
+        table.sort(names)
+        error(string.format("%s has no '%s' (it has: %s)", who, tostring(name),
+          table.concat(names, ", ")), 2)
+      end
       local new = require(path).new
       rawset(t, name, new)
       return new
@@ -89,7 +96,18 @@ local function constructors(modules)
   })
 end
 
-maggy.optimizers = constructors(experiment.OPTIMIZERS)
-maggy.earlystop = constructors(experiment.EARLYSTOP)
+maggy.optimizers = constructors("maggy.optimizers", experiment.OPTIMIZERS)
+maggy.earlystop = constructors("maggy.earlystop", experiment.EARLYSTOP)
+
+-- maggy.dobule(...): say so, and what there is, rather than "attempt to call
+-- a nil value"
+local NAMES = {}
+for name in pairs(maggy) do NAMES[#NAMES + 1] = name end
+table.sort(NAMES)
+setmetatable(maggy, {
+  __index = function(_, name)
+    error(string.format("maggy has no '%s' (it has: %s)", tostring(name), table.concat(NAMES, ", ")), 2)
+  end,
+})
 
 return maggy

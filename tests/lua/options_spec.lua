@@ -33,3 +33,19 @@ describe("options of the library's constructors", function()
     assert.is_table(maggy.optimizers.random {})
   end)
 end)
+
+describe("names the library does not have", function()
+  it("are errors that list those it has", function()
+    local cases = {
+      { function() return maggy.earlystop.medain end,
+        "maggy.earlystop has no 'medain' (it has: median, none, percentile, plateau)" },
+      { function() return maggy.optimizers.tpee end, "maggy.optimizers has no 'tpee' (it has: asha, " },
+      { function() return maggy.dobule end, "maggy has no 'dobule' (it has: WAIT, ablation, " },
+    }
+    for _, case in ipairs(cases) do
+      local ok, err = pcall(case[1])
+      assert.is_false(ok, case[2])
+      assert.matches(case[2], err, 1, true)
+    end
+  end)
+end)
