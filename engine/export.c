@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/numtext.h"
 #include "proto/proto.h"
 #include "run.h"
 #include "store.h"
@@ -22,8 +23,13 @@ static char *cell_text(const json_t *v)
 {
 	if (v == NULL || json_is_null(v))
 		return strdup("");
+	char num[NUMTEXT_SIZE];
+
 	if (json_is_string(v))
 		return strdup(json_string_value(v));
+	if (json_is_real(v))
+		return strdup(numtext_shortest(json_real_value(v), num,
+					       sizeof num));
 	return json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY |
 				     JSON_REAL_PRECISION(17));
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/numtext.h"
 #include "proto/utf8.h"
 
 /* Slack on DOUBLE bounds, relative to each bound (see space_check.h). Zero for
@@ -46,19 +47,9 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-/* The shortest of %.15g/%.16g/%.17g that reads back as x, as maggy.json
- * writes numbers: 0.1 shows as 0.1, and a value just past a bound does not
- * show as the bound. */
 static const char *show_number(double x, char *buf)
 {
-	static const char *const fmts[] = { "%.15g", "%.16g", "%.17g" };
-
-	for (size_t i = 0; i < sizeof fmts / sizeof *fmts; i++) {
-		snprintf(buf, SHOW_SIZE, fmts[i], x);
-		if (strtod(buf, NULL) == x)
-			break;
-	}
-	return buf;
+	return numtext_shortest(x, buf, SHOW_SIZE);
 }
 
 /* A JSON value as the messages show it: 'text', 16, true, or its kind. */

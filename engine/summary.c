@@ -8,6 +8,7 @@
 
 #include "dirlock.h"
 #include "errtext.h"
+#include "proto/numtext.h"
 #include "proto/proto.h"
 #include "trial.h"
 
@@ -350,10 +351,18 @@ void summary_print_params(const json_t *params, int digits, FILE *out)
 	int first = 1;
 
 	json_object_foreach((json_t *)params, key, v) {
-		char *text = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
-					   (digits ? JSON_REAL_PRECISION(digits)
-						   : 0));
-		fprintf(out, "%s%s=%s", first ? "" : ", ", key, text ? text : "?");
+		char num[NUMTEXT_SIZE], *text = NULL;
+		const char *shown;
+
+		if (json_is_real(v) && digits == 0)
+			shown = numtext_shortest(json_real_value(v), num,
+						 sizeof num);
+		else
+			shown = text = json_dumps(v, JSON_ENCODE_ANY |
+						     JSON_COMPACT |
+						     JSON_REAL_PRECISION(digits));
+		fprintf(out, "%s%s=%s", first ? "" : ", ", key,
+			shown ? shown : "?");
 		free(text);
 		first = 0;
 	}
