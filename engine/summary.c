@@ -2,6 +2,7 @@
 #include "summary.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -142,7 +143,11 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 	json_t *status = load_meta(store, "status");
 	struct gather g = { store, json_array(), NULL, NULL, { 0 } };
 	json_t *sum = NULL;
+	char where[PATH_MAX];
 
+	/* the same "dir" as the run's own summary.json, however it was typed */
+	if (realpath(dir, where) == NULL)
+		snprintf(where, sizeof where, "%s", dir);
 	if (exp == NULL) {
 		snprintf(err, errlen, "%s holds no experiment", dir);
 		goto out;
@@ -165,7 +170,7 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 		(json_int_t)g.counts[TRIAL_EARLY_STOPPED], "failed", (json_int_t)g.counts[TRIAL_FAILED],
 		"pending", (json_int_t)g.counts[TRIAL_PENDING], "running",
 		(json_int_t)g.counts[TRIAL_RUNNING], "best", best_of(&g), "duration_s",
-		duration_of(status), "dir", dir, "trials",
+		duration_of(status), "dir", where, "trials",
 		sorted_trials(g.trials));
 	if (sum && json_object_get(sum, "error") == NULL)
 		json_object_set_new(sum, "error", json_null());

@@ -55,3 +55,13 @@ def test_top_and_all(engine, tmp_path):
     bad = subprocess.run([str(ENGINE), "show", str(run_dir), "--top", "x"],
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "--top wants a number" in bad.stderr
+
+
+def test_the_dir_is_the_runs_own_however_it_is_typed(engine, tmp_path):
+    run_dir, summary = simulated(engine, tmp_path, "min")
+    typed = subprocess.run([str(ENGINE), "show", run_dir.name + "/", "--json"],
+                           capture_output=True, text=True, timeout=60,
+                           cwd=run_dir.parent)
+    assert typed.returncode == 0, typed.stderr
+    assert '"dir": "%s"' % run_dir in typed.stdout
+    assert summary["dir"] == str(run_dir)
