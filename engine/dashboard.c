@@ -2,6 +2,7 @@
  * docs/dashboard.md (the API). */
 #include "dashboard.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -135,6 +136,17 @@ static int add_curve(uint64_t id, const char *json, size_t len, void *arg)
 	return store_metrics_each(c->store, id, add_point, points) < 0 ? -1 : 0;
 }
 
+/* Whether the store holds trial `id`: a query for one it does not is 404,
+ * as `logs DIR ID` refuses it. */
+static int known_trial(struct dashboard *d, uint64_t id)
+{
+	char *json = NULL;
+	int rc = store_trial_get(d->store, id, &json);
+
+	free(json);
+	return rc == 0;
+}
+
 /* {"curves": {ID: [[step, value, time], ...]}} of every trial, or of
  * ?trial=ID. */
 static void api_curves(struct dashboard *d, struct evhttp_request *req,
@@ -152,6 +164,11 @@ static void api_curves(struct dashboard *d, struct evhttp_request *req,
 	if (trial && proto_trial_parse(trial, &id) < 0) {
 		json_decref(c.curves);
 		send_problem(req, HTTP_BADREQUEST, "trial: 16 hex digits");
+		return;
+	}
+	if (trial && !known_trial(d, id)) {
+		json_decref(c.curves);
+		send_problem(req, HTTP_NOTFOUND, "no such trial");
 		return;
 	}
 	rc = trial ? add_curve(id, NULL, 0, &c)
@@ -214,10 +231,21 @@ static void api_logs(struct dashboard *d, struct evhttp_request *req,
 						   "engine");
 		return;
 	}
+	if (id != 0 && !known_trial(d, id)) {
+		json_decref(p.lines);
+		send_problem(req, HTTP_NOTFOUND, "no such trial");
+		return;
+	}
 	if (from) {
 		unsigned long v = strtoul(from, &end, 10);
-		p.from = *from && *end == '\0' && v <= UINT32_MAX
-				 ? (uint32_t)v : 0;
+		if (!isdigit((unsigned char)*from) || *end != '\0' ||
+		    v > UINT32_MAX) {
+			json_decref(p.lines);
+			send_problem(req, HTTP_BADREQUEST, "from: a line number, "
+				     "0 or more");
+			return;
+		}
+		p.from = (uint32_t)v;
 	}
 	p.next = p.from;
 	if (p.lines == NULL || store_logs_each(d->store, id, add_line, &p) < 0) {

@@ -173,11 +173,16 @@ def test_api_answers(engine, tmp_path):
     assert page["next"] == page["lines"][-1]["seq"] + 1
     engine_lines = api(url, "/api/logs?trial=engine")
     assert isinstance(engine_lines["lines"], list)
-    for bad in ("/api/logs?trial=xyz", "/api/curves?trial=1", "/api/nothing",
-                "/../store/data.mdb"):
+    unknown = "0123456789abcdef"
+    for bad, code in (("/api/logs?trial=xyz", 400), ("/api/curves?trial=1", 400),
+                      (f"/api/logs?trial={tid}&from=abc", 400),
+                      (f"/api/logs?trial={tid}&from=-5", 400),
+                      (f"/api/logs?trial={unknown}", 404),
+                      (f"/api/curves?trial={unknown}", 404),
+                      ("/api/nothing", 404), ("/../store/data.mdb", 404)):
         with pytest.raises(urllib.error.HTTPError) as e:
             api(url, bad)
-        assert e.value.code in (400, 404)
+        assert e.value.code == code, bad
     serve.proc.terminate()
     assert serve.wait(timeout=30) == 0
 
