@@ -63,19 +63,13 @@ function renderStatus() {
   document.title = `${s.name}: ${s.status} – maggy-engine`;
   // What the experiment names (its metric, its error) goes in as text only:
   // a shared script is not trusted (README, Security).
-  const node = (tag, text, cls) => {
-    const e = document.createElement(tag);
-    e.textContent = text;
-    if (cls) e.className = cls;
-    return e;
-  };
-  const parts = [node("b", s.status),
+  const parts = [el("b", {}, s.status),
     ` · ${ended}/${s.num_trials} ended: ${s.finished} finished, ` +
     `${s.early_stopped} early-stopped, ${s.failed} failed · ${s.running} running · `];
-  if (s.best) parts.push(`best ${s.metric} `, node("b", fmt(s.best.value)), ` (trial ${s.best.trial_id})`);
+  if (s.best) parts.push(`best ${s.metric} `, el("b", {}, fmt(s.best.value)), ` (trial ${s.best.trial_id})`);
   else parts.push("no value yet");
   parts.push(` · ${seconds(s.duration_s)}`);
-  if (s.error) parts.push(" · ", node("span", s.error.split("\n")[0], "state-FAILED"));
+  if (s.error) parts.push(" · ", el("span", { class: "state-FAILED" }, s.error.split("\n")[0]));
   $("status").replaceChildren(...parts);
 }
 
@@ -284,7 +278,9 @@ function renderParams() {
   axesList.forEach((a, i) => {
     const x = box.l + i * step;
     svg.appendChild(svgEl("line", { class: "axis", x1: x, y1: box.t, x2: x, y2: box.b }));
-    svg.appendChild(svgEl("text", { x, y: box.t - 6, "text-anchor": "middle" }, a.name));
+    // the outer labels grow inwards, or the plot's edges would cut them
+    const anchor = i === 0 ? "start" : i === axesList.length - 1 ? "end" : "middle";
+    svg.appendChild(svgEl("text", { x, y: box.t - 6, "text-anchor": anchor }, a.name));
   });
   const bestId = view.summary.best && view.summary.best.trial_id;
   for (const t of trials) {
