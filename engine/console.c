@@ -24,8 +24,7 @@ static struct {
 	int dirty;	    /* the counts changed since the last status */
 	double last_draw;   /* monotonic seconds of the last status */
 	long tenths_shown;  /* tenths of a simulation printed so far */
-	int have_origin;    /* elapsed0/done0 below are set */
-	double elapsed0;
+	double elapsed0;     /* the pace's origin (set_origin) */
 	long done0;
 } con = { .mode = CONSOLE_OFF };
 
@@ -66,7 +65,6 @@ static void format_duration(double s, char *out, size_t len)
  * earlier pace is not this one's). */
 static void set_origin(const struct console_status *st)
 {
-	con.have_origin = 1;
 	con.elapsed0 = st->elapsed;
 	con.done0 = st->finished + st->stopped + st->failed;
 }
@@ -76,8 +74,6 @@ static int time_left(const struct console_status *st, double *out)
 {
 	long done = st->finished + st->stopped + st->failed;
 
-	if (!con.have_origin)
-		set_origin(st);
 	if (done <= con.done0 || done >= st->total)
 		return 0;
 	*out = (st->elapsed - con.elapsed0) / (double)(done - con.done0) *

@@ -2,6 +2,15 @@
 -- constructor of the library: never a default used in silence.
 local maggy = require "maggy"
 
+-- Each case: a function that must fail, and what its message must hold.
+local function each_refused(cases)
+  for _, case in ipairs(cases) do
+    local ok, err = pcall(case[1])
+    assert.is_false(ok, case[2])
+    assert.matches(case[2], err, 1, true)
+  end
+end
+
 describe("options of the library's constructors", function()
   it("refuses an option it does not have, naming those it has", function()
     local cases = {
@@ -20,11 +29,7 @@ describe("options of the library's constructors", function()
       { function() maggy.optimizers.tpe { n_startups = 3 } end,
         "optimizers.tpe: unknown option 'n_startups' (valid: " },
     }
-    for _, case in ipairs(cases) do
-      local ok, err = pcall(case[1])
-      assert.is_false(ok, case[2])
-      assert.matches(case[2], err, 1, true)
-    end
+    each_refused(cases)
   end)
 
   it("takes the options it has", function()
@@ -42,10 +47,6 @@ describe("names the library does not have", function()
       { function() return maggy.optimizers.tpee end, "maggy.optimizers has no 'tpee' (it has: asha, " },
       { function() return maggy.dobule end, "maggy has no 'dobule' (it has: WAIT, ablation, " },
     }
-    for _, case in ipairs(cases) do
-      local ok, err = pcall(case[1])
-      assert.is_false(ok, case[2])
-      assert.matches(case[2], err, 1, true)
-    end
+    each_refused(cases)
   end)
 end)
