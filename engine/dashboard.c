@@ -4,6 +4,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/http.h>
@@ -453,16 +454,22 @@ int dashboard_serve(const char *dir, const char *listen)
 
 /* ---- as a child of a run ------------------------------------------------ */
 
-pid_t dashboard_spawn(const char *dir, const char *listen, char *err,
-		      size_t errlen)
+int dashboard_listen(const char *listen, char *err, size_t errlen)
 {
-	/* bound here, so that an address in use is said now, by the run */
 	int fd = bind_listener(listen, err, errlen);
+
+	/* kept from the executors the run starts before its dashboard */
+	if (fd >= 0)
+		fcntl(fd, F_SETFD, FD_CLOEXEC);
+	return fd;
+}
+
+pid_t dashboard_spawn(const char *dir, const char *listen, int fd,
+		      char *err, size_t errlen)
+{
 	pid_t parent = getpid(), pid;
 	char handed[16];
 
-	if (fd < 0)
-		return -1;
 	pid = fork();
 	if (pid < 0) {
 		snprintf(err, errlen, "cannot start the dashboard: %s",
@@ -474,6 +481,7 @@ pid_t dashboard_spawn(const char *dir, const char *listen, char *err,
 		close(fd);
 		return pid;
 	}
+	fcntl(fd, F_SETFD, 0); /* the one process that inherits it */
 	snprintf(handed, sizeof handed, "%d", fd);
 	setenv(LISTENER_FD_ENV, handed, 1);
 	/* the child: it ends with the run, even one that is killed */

@@ -31,11 +31,19 @@
 int dashboard_serve(const char *dir, const char *listen);
 
 /*
- * Start `maggy-engine dashboard DIR --dashboard LISTEN` as a child process
- * that ends with this one. Returns its pid, or -1 with `err`.
+ * Bind the dashboard's address for a run, before the run starts anything,
+ * so that an address that is malformed or in use refuses the run. Returns
+ * the listening socket, or -1 with `err`.
  */
-pid_t dashboard_spawn(const char *dir, const char *listen, char *err,
-		      size_t errlen);
+int dashboard_listen(const char *listen, char *err, size_t errlen);
+
+/*
+ * Start `maggy-engine dashboard DIR --dashboard LISTEN` as a child process
+ * that serves on `fd` (from dashboard_listen, closed here) and ends with
+ * this one. Returns its pid, or -1 with `err`.
+ */
+pid_t dashboard_spawn(const char *dir, const char *listen, int fd,
+		      char *err, size_t errlen);
 
 /* End a spawned dashboard and reap it. Does nothing for pid <= 0. */
 void dashboard_stop(pid_t pid);

@@ -51,6 +51,7 @@ struct run {
 	launcher_t *launcher;
 	simbench_t *bench; /* simulations only, with sim */
 	pid_t dashboard;   /* its process (--dashboard), 0 if none */
+	int dashboard_fd;  /* its socket until it starts, -1 if none */
 	sim_t *sim;
 	struct event *sigint, *sigterm, *sighup, *drain;
 	double drain_started;
@@ -738,6 +739,8 @@ static int report(struct run *r, int saved)
 static void cleanup(struct run *r)
 {
 	dashboard_stop(r->dashboard);
+	if (r->dashboard_fd >= 0)
+		close(r->dashboard_fd);
 	launcher_free(r->launcher);
 	server_free(r->server);
 	ctl_free(r->ctl);
@@ -866,7 +869,7 @@ static void describe_experiment(const struct run *r)
 
 int run_experiment(const struct run_options *opts)
 {
-	struct run r = { .opts = opts };
+	struct run r = { .opts = opts, .dashboard_fd = -1 };
 	char err[512];
 	int rc, saved;
 
@@ -874,6 +877,13 @@ int run_experiment(const struct run_options *opts)
 		rc = load_experiment(&r) < 0 ? EXIT_USAGE : EXIT_OK;
 		if (rc == EXIT_OK)
 			describe_experiment(&r);
+		goto out;
+	}
+	if (opts->dashboard &&
+	    (r.dashboard_fd = dashboard_listen(opts->dashboard, err,
+					       sizeof err)) < 0) {
+		fail("--dashboard", err);
+		rc = EXIT_USAGE;
 		goto out;
 	}
 	rc = open_experiment(&r);
@@ -886,9 +896,11 @@ int run_experiment(const struct run_options *opts)
 	if (start_services(&r) < 0)
 		goto out;
 	banner(&r);
-	if (opts->dashboard)
-		r.dashboard = dashboard_spawn(r.dir, opts->dashboard, err,
-					      sizeof err);
+	if (r.dashboard_fd >= 0) {
+		r.dashboard = dashboard_spawn(r.dir, opts->dashboard,
+					      r.dashboard_fd, err, sizeof err);
+		r.dashboard_fd = -1;
+	}
 	if (r.dashboard < 0)
 		console_line(stderr, "maggy-engine: %s", err);
 	ctl_start(r.ctl);

@@ -196,12 +196,15 @@ def test_address_in_use_is_an_error(engine, tmp_path):
     second = Run(tmp_path, run_dir, "--dashboard", port, command="dashboard")
     assert second.wait(timeout=30) == 2
     assert f"cannot listen on 127.0.0.1:{port}" in second.text()
-    # a run whose dashboard cannot listen says so, and never that it serves
-    out = engine.run(talkative(tmp_path, trials=1), "--workers", 1, "--dir",
-                     tmp_path / "r2", "--quiet", "--dashboard", port)
-    assert out.returncode == 0, out.stdout + out.stderr
-    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in out.stderr
-    assert "dashboard: closes" not in out.stdout
+    # a run whose dashboard cannot listen, or whose address is no address,
+    # is refused before it starts anything
+    for where, why in ((port, f"cannot listen on 127.0.0.1:{port}: Address already in use"),
+                       ("abc", "cannot use listen address '127.0.0.1:abc'")):
+        out = engine.run(talkative(tmp_path, trials=1), "--workers", 1, "--dir",
+                         tmp_path / "r2", "--quiet", "--dashboard", where)
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert f"maggy-engine: --dashboard: {why}" in out.stderr
+        assert not (tmp_path / "r2").exists()
     too_far = Run(tmp_path, run_dir, "--dashboard", 70000, command="dashboard")
     assert too_far.wait(timeout=30) == 2
     assert "the port must be 0 to 65535" in too_far.text()
