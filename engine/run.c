@@ -31,6 +31,7 @@
 #include "server.h"
 #include "sim.h"
 #include "simbench.h"
+#include "space_check.h"
 #include "store.h"
 #include "summary.h"
 
@@ -93,6 +94,7 @@ static char *options_json(const struct run *r)
 static int read_config(struct run *r)
 {
 	json_t *c = r->config;
+	char why[300];
 
 	r->cc.experiment = c;
 	r->cc.name = json_string_value(json_object_get(c, "name"));
@@ -116,6 +118,13 @@ static int read_config(struct run *r)
 	    r->cc.es_interval <= 0 || r->cc.max_attempts <= 0) {
 		fail("experiment settings", "maggy.runtime returned an "
 					    "incomplete configuration");
+		return -1;
+	}
+	/* the Lua side checked the space, unless a script's own describe()
+	 * made it: refused here, before any trial */
+	if (space_check_space(json_object_get(c, "space"), why,
+			      sizeof why) < 0) {
+		fail(r->script, why);
 		return -1;
 	}
 	return 0;

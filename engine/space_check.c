@@ -117,32 +117,65 @@ static int same_value(const json_t *a, const json_t *b)
 
 /* ---- one parameter ---- */
 
-static int check_range(const json_t *p, const char *name, enum ptype type,
-		       const json_t *v, char *err, size_t errlen)
+/* Entry i of the space, well formed: a usable name, a known type, and a
+ * usable range or a list of values. Stores its type in *type. */
+static int check_definition(const json_t *p, size_t i, enum ptype *type,
+			    char *err, size_t errlen)
 {
+	const char *name = param_name(p);
+	const char *tname = json_string_value(json_object_get(p, "type"));
 	const json_t *lo = json_object_get(p, "low");
 	const json_t *hi = json_object_get(p, "high");
-	double x = json_number_value(v), low, high, slack_lo = 0, slack_hi = 0;
-	char sv[SHOW_SIZE], sl[SHOW_SIZE], sh[SHOW_SIZE];
+	const json_t *values = json_object_get(p, "values");
+	int log = json_is_true(json_object_get(p, "log"));
+	char sl[SHOW_SIZE], sh[SHOW_SIZE];
+	double low, high;
 
+	if (name == NULL)
+		return fail(err, errlen, "search space: entry %zu has no name",
+			    i + 1);
+	if (!usable_name(name))
+		return fail(err, errlen, "search space: parameter '%s' is no "
+			    "Python identifier, or a reserved name", name);
+	*type = parse_type(tname);
+	if (*type == P_UNKNOWN)
+		return fail(err, errlen, "search space: parameter '%s' has no "
+			    "known type (got %s)", name,
+			    tname ? tname : "none");
+	if (*type == P_DISCRETE || *type == P_CATEGORICAL)
+		return json_is_array(values) && json_array_size(values) > 0 ? 0 :
+			fail(err, errlen, "search space: parameter '%s' has no "
+			     "list of values", name);
 	if (!json_is_number(lo) || !json_is_number(hi))
 		return fail(err, errlen, "search space: parameter '%s' has no "
 			    "numeric low and high", name);
+	low = json_number_value(lo);
+	high = json_number_value(hi);
+	if (!(low <= high) || !isfinite(low) || !isfinite(high) ||
+	    (log && low <= 0))
+		return fail(err, errlen, "search space: parameter '%s' has no "
+			    "usable range [%s, %s]%s", name,
+			    show_number(low, sl), show_number(high, sh),
+			    log ? " on a log scale" : "");
+	return 0;
+}
+
+/* A value of a DOUBLE or INTEGER parameter of a well-formed entry. */
+static int check_range(const json_t *p, const char *name, enum ptype type,
+		       const json_t *v, char *err, size_t errlen)
+{
+	double x = json_number_value(v);
+	double low = json_number_value(json_object_get(p, "low"));
+	double high = json_number_value(json_object_get(p, "high"));
+	double slack_lo = 0, slack_hi = 0;
+	char sv[SHOW_SIZE], sl[SHOW_SIZE], sh[SHOW_SIZE];
+
 	if (!json_is_number(v) || !isfinite(x))
 		return fail(err, errlen, "parameter '%s' = %s is not a finite "
 			    "number", name, show_value(v, sv));
 	if (type == P_INTEGER && x != floor(x))
 		return fail(err, errlen, "parameter '%s' = %s is not an "
 			    "integer", name, show_value(v, sv));
-	low = json_number_value(lo);
-	high = json_number_value(hi);
-	if (!(low <= high) || !isfinite(low) || !isfinite(high) ||
-	    (json_is_true(json_object_get(p, "log")) && low <= 0))
-		return fail(err, errlen, "search space: parameter '%s' has no "
-			    "usable range [%s, %s]%s", name,
-			    show_number(low, sl), show_number(high, sh),
-			    json_is_true(json_object_get(p, "log")) ? " on a log "
-			    "scale" : "");
 	if (type == P_DOUBLE) {
 		slack_lo = BOUND_REL_TOL * fabs(low);
 		slack_hi = BOUND_REL_TOL * fabs(high);
@@ -154,17 +187,15 @@ static int check_range(const json_t *p, const char *name, enum ptype type,
 	return 0;
 }
 
+/* A value of a DISCRETE or CATEGORICAL parameter of a well-formed entry. */
 static int check_listed(const json_t *p, const char *name, const json_t *v,
 			char *err, size_t errlen)
 {
-	const json_t *values = json_object_get(p, "values"), *x;
+	const json_t *x;
 	char sv[SHOW_SIZE];
 	size_t i;
 
-	if (!json_is_array(values) || json_array_size(values) == 0)
-		return fail(err, errlen, "search space: parameter '%s' has no "
-			    "list of values", name);
-	json_array_foreach(values, i, x)
+	json_array_foreach(json_object_get(p, "values"), i, x)
 		if (same_value(x, v))
 			return 0;
 	return fail(err, errlen, "parameter '%s' = %s is not one of the listed "
@@ -176,20 +207,11 @@ static int check_param(const json_t *p, size_t i, const json_t *params,
 		       char *err, size_t errlen)
 {
 	const char *name = param_name(p);
-	const char *tname = json_string_value(json_object_get(p, "type"));
-	enum ptype type = parse_type(tname);
+	enum ptype type;
 	const json_t *v;
 
-	if (name == NULL)
-		return fail(err, errlen, "search space: entry %zu has no name",
-			    i + 1);
-	if (!usable_name(name))
-		return fail(err, errlen, "search space: parameter '%s' is no "
-			    "Python identifier, or a reserved name", name);
-	if (type == P_UNKNOWN)
-		return fail(err, errlen, "search space: parameter '%s' has no "
-			    "known type (got %s)", name,
-			    tname ? tname : "none");
+	if (check_definition(p, i, &type, err, errlen) != 0)
+		return -1;
 	v = json_object_get(params, name);
 	if (v == NULL)
 		return fail(err, errlen, "parameter '%s' is missing", name);
@@ -292,6 +314,21 @@ static int check_unknown(const json_t *space, const json_t *params,
 
 /* ---- the check ---- */
 
+int space_check_space(const json_t *space, char *err, size_t errlen)
+{
+	const json_t *p;
+	enum ptype type;
+	size_t i;
+
+	if (!json_is_array(space) || json_array_size(space) == 0)
+		return fail(err, errlen, "search space: expected a non-empty "
+			    "array of parameters");
+	json_array_foreach(space, i, p)
+		if (check_definition(p, i, &type, err, errlen) != 0)
+			return -1;
+	return 0;
+}
+
 int space_check(const json_t *space, const json_t *params, char *err,
 		size_t errlen)
 {
@@ -299,9 +336,8 @@ int space_check(const json_t *space, const json_t *params, char *err,
 	char sv[SHOW_SIZE];
 	size_t i;
 
-	if (!json_is_array(space) || json_array_size(space) == 0)
-		return fail(err, errlen, "search space: expected a non-empty "
-			    "array of parameters");
+	if (space_check_space(space, err, errlen) != 0)
+		return -1;
 	if (!json_is_object(params))
 		return fail(err, errlen, "params must be a JSON object, got %s",
 			    show_value(params, sv));

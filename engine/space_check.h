@@ -58,3 +58,11 @@
  */
 int space_check(const json_t *space, const json_t *params, char *err,
 		size_t errlen);
+
+/*
+ * Check `space` alone, as space_check does before it looks at a
+ * suggestion: the run and `run --check` call it on the space a script
+ * describes, so that a broken one is refused before any trial. Returns 0,
+ * or -1 with a reason starting "search space:".
+ */
+int space_check_space(const json_t *space, char *err, size_t errlen);

@@ -302,11 +302,20 @@ static void test_ablation_keys(void)
 
 /* ---- the space itself ---- */
 
+/* The space alone (space_check_space, as a run checks it at load) and
+ * with a suggestion give the same answer. */
 static void expect_bad_space(const char *space_text, const char *want_err,
 			     int line)
 {
 	json_t *sp = space_text ? parse(space_text, line) : NULL;
+	char err[256] = "";
+	int rc = space_check_space(sp, err, sizeof err);
 
+	if (want_err == NULL ? rc != 0 : rc != -1 || strcmp(err, want_err)) {
+		fprintf(stderr, "%s:%d: space alone: want %s, got %d \"%s\"\n",
+			__FILE__, line, want_err ? want_err : "valid", rc, err);
+		failures++;
+	}
 	expect(sp, "{'a':0.5}", want_err, line);
 	json_decref(sp);
 }

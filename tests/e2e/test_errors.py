@@ -151,3 +151,23 @@ def test_errors_that_are_no_message_still_say_what_and_where(tmp_path, body, say
     assert out.returncode == 2
     assert says in out.stderr, out.stderr
     assert not out.stderr.splitlines()[1].startswith("error in error handling")
+
+
+def test_a_space_the_script_describes_itself_is_checked_before_any_trial(engine, tmp_path):
+    script = tmp_path / "odd.lua"
+    script.write_text(
+        'local maggy = require "maggy"\n'
+        'local space = maggy.searchspace { x = maggy.double(0, 1) }\n'
+        'space.describe = function()\n'
+        '  return { { name = "budget", type = "DOUBLE", low = 0, high = 1 } }\n'
+        'end\n'
+        'return maggy.experiment { name = "e", train = "t:t", space = space, '
+        'num_trials = 2 }\n')
+    says = f"maggy-engine: {script}: search space: parameter 'budget' is no " \
+           "Python identifier, or a reserved name"
+    out = subprocess.run([str(ENGINE), "check", str(script)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2 and says in out.stderr, out.stderr
+    out = engine.run(script, "--workers", 1, "--dir", tmp_path / "r")
+    assert out.returncode == 2 and says in out.stderr, out.stderr
+    assert not (tmp_path / "r").exists()
