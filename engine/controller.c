@@ -504,6 +504,9 @@ static void on_result(ctl_t *c, struct lhost_result *r)
 	char msg[512];
 
 	if (r->error) {
+		reply = r->json ? json_loads(r->json, 0, NULL) : NULL;
+		strategy_logs(c, reply); /* printed before it raised */
+		json_decref(reply);
 		finish(c, CTL_FAILED, r->error);
 		return;
 	}
@@ -1169,6 +1172,7 @@ int ctl_start(ctl_t *c)
 {
 	if (c->started == 0) /* a resumed run keeps its start */
 		c->started = ctl_now(c);
+	strategy_logs(c, c->cfg->experiment); /* printed while it loaded */
 	write_status(c, "running");
 	ctl_commit_soon(c, 1);
 	ctl_schedule(c);

@@ -591,6 +591,22 @@ static int job_done(lhost_t *h, struct job *j, char *out, char *error)
 	return abandoned ? -1 : 0;
 }
 
+/* After a call that raised: the lines it printed before, as the reply
+ * ({"logs": [...]}) it never gave. Not from a state the watchdog gave up
+ * on, which may still be running. */
+static void take_failed_logs(lhost_t *h, char **out)
+{
+	char *error = NULL;
+	int dead;
+
+	pthread_mutex_lock(&h->mu);
+	dead = h->dead;
+	pthread_mutex_unlock(&h->mu);
+	if (!dead)
+		call_runtime(h, "take_logs", NULL, NULL, out, &error);
+	free(error);
+}
+
 static void *lua_thread(void *arg)
 {
 	lhost_t *h = arg;
@@ -599,7 +615,8 @@ static void *lua_thread(void *arg)
 	this_host = h;
 	while ((j = next_job(h)) != NULL) {
 		char *out = NULL, *error = NULL;
-		call_runtime(h, "handle", j->json, NULL, &out, &error);
+		if (call_runtime(h, "handle", j->json, NULL, &out, &error) < 0)
+			take_failed_logs(h, &out);
 		if (job_done(h, j, out, error) < 0)
 			break;
 	}

@@ -34,7 +34,8 @@ typedef struct lhost lhost_t;
 /* What the Lua side returned for one job. Free with lhost_result_free(). */
 struct lhost_result {
 	int tag;     /* the caller's tag given to lhost_post() */
-	char *json;  /* the reply JSON, NULL on error */
+	char *json;  /* the reply JSON; on error NULL, or {"logs": [...]}: the
+		      * lines the call printed before it raised */
 	char *error; /* error text with traceback, NULL on success */
 	struct lhost_result *next;
 };

@@ -130,10 +130,30 @@ static int read_config(struct run *r)
 	return 0;
 }
 
+/* What the script printed before it failed to load. */
+static void print_load_logs(const struct run *r)
+{
+	char *out = NULL, *error = NULL;
+	json_t *reply, *line;
+	size_t i;
+
+	lhost_call(r->lhost, "take_logs", NULL, &out, &error);
+	reply = out ? json_loads(out, 0, NULL) : NULL;
+	json_array_foreach(json_object_get(reply, "logs"), i, line)
+		if (json_is_string(line))
+			fprintf(stderr, "[strategy] %s\n",
+				json_string_value(line));
+	json_decref(reply);
+	free(out);
+	free(error);
+}
+
 /* The user's file and line first; the library's traceback on demand. */
 static void print_load_error(const struct run *r, const char *error)
 {
 	char brief[2048];
+
+	print_load_logs(r);
 
 	if (r->opts->verbose || !errtext_brief(error, brief, sizeof brief))
 		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
@@ -854,6 +874,9 @@ static void describe_experiment(const struct run *r)
 	const json_t *p;
 	size_t i;
 
+	json_array_foreach(json_object_get(r->config, "logs"), i, p)
+		if (json_is_string(p))
+			printf("[strategy] %s\n", json_string_value(p));
 	printf("%s: experiment '%s' loads: %ld trials, optimizer %s, early stop "
 	       "%s, %s %s, seed %lld\n", r->script, r->cc.name,
 	       r->cc.num_trials,

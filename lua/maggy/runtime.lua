@@ -32,6 +32,7 @@ local MAX_DUPLICATES = 100 -- consecutive duplicate suggestions before "exhauste
 local MAX_SUGGEST = 2 ^ 20 -- suggestions one request may ask for
 
 local exp -- {ctx, opt_ctx, rule_ctx, optimizer, rule, opt_name, rule_name, keys, exhausted}
+local printing_ctx -- the ctx whose log lines take_logs() hands over: the loading one, then exp's
 local key_of_trial, params_changed -- for exp.keys (below, with the params checks)
 
 local function fail(fmt, ...)
@@ -148,6 +149,7 @@ function M.load(script_path, options_json)
   local options = json.decode(options_json or "{}")
   local dir = path.dirname(path.absolute(script_path))
   local ctx = Ctx.new({})
+  printing_ctx = ctx
   local space = json.opt(options.space)
   experiment.set_benchmark_space(space and benchmark_space(space))
   local e = run_script(script_path, dir, ctx)
@@ -168,6 +170,14 @@ function M.load(script_path, options_json)
   local config = config_of(e, dir, ctx, seed)
   config.logs = Ctx.take_logs(ctx)
   return json.encode(config)
+end
+
+-- The lines printed since the last load() or handle() returned: those of a
+-- call that raised an error, which its reply would have carried. As JSON,
+-- {"logs": [...]}.
+function M.take_logs()
+  if not printing_ctx then return '{"logs":[]}' end
+  return json.encode({ logs = Ctx.take_logs(printing_ctx) })
 end
 
 ---------------------------------------------------------------------------
@@ -436,6 +446,7 @@ end
 -- Applies the job's events, answers its request; returns the reply as JSON.
 function M.handle(job_json)
   if not exp then fail("maggy.runtime: handle() called before load()") end
+  printing_ctx = exp.ctx
   local job = object_of(json.decode(job_json), "a job")
   for _, ev in ipairs(list_of(json.opt(job.events) or {}, "a job's events")) do apply(ev) end
   local req = json.opt(job.request)

@@ -156,3 +156,40 @@ def test_simulate_prints_a_line_per_tenth(engine, tmp_path):
         == [5, 10, 15, 20, 25, 30, 35, 40, 45, 50]
     assert all("virtual elapsed" in l for l in status)
     assert not re.search(r"^\[\s*\d+/50\]", out.stdout, re.M)
+
+
+def test_what_a_strategy_prints_at_load_and_before_it_fails_is_shown_and_kept(
+        engine, tmp_path):
+    script = tmp_path / "printing.lua"
+    script.write_text('''local maggy = require "maggy"
+print("loading the script")
+local calls = 0
+local optimizer = {
+  initialize = function(self, ctx) ctx:log("initialized") end,
+  suggest = function(self, ctx)
+    calls = calls + 1
+    print("suggest call", calls)
+    if calls == 3 then error("boom") end
+    return ctx.space:sample(ctx.rng)
+  end,
+}
+return maggy.experiment { name = "printing", space = { x = { "DOUBLE", { 0, 1 } } },
+                          num_trials = 6, optimizer = optimizer,
+                          direction = "min", metric = "loss" }
+''')
+    out = engine.simulate(script, "--benchmark", "branin", "--dir", tmp_path / "r")
+    assert out.returncode == 1, out.stdout + out.stderr
+    said = ["[strategy] loading the script", "[strategy] initialized",
+            "[strategy] suggest call\t1", "[strategy] suggest call\t2",
+            "[strategy] suggest call\t3"]
+    for where in (out.stdout, engine.logs(tmp_path / "r")):
+        assert [line for line in where.splitlines() if line in said] == said, where
+    assert "printing.lua:9: boom" in out.stdout
+    # check shows the lines of the load; a load that fails shows them first
+    check = [str(ENGINE), "check", str(script), "-b", "branin"]
+    checked = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert checked.stdout.splitlines()[:2] == said[:2], checked.stdout
+    script.write_text(script.read_text().replace("num_trials = 6", "num_trials = -1"))
+    checked = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 2
+    assert checked.stderr.splitlines()[0] == "[strategy] loading the script", checked.stderr
