@@ -96,12 +96,13 @@ local OPTIONS = {
   multivariate = { true, function(v) return type(v) == "boolean" end, "true or false" },
   prior_weight = { 1, function(v) return is_finite(v) and v >= 0 end, "a number >= 0" },
   bandwidth_floor = { 1e-3, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
+  bandwidth_factor = { 1, function(v) return is_finite(v) and v >= 1 end, "a number >= 1" },
   demote_repeats = { true, function(v) return type(v) == "boolean" end, "true or false" },
   pending_weight = { 0.5, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
   lie = { "worst", function(v) return v == "worst" or v == "mean" or v == "best" or v == "none" end,
           "\"worst\", \"mean\", \"best\" or \"none\"" },
 }
-local OPTION_NAMES = { "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "pending_weight", "prior_weight" }
+local OPTION_NAMES = { "bandwidth_factor", "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "pending_weight", "prior_weight" }
 
 local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
@@ -363,7 +364,7 @@ end
 
 -- Draws one component (the prior or a kernel), then the covered coordinates
 -- of u from it (unit coordinates; a category as its bucket's centre).
-local function density_sample(dens, rng, u)
+local function density_sample(dens, rng, u, widen)
   local r = rng:random() * (dens.total + dens.prior_weight)
   local k = r >= dens.prior_weight and kernel_at(dens, r - dens.prior_weight) or nil
   for j = 1, #dens.ids do
@@ -373,7 +374,7 @@ local function density_sample(dens, rng, u)
     elseif m then
       u[i] = (category_near(rng, dens.cols[j][k], m, dens.lambda[j]) - 0.5) / m
     else
-      u[i] = truncated_normal(rng, dens.cols[j][k], dens.sd[j][k])
+      u[i] = truncated_normal(rng, dens.cols[j][k], dens.sd[j][k] * widen)
     end
   end
 end
@@ -399,9 +400,9 @@ local function model_log(model, x)
   return sum
 end
 
-local function model_sample(model, rng)
+local function model_sample(model, rng, widen)
   local u = {}
-  for i = 1, #model do density_sample(model[i], rng, u) end
+  for i = 1, #model do density_sample(model[i], rng, u, widen) end
   return u
 end
 
@@ -448,10 +449,10 @@ end
 
 -- The candidate drawn from `good` with the highest log l(x) - log g(x) that
 -- is not one of `points`; nil when every candidate is.
-local function best_candidate(space, rng, dims, good, bad, points, n_candidates)
+local function best_candidate(space, rng, dims, good, bad, points, opts)
   local best, best_score
-  for _ = 1, n_candidates do
-    local params = space:from_unit(model_sample(good, rng))
+  for _ = 1, opts.n_candidates do
+    local params = space:from_unit(model_sample(good, rng, opts.bandwidth_factor))
     local x = to_point(space, dims, params)
     if not is_known(points, x, #dims) then
       local score = model_log(good, x) - model_log(bad, x)
@@ -514,7 +515,7 @@ function Tpe.propose(space, rng, obs, opts)
   local good = new_model(columns(points, order, 1, n_good, #dims), n_good, dims, opts)
   local bad = new_model(columns(points, order, n_good + 1, n, #dims), n - n_good, dims, opts,
                         pending_weights(obs, order, n_good + 1, opts.pending_weight))
-  return best_candidate(space, rng, dims, good, bad, points, opts.n_candidates)
+  return best_candidate(space, rng, dims, good, bad, points, opts)
 end
 
 ---------------------------------------------------------------------------
