@@ -374,6 +374,29 @@ local function distinct_count(batch_keys)
   return n
 end
 
+-- How many distinct points the space has: math.huge with a DOUBLE.
+local function points_in_space(space)
+  local n = 1
+  for _, name in ipairs(space:names()) do
+    local p = space:param(name)
+    if p.values then n = n * #p.values
+    elseif p.type == "INTEGER" then n = n * (p.high - p.low + 1)
+    else return math.huge end
+  end
+  return n
+end
+
+-- Why the optimizer's duplicates end the experiment: the space is used up,
+-- or the optimizer keeps returning trials it made already.
+local function say_exhausted(distinct)
+  if distinct >= points_in_space(exp.ctx.space) then
+    exp.ctx:log("search space exhausted after %d distinct trials", distinct)
+  else
+    exp.ctx:log("optimizer '%s' suggested %d trials in a row that exist already, after %d distinct "
+      .. "trials: it repeats itself, and the experiment ends here", exp.opt_name, MAX_DUPLICATES, distinct)
+  end
+end
+
 local function suggest(n)
   if type(n) ~= "number" or n < 0 or n ~= math.floor(n) or n > MAX_SUGGEST then
     fail("maggy.runtime: suggest needs a count n >= 0, got %s", describe(n))
@@ -389,7 +412,7 @@ local function suggest(n)
       dups = dups + 1
       if dups >= MAX_DUPLICATES then
         exp.exhausted = true
-        exp.ctx:log("search space exhausted after %d distinct trials", distinct_count(batch))
+        say_exhausted(distinct_count(batch))
         return { suggestions = out, status = "done" }
       end
     else

@@ -213,6 +213,15 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
     assert.are.same({ suggestions = {}, status = "done", logs = {} }, reply)
   end)
 
+  it("says an optimizer that repeats itself does, when the space is not used up", function()
+    load("repeating_opt")
+    local reply = suggest(3)
+    assert.are.equal("done", reply.status)
+    assert.are.equal(1, #reply.suggestions)
+    assert.are.same({ "optimizer 'stuck' suggested 100 trials in a row that exist already, after 1 "
+      .. "distinct trials: it repeats itself, and the experiment ends here" }, reply.logs)
+  end)
+
   it("never suggests params of an existing trial", function()
     load("tiny")
     local reply = suggest(10, new_events({ { bs = 16 }, { bs = 64 } }))
