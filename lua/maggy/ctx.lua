@@ -143,7 +143,16 @@ function M.take_logs(ctx)
   return lines
 end
 
+-- ctx.trials("done") for ctx:trials("done"): the mistake named, at the
+-- caller's line, before it fails deeper with a message about something else.
+local function called_with_colon(self, method)
+  if type(self) ~= "table" then
+    error(string.format("ctx.%s(...) needs a colon: ctx:%s(...)", method, method), 3)
+  end
+end
+
 function Ctx:trials(filter)
+  called_with_colon(self, "trials")
   local want = filter
   if want ~= nil and want ~= "done" and not STATES[want] then
     error(string.format("ctx:trials: unknown filter '%s' (nil, \"done\" or a state name)", tostring(want)), 2)
@@ -158,10 +167,12 @@ function Ctx:trials(filter)
 end
 
 function Ctx:trial(id)
+  called_with_colon(self, "trial")
   return self._by_id[id]
 end
 
 function Ctx:better(a, b)
+  called_with_colon(self, "better")
   if not usable(a) then return false end
   if not usable(b) then return true end
   if self.direction == "min" then return a < b end
@@ -169,6 +180,7 @@ function Ctx:better(a, b)
 end
 
 function Ctx:best()
+  called_with_colon(self, "best")
   local best
   for _, t in ipairs(self._trials) do
     local final = t.state == "FINISHED" or t.state == "EARLY_STOPPED"
@@ -180,6 +192,7 @@ function Ctx:best()
 end
 
 function Ctx:log(fmt, ...)
+  called_with_colon(self, "log")
   local text = tostring(fmt)
   if select("#", ...) > 0 then
     local ok, res = pcall(string.format, fmt, ...)

@@ -87,7 +87,11 @@ function Rng:next_u32()
   return result % TWO32
 end
 
-function Rng:random()
+function Rng:random(unexpected)
+  if unexpected ~= nil then -- math.random's habit: random(1, 10)
+    error("rng:random() takes no bounds and gives a number in [0, 1): use rng:randint(a, b) "
+      .. "or rng:uniform(a, b)", 2)
+  end
   local a = rshift(tobit(self:next_u32()), 5) -- 27 bits
   local b = rshift(tobit(self:next_u32()), 6) -- 26 bits
   return (a * 67108864 + b) / TWO53

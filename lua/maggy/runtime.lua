@@ -431,8 +431,11 @@ local function checked_stops(ids)
   local out, seen = {}, {}
   for _, id in ipairs(ids) do
     local t = exp.ctx:trial(id)
+    if type(id) == "table" and id.id ~= nil then
+      fail("earlystop '%s': check returned a trial; return its id (trial.id) instead", exp.rule_name)
+    end
     if not t or Ctx.state_of(exp.ctx, t) ~= "RUNNING" then
-      fail("earlystop '%s': check returned %s, which is not a running trial", exp.rule_name, tostring(id))
+      fail("earlystop '%s': check returned %s, which is not a running trial", exp.rule_name, describe(id))
     end
     if not seen[id] then out[#out + 1], seen[id] = id, true end
   end

@@ -336,6 +336,9 @@ end
 
 -- Draws one params table; parameters are drawn in name order.
 function Space:sample(rng)
+  if type(rng) ~= "table" or type(rng.uniform) ~= "function" then
+    error("space:sample: expected a random generator (ctx.rng), got " .. describe(rng), 2)
+  end
   local params = {}
   for _, name in ipairs(self._names) do
     params[name] = sample_one(self._params[name], rng)
@@ -356,10 +359,13 @@ local function span(p)
   return lo, hi
 end
 
+-- nil for a value that is not one of the parameter's, or not a number
 local function to_unit_one(p, v)
   if p.values then
-    return (index_of(p.values, v) - 0.5) / #p.values
+    local i = index_of(p.values, v)
+    return i and (i - 0.5) / #p.values
   end
+  if type(v) ~= "number" then return nil end
   local lo, hi = span(p)
   local x = p.log and log(v) or v
   return (x - lo) / (hi - lo)
@@ -388,7 +394,13 @@ function Space:to_unit(params)
   end
   local u = {}
   for i, name in ipairs(self._names) do
-    u[i] = to_unit_one(self._params[name], params[name])
+    local p, v = self._params[name], params[name]
+    local x = v ~= nil and to_unit_one(p, v)
+    if not x then
+      error(string.format("space:to_unit: parameter '%s' %s", name,
+        v == nil and "is missing" or "= " .. describe(v) .. " is not in the space"), 2)
+    end
+    u[i] = x
   end
   return u
 end
@@ -400,7 +412,12 @@ function Space:from_unit(u)
   end
   local params = {}
   for i, name in ipairs(self._names) do
-    params[name] = from_unit_one(self._params[name], u[i])
+    local x = u[i]
+    if type(x) ~= "number" then
+      error(string.format("space:from_unit: expected %d numbers, one per parameter in name order "
+        .. "(%s), got %s at %d", #self._names, table.concat(self._names, ", "), describe(x), i), 2)
+    end
+    params[name] = from_unit_one(self._params[name], x)
   end
   return params
 end

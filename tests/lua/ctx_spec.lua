@@ -95,6 +95,14 @@ describe("maggy.ctx", function()
     return out
   end
 
+  it("says a method called with a dot needs a colon", function()
+    for _, call in ipairs({ { "trials", "done" }, { "trial", "p" }, { "best" }, { "log", "x" } }) do
+      local ok, err = pcall(ctx[call[1]], call[2])
+      assert.is_false(ok)
+      assert.are.equal(string.format("ctx.%s(...) needs a colon: ctx:%s(...)", call[1], call[1]), err)
+    end
+  end)
+
   it("filters trials by state, 'done' or nothing, in creation order", function()
     assert.are.same({ "p", "r", "f1", "s", "x", "f2" }, ids(ctx:trials()))
     assert.are.same({ "f1", "f2" }, ids(ctx:trials("FINISHED")))

@@ -23,6 +23,12 @@ describe("maggy.rng", function()
     assert.are_not.same(draws(rng.new(0), 5), draws(rng.new(-1), 5))
   end)
 
+  it("refuses math.random's bounds instead of ignoring them", function()
+    local ok, err = pcall(rng.new(1).random, rng.new(1), 1, 10)
+    assert.is_false(ok)
+    assert.matches("rng:random() takes no bounds and gives a number in [0, 1): use rng:randint(a, b)", err, 1, true)
+  end)
+
   it("pins the first draws of seed 42, so a change of stream is noticed", function()
     local r = rng.new(42)
     assert.are.equal("0.60739407507614", string.format("%.14g", r:random()))

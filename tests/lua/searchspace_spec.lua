@@ -203,6 +203,23 @@ describe("maggy.searchspace", function()
       assert.are.same({ a = 1, b = "y" }, space:from_unit({ 1, 1 }))
       assert.are.equal(0.5, space:to_unit({ a = 1e-2, b = "x" })[1])
     end)
+
+    it("names what is wrong with its arguments", function()
+      local space = maggy.searchspace{ a = maggy.double(0, 1), b = maggy.categorical{ "x", "y" } }
+      local function err(f, ...)
+        local ok, e = pcall(f, space, ...)
+        assert.is_false(ok)
+        return e
+      end
+      assert.are.equal("space:to_unit: parameter 'b' is missing", err(space.to_unit, { a = 0.5 }))
+      assert.are.equal("space:to_unit: parameter 'b' = string 'z' is not in the space",
+        err(space.to_unit, { a = 0.5, b = "z" }))
+      assert.are.equal("space:to_unit: parameter 'a' = string '0.5' is not in the space",
+        err(space.to_unit, { a = "0.5", b = "x" }))
+      assert.are.equal("space:from_unit: expected 2 numbers, one per parameter in name order (a, b), got nil at 2",
+        err(space.from_unit, { 0.5 }))
+      assert.are.equal("space:sample: expected a random generator (ctx.rng), got nil", err(space.sample))
+    end)
   end)
 
   describe("grid", function()
