@@ -304,7 +304,22 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
     ev[3] = { e = "end", id = ev[1].id, state = "FINISHED", value = 1 }
     local ok, err = pcall(handle, ev, { op = "check" })
     assert.is_false(ok)
-    assert.matches("earlystop 'liar': check returned " .. ev[1].id .. ", which is not a running trial", err, 1, true)
+    assert.matches("earlystop 'liar': check returned string '" .. ev[1].id .. "', which is not a running trial",
+      err, 1, true)
+  end)
+
+  it("tells a rule that returns trials to return their ids", function()
+    local file = script([[
+      return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 3, es_min = 1,
+        space = { x = { "INTEGER", { 1, 10 } } },
+        earlystop = { name = "whole", check = function(self, ctx, running, finished) return { running[1] } end } }
+    ]])
+    rt.load(file, '{"seed": 1, "default_seed": 1}')
+    local ev = new_events({ { x = 1 } })
+    ev[2] = { e = "run", id = ev[1].id, attempt = 1 }
+    local ok, err = pcall(handle, ev, { op = "check" })
+    assert.is_false(ok)
+    assert.matches("earlystop 'whole': check returned a trial; return its id (trial.id) instead", err, 1, true)
   end)
 
   it("fails when a strategy changes a trial's params, instead of missing a duplicate", function()
