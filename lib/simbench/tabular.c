@@ -267,25 +267,51 @@ static int row_seeds(const struct tabular *tb, int row)
 	return n;
 }
 
+static int ascending(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The mean of a row's values, summed in ascending order: rows that hold
+ * the same values in another order of seeds get the very same mean, bit
+ * for bit, as their truths should be (a sum in seed order can differ in
+ * its last bit). v: room for nseeds values. */
+static double row_mean(const struct tabular *tb, int row, double *v)
+{
+	double sum = 0;
+	int n = row_seeds(tb, row);
+
+	for (int s = 0; s < n; s++)
+		v[s] = tb->seeds[s][row];
+	qsort(v, n, sizeof v[0], ascending);
+	for (int s = 0; s < n; s++)
+		sum += v[s] / n;
+	return sum;
+}
+
 static int take_values(struct tabular *tb, struct csvtable *t)
 {
+	double *scratch = malloc((tb->nseeds + 1) * sizeof *scratch);
+
 	tb->seeds = calloc(tb->nseeds, sizeof *tb->seeds);
 	tb->mean = calloc(tb->nrows, sizeof *tb->mean);
 	tb->ids = table_take_ids(t);
-	if (tb->seeds == NULL || tb->mean == NULL || tb->ids == NULL)
+	if (scratch == NULL || tb->seeds == NULL || tb->mean == NULL ||
+	    tb->ids == NULL) {
+		free(scratch);
 		return -1;
+	}
 	for (int s = 0; s < tb->nseeds; s++) {
 		int c = t->ncols - tb->nseeds + s;
 
 		tb->seeds[s] = t->cols[c].num;
 		t->cols[c].num = NULL;
 	}
-	for (int r = 0; r < tb->nrows; r++) {
-		int n = row_seeds(tb, r);
-
-		for (int s = 0; s < n; s++)
-			tb->mean[r] += tb->seeds[s][r] / n;
-	}
+	for (int r = 0; r < tb->nrows; r++)
+		tb->mean[r] = row_mean(tb, r, scratch);
+	free(scratch);
 	return 0;
 }
 
