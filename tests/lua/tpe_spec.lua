@@ -166,10 +166,28 @@ describe("optimizers.tpe", function()
     assert.is_true(median(with) > median(without) + 3, median(with) .. " vs " .. median(without))
   end)
 
+  it("draws its candidates no wider while no result repeats another", function()
+    local space = maggy.searchspace{ x1 = maggy.double(-5, 10), x2 = maggy.double(0, 15) }
+    for seed = 1, 3 do
+      assert.are.same(run(Tpe.new{ plateau_widening = 1 }, space, branin, seed, 40),
+                      run(Tpe.new{ plateau_widening = 3 }, space, branin, seed, 40))
+    end
+  end)
+
+  it("draws its candidates wider only when results repeat (a plateau)", function()
+    local space = maggy.searchspace{ a = maggy.double(0, 1), b = maggy.double(0, 1), c = maggy.double(0, 1) }
+    local f = support.cells_objective()
+    for seed = 1, 3 do
+      assert.are_not.same(run(Tpe.new{ plateau_widening = 1 }, space, f, seed, 40),
+                          run(Tpe.new{ plateau_widening = 3 }, space, f, seed, 40))
+    end
+  end)
+
   describe("options", function()
     it("fills in the defaults", function()
       assert.are.same({ n_startup = 10, n_candidates = 24, multivariate = true, prior_weight = 1,
-        bandwidth_floor = 1e-3, lie = "worst", demote_repeats = true, pending_weight = 0.5 }, Tpe.defaults())
+        bandwidth_floor = 1e-3, lie = "worst", demote_repeats = true, pending_weight = 0.5,
+        plateau_widening = 3 }, Tpe.defaults())
       local o = Tpe.defaults{ gamma = 0.2, multivariate = false, lie = "mean" }
       assert.are.same({ 0.2, false, "mean", 24 }, { o.gamma, o.multivariate, o.lie, o.n_candidates })
       assert.are.equal("tpe", Tpe.new().name)
@@ -182,6 +200,7 @@ describe("optimizers.tpe", function()
         { prior_weight = -1 }, { prior_weight = math.huge }, { bandwidth_floor = 0 },
         { bandwidth_floor = 2 }, { lie = "median" }, { demote_repeats = "yes" },
         { pending_weight = 0 }, { pending_weight = 1.5 }, { pending_weight = "half" },
+        { plateau_widening = 0.5 }, { plateau_widening = math.huge },
       }
       for _, opts in ipairs(bad) do
         local name = next(opts)

@@ -46,6 +46,11 @@
 --   demote_repeats   a result equal, bit for bit, to a better-ranked one is a
 --                    repeat and joins the bad density (default true): see
 --                    repeats_last below
+--   plateau_widening candidates are drawn from l(x) with kernels up to this
+--                    many times wider, the more so the more often the good
+--                    results repeat (default 3, BOHB's fixed factor; 1:
+--                    never wider; only with demote_repeats): see widening
+--                    below
 --
 -- Papers: Bergstra, Bardenet, Bengio and Kegl, "Algorithms for Hyper-Parameter
 -- Optimization", NeurIPS 2011; the multivariate kernels of Falkner, Klein and
@@ -96,13 +101,16 @@ local OPTIONS = {
   multivariate = { true, function(v) return type(v) == "boolean" end, "true or false" },
   prior_weight = { 1, function(v) return is_finite(v) and v >= 0 end, "a number >= 0" },
   bandwidth_floor = { 1e-3, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
-  bandwidth_factor = { 1, function(v) return is_finite(v) and v >= 1 end, "a number >= 1" },
+  plateau_widening = { 3, function(v) return is_finite(v) and v >= 1 end, "a number >= 1" },
   demote_repeats = { true, function(v) return type(v) == "boolean" end, "true or false" },
   pending_weight = { 0.5, function(v) return is_finite(v) and v > 0 and v <= 1 end, "a number in (0, 1]" },
   lie = { "worst", function(v) return v == "worst" or v == "mean" or v == "best" or v == "none" end,
           "\"worst\", \"mean\", \"best\" or \"none\"" },
 }
-local OPTION_NAMES = { "bandwidth_factor", "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "pending_weight", "prior_weight" }
+local OPTION_NAMES = {
+  "bandwidth_floor", "demote_repeats", "gamma", "lie", "multivariate", "n_candidates", "n_startup", "pending_weight",
+  "plateau_widening", "prior_weight",
+}
 
 local function show(v)
   if type(v) == "string" then return string.format("%q", v) end
@@ -449,10 +457,10 @@ end
 
 -- The candidate drawn from `good` with the highest log l(x) - log g(x) that
 -- is not one of `points`; nil when every candidate is.
-local function best_candidate(space, rng, dims, good, bad, points, opts)
+local function best_candidate(space, rng, dims, good, bad, points, n_candidates, widen)
   local best, best_score
-  for _ = 1, opts.n_candidates do
-    local params = space:from_unit(model_sample(good, rng, opts.bandwidth_factor))
+  for _ = 1, n_candidates do
+    local params = space:from_unit(model_sample(good, rng, widen))
     local x = to_point(space, dims, params)
     if not is_known(points, x, #dims) then
       local score = model_log(good, x) - model_log(bad, x)
@@ -500,6 +508,29 @@ local function pending_weights(obs, order, first, weight)
   return any and weights or nil
 end
 
+-- How much wider than l(x)'s kernels the candidates are drawn: from 1, when
+-- no result repeats a good one (bit for bit), up to `most`. A good result
+-- that keeps coming back means the good density sits on a plateau (a table
+-- looked up, parameters the training function rounds): the candidates
+-- spread out to find its edge, where l(x) alone keeps drawing onto it. They
+-- are still scored with the real widths. The share is that of the repeats
+-- among the good results and their repeats; repeats of worse results (a
+-- noisy metric quantized to a test set's size gives many) leave the width
+-- alone, and an objective that never gives the same value twice is not
+-- affected at all. `order` puts the n_good good results first and the
+-- repeats after the `distinct` others (repeats_last).
+local function widening(obs, order, n_good, distinct, most)
+  local good, again = {}, 0
+  for r = 1, n_good do
+    local o = obs[order[r]]
+    if not o.pending then good[o.score] = true end
+  end
+  for r = distinct + 1, #order do
+    if good[obs[order[r]].score] then again = again + 1 end
+  end
+  return 1 + (most - 1) * again / (n_good + again)
+end
+
 -- See the header. opts: as returned by Tpe.defaults (nil for the defaults).
 function Tpe.propose(space, rng, obs, opts)
   opts = opts or Tpe.defaults()
@@ -515,7 +546,8 @@ function Tpe.propose(space, rng, obs, opts)
   local good = new_model(columns(points, order, 1, n_good, #dims), n_good, dims, opts)
   local bad = new_model(columns(points, order, n_good + 1, n, #dims), n - n_good, dims, opts,
                         pending_weights(obs, order, n_good + 1, opts.pending_weight))
-  return best_candidate(space, rng, dims, good, bad, points, opts)
+  local widen = widening(obs, order, n_good, distinct, opts.plateau_widening)
+  return best_candidate(space, rng, dims, good, bad, points, opts.n_candidates, widen)
 end
 
 ---------------------------------------------------------------------------
