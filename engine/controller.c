@@ -746,6 +746,8 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 	if (t->state == TRIAL_FINISHED) {
 		c->finished++;
 		c->fatal_at = 0; /* some executor works */
+		ctl_host_works(c, json_string_value(json_object_get(
+					  t->worker_info, "host")));
 	} else if (t->state == TRIAL_EARLY_STOPPED)
 		c->stopped++;
 	else

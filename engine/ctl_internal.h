@@ -123,6 +123,8 @@ struct host_record {
 	char why[256]; /* why it was excluded, in brief */
 	int strikes;
 	int excluded;
+	int works;     /* a trial finished there */
+	int said_kept; /* that a fatal error there keeps the host */
 	struct host_record *next;
 };
 
@@ -144,6 +146,7 @@ void ctl_trial_log(ctl_t *c, struct trial *t, const char *fmt, ...)
 const char *ctl_host_exclusion(const ctl_t *c, const char *host);
 void ctl_host_strike(ctl_t *c, struct trial *t);
 void ctl_host_fatal(ctl_t *c, struct worker *w, const char *why);
+void ctl_host_works(ctl_t *c, const char *host);
 void ctl_check_fatal_hosts(ctl_t *c, double now);
 void ctl_unqueue(ctl_t *c, struct trial *t);
 void ctl_check_liveness(ctl_t *c);

@@ -1,6 +1,7 @@
 /* ctl_restore: the controller takes the trials of an interrupted run back
  * from the store (`maggy-engine resume`). Part of the controller (see
  * controller.h, ctl_internal.h). */
+#include "console.h"
 #include "ctl_internal.h"
 
 #include <stdio.h>
@@ -79,30 +80,26 @@ static int last_seq(uint64_t seq, const char *json, size_t len, void *arg)
 	return 0;
 }
 
+/* Hosts excluded before: a resume gives them another chance (their
+ * set-up may be what was fixed); one that still loses trials is excluded
+ * again after exclude_after of them, one that is still broken at its
+ * first fatal error. */
 static void restore_hosts(ctl_t *c)
 {
 	char *text = NULL;
-	json_t *list, *name;
-	size_t i;
+	json_t *list;
 
 	if (store_meta_get(c->store, "excluded_hosts", &text) < 0)
 		return;
 	list = json_loads(text, 0, NULL);
-	json_array_foreach(list, i, name) {
-		struct host_record *h = calloc(1, sizeof *h);
-		if (h == NULL || !json_is_string(name)) {
-			free(h);
-			continue;
-		}
-		snprintf(h->name, sizeof h->name, "%s", json_string_value(name));
-		snprintf(h->why, sizeof h->why, "before the run was resumed "
-			 "(the run's log says why)");
-		h->excluded = 1;
-		h->next = c->hosts;
-		c->hosts = h;
-	}
-	json_decref(list);
 	free(text);
+	text = json_array_size(list) ? json_dumps(list, JSON_COMPACT) : NULL;
+	if (text)
+		console_line(stdout, "[engine] hosts excluded before the resume "
+			     "get another chance: %s", text);
+	free(text);
+	json_decref(list);
+	ctl_record_hosts(c);
 }
 
 static void restore_start(ctl_t *c)

@@ -493,17 +493,27 @@ void ctl_host_strike(ctl_t *c, struct trial *t)
 	}
 }
 
+void ctl_host_works(ctl_t *c, const char *host)
+{
+	struct host_record *h = host ? host_record(c, host) : NULL;
+
+	if (h)
+		h->works = 1;
+}
+
 /*
  * An executor that cannot work at all (its training module does not
  * import, say). Local executors all share this machine's set-up, so the
  * run ends at once with the error. An executor elsewhere costs its host
  * only: the run goes on with the others, and ends when for a whole
  * liveness_timeout no executor is left and no trial has finished since
- * (ctl_check_fatal_hosts).
+ * (ctl_check_fatal_hosts). A host where trials have finished keeps its
+ * other executors: their set-up works, only this one's does not.
  */
 void ctl_host_fatal(ctl_t *c, struct worker *w, const char *why)
 {
 	struct host_record *h;
+	char brief[1024];
 
 	if (c->cfg->local_executors && c->cfg->local_host &&
 	    strcmp(w->host, c->cfg->local_host) == 0) {
@@ -514,6 +524,15 @@ void ctl_host_fatal(ctl_t *c, struct worker *w, const char *why)
 		snprintf(c->fatal, sizeof c->fatal, "%s", why);
 	c->fatal_at = ctl_now(c);
 	h = host_record(c, w->host);
+	if (h && h->works) {
+		if (h->said_kept++)
+			return;
+		errtext_brief(why, brief, sizeof brief);
+		console_line(stdout, "[engine] an executor on %s cannot work "
+			     "(%s); the host stays, its other executors "
+			     "finish trials", h->name, brief);
+		return;
+	}
 	if (h && !h->excluded)
 		exclude(c, h, why);
 }

@@ -4,13 +4,14 @@ one executor among several, more executors starting at once than may wait
 in the handshake (docs/protocol.md, "Limits")."""
 import json
 import resource
+import signal
 import socket
 import subprocess
 import threading
 
 import pytest
 
-from conftest import ENGINE, Run, experiment, wait_for
+from conftest import ENGINE, Run, experiment, show, wait_for
 from fakedriver import BYE, ERROR, TRIAL, FrameTimeout
 from fakeexecutor import FakeExecutor
 
@@ -125,6 +126,59 @@ def test_a_fatal_error_from_one_host_excludes_that_host_only(tmp_path):
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["finished"] == 2
     assert summary["excluded_hosts"] == ["broken-node"]
+
+
+def test_a_fatal_error_on_a_host_that_finishes_trials_drops_that_executor_only(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=3), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    good = FakeExecutor(address, run_dir, host="shared-node")
+    good.welcome()
+    trial = good.next_trial()
+    good.final(trial["id"], value=0.5)
+    good.wait_ack(trial["id"])
+    for slot in (1, 2):  # a supervisor that starts the broken one again
+        broken = FakeExecutor(address, run_dir, host="shared-node", slot=slot)
+        broken.welcome()
+        fatal(broken, "cannot import module 'train': No module named 'torch'")
+    wait_for(lambda: "its other executors finish trials" in run.text(), 30,
+             "the engine to keep the host")
+    for _ in range(2):
+        trial = good.next_trial()
+        good.final(trial["id"], value=0.5)
+        good.wait_ack(trial["id"])
+    assert run.wait() == 0, run.text()
+    assert run.text().count("cannot work") == 1
+    assert "excluded" not in run.text()
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["finished"] == 3 and summary["excluded_hosts"] == []
+
+
+def test_a_resume_gives_an_excluded_host_another_chance(tmp_path):
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=2), "--workers", 0,
+              "--dir", run_dir)
+    address = run.address()
+    broken = FakeExecutor(address, run_dir, host="fixed-node")
+    broken.welcome()
+    fatal(broken, "cannot import module 'train': No module named 'torch'")
+    wait_for(lambda: "host fixed-node excluded" in run.text(), 30,
+             "the broken host to be excluded")
+    run.proc.send_signal(signal.SIGINT)
+    assert run.wait() == 130, run.text()
+    assert show(run_dir)["excluded_hosts"] == ["fixed-node"]
+    again = Run(tmp_path, run_dir, "--workers", 0, command="resume")
+    fixed = FakeExecutor(again.address(), run_dir, host="fixed-node")
+    fixed.welcome()
+    for _ in range(2):
+        trial = fixed.next_trial()
+        fixed.final(trial["id"], value=0.5)
+        fixed.wait_ack(trial["id"])
+    assert again.wait() == 0, again.text()
+    assert '[engine] hosts excluded before the resume get another chance: ["fixed-node"]' \
+        in again.text()
+    assert json.loads((run_dir / "summary.json").read_text())["excluded_hosts"] == []
 
 
 def test_the_run_fails_when_every_executor_is_fatal(tmp_path):
