@@ -338,29 +338,14 @@ static void full_address(const char *listen, char *out, size_t len)
  * socket it bound (dashboard_spawn). */
 #define LISTENER_FD_ENV "MAGGY_DASHBOARD_FD"
 
-/* A socket listening on `where` (full_address's forms): its descriptor,
- * or -1 with err. */
+/* A socket listening on `where` (full_address's forms), close-on-exec:
+ * its descriptor, or -1 with err. */
 static int bind_listener(const char *where, char *err, size_t errlen)
 {
-	struct sockaddr_storage ss;
 	char addr[300];
-	int sslen, fd, one = 1;
 
 	full_address(where, addr, sizeof addr);
-	if (netaddr_parse(addr, &ss, &sslen, err, errlen) < 0)
-		return -1;
-	fd = socket(ss.ss_family, SOCK_STREAM, 0);
-	if (fd < 0 ||
-	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0 ||
-	    listen(fd, 64) < 0) {
-		snprintf(err, errlen, "cannot listen on %s: %s", addr,
-			 strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -1;
-	}
-	return fd;
+	return netaddr_listen(addr, 64, err, errlen);
 }
 
 /* A run that starts creates its store in a moment: wait for it. */
@@ -456,12 +441,7 @@ int dashboard_serve(const char *dir, const char *listen)
 
 int dashboard_listen(const char *listen, char *err, size_t errlen)
 {
-	int fd = bind_listener(listen, err, errlen);
-
-	/* kept from the executors the run starts before its dashboard */
-	if (fd >= 0)
-		fcntl(fd, F_SETFD, FD_CLOEXEC);
-	return fd;
+	return bind_listener(listen, err, errlen);
 }
 
 pid_t dashboard_spawn(const char *dir, const char *listen, int fd,

@@ -2,11 +2,13 @@
 #include "netaddr.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 int netaddr_parse(const char *listen, struct sockaddr_storage *ss,
 		  int *sslen, char *err, size_t errlen)
@@ -75,4 +77,25 @@ void netaddr_describe(const struct sockaddr *sa, char *out, size_t len,
 			memcpy(source, &in6->sin6_addr, 16);
 	}
 	snprintf(out, len, "%s:%d", host, port);
+}
+
+int netaddr_listen(const char *where, int backlog, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	int sslen, fd, one = 1;
+
+	if (netaddr_parse(where, &ss, &sslen, err, errlen) < 0)
+		return -1;
+	fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(fd, (struct sockaddr *)&ss, (socklen_t)sslen) < 0 ||
+	    listen(fd, backlog) < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", where,
+			 strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return fd;
 }

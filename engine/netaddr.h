@@ -14,6 +14,12 @@
 int netaddr_parse(const char *listen, struct sockaddr_storage *ss,
 		  int *sslen, char *err, size_t errlen);
 
+/* A socket (close-on-exec, SO_REUSEADDR) bound to `where` ("HOST:PORT")
+ * and listening with `backlog`: its descriptor, or -1 with `err` ("cannot
+ * listen on HOST:PORT: Address already in use"). */
+int netaddr_listen(const char *where, int backlog, char *err,
+		   size_t errlen);
+
 /* "HOST:PORT" of `sa` in `out`; `source` (may be NULL) gets its 16 address
  * bytes (IPv4 in the first 4, the rest zero). */
 void netaddr_describe(const struct sockaddr *sa, char *out, size_t len,

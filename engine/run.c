@@ -25,6 +25,7 @@
 #include "errtext.h"
 #include "launcher.h"
 #include "lhost.h"
+#include "netaddr.h"
 #include "paths.h"
 #include "resume.h"
 #include "secret.h"
@@ -53,6 +54,7 @@ struct run {
 	simbench_t *bench; /* simulations only, with sim */
 	pid_t dashboard;   /* its process (--dashboard), 0 if none */
 	int dashboard_fd;  /* its socket until it starts, -1 if none */
+	int listen_fd;     /* --listen's socket until the server takes it */
 	sim_t *sim;
 	struct event *sigint, *sigterm, *sighup, *drain;
 	double drain_started;
@@ -532,6 +534,7 @@ static int start_server(struct run *r)
 		.listen = r->opts->listen ? r->opts->listen : "127.0.0.1:0",
 		.max_body = PROTO_DEFAULT_MAX_BODY,
 		.max_connections = r->opts->max_connections,
+		.listen_fd = r->listen_fd,
 	};
 	char err[512], *text;
 
@@ -548,9 +551,11 @@ static int start_server(struct run *r)
 				json_string_value(was), err);
 	}
 	json_decref(was);
-	if (r->server == NULL)
+	if (r->server == NULL) {
 		r->server = server_new(r->base, &so, r->secret, &h, err,
 				       sizeof err);
+		r->listen_fd = -1; /* the server's now, or closed */
+	}
 	if (r->server == NULL) {
 		fail("server", err);
 		return -1;
@@ -770,6 +775,8 @@ static void cleanup(struct run *r)
 	dashboard_stop(r->dashboard);
 	if (r->dashboard_fd >= 0)
 		close(r->dashboard_fd);
+	if (r->listen_fd >= 0)
+		close(r->listen_fd);
 	launcher_free(r->launcher);
 	server_free(r->server);
 	ctl_free(r->ctl);
@@ -901,7 +908,7 @@ static void describe_experiment(const struct run *r)
 
 int run_experiment(const struct run_options *opts)
 {
-	struct run r = { .opts = opts, .dashboard_fd = -1 };
+	struct run r = { .opts = opts, .dashboard_fd = -1, .listen_fd = -1 };
 	char err[512];
 	int rc, saved;
 
@@ -909,6 +916,15 @@ int run_experiment(const struct run_options *opts)
 		rc = load_experiment(&r) < 0 ? EXIT_USAGE : EXIT_OK;
 		if (rc == EXIT_OK)
 			describe_experiment(&r);
+		goto out;
+	}
+	/* the addresses asked for, bound before anything is made: one in
+	 * use refuses the run and leaves no experiment behind */
+	if (opts->listen && !opts->benchmark &&
+	    (r.listen_fd = netaddr_listen(opts->listen, SERVER_LISTEN_BACKLOG,
+					  err, sizeof err)) < 0) {
+		fail("--listen", err);
+		rc = EXIT_USAGE;
 		goto out;
 	}
 	if (opts->dashboard &&

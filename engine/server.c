@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -643,6 +644,8 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 
 	if (s == NULL) {
 		snprintf(err, errlen, "out of memory");
+		if (o->listen_fd > 0)
+			close(o->listen_fd);
 		return NULL;
 	}
 	if (netaddr_parse(o->listen, &ss, &sslen, err, errlen) < 0)
@@ -660,10 +663,19 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 		snprintf(err, errlen, "out of memory");
 		goto fail;
 	}
-	s->listener = evconnlistener_new_bind(
-		base, accept_cb, s,
-		LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC,
-		SERVER_LISTEN_BACKLOG, (struct sockaddr *)&ss, sslen);
+	if (o->listen_fd > 0) {
+		evutil_make_socket_nonblocking(o->listen_fd);
+		s->listener = evconnlistener_new(
+			base, accept_cb, s,
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1,
+			o->listen_fd);
+	} else {
+		s->listener = evconnlistener_new_bind(
+			base, accept_cb, s,
+			LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE |
+				LEV_OPT_CLOSE_ON_EXEC,
+			SERVER_LISTEN_BACKLOG, (struct sockaddr *)&ss, sslen);
+	}
 	if (s->listener == NULL) {
 		snprintf(err, errlen, "cannot listen on %s: %s", o->listen,
 			 strerror(errno));
@@ -673,6 +685,8 @@ server_t *server_new(struct event_base *base, const struct server_options *o,
 	bound_address(s);
 	return s;
 fail:
+	if (o->listen_fd > 0)
+		close(o->listen_fd);
 	if (s->resume_accept)
 		event_free(s->resume_accept);
 	if (s->handshake_room)

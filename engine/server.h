@@ -68,6 +68,9 @@ struct server_options {
 	int max_connections;     /* 0: SERVER_DEFAULT_MAX_CONNECTIONS */
 	int auth_burst;          /* failed handshakes an address may have at
 				    once; 0: SERVER_AUTH_BURST */
+	int listen_fd;           /* > 0: a socket already listening on
+				    `listen` (netaddr_listen), served and
+				    closed by the server instead of binding */
 };
 
 /*

@@ -4,6 +4,7 @@ string shown as a string, the library's traceback only under --verbose
 named in any case and listed when the name is wrong, and a warning when a
 simulation goes the wrong way for its benchmark."""
 import re
+import socket
 import subprocess
 
 from conftest import DATA, ENGINE, experiment
@@ -171,3 +172,21 @@ def test_a_space_the_script_describes_itself_is_checked_before_any_trial(engine,
     out = engine.run(script, "--workers", 1, "--dir", tmp_path / "r")
     assert out.returncode == 2 and says in out.stderr, out.stderr
     assert not (tmp_path / "r").exists()
+
+
+def test_a_listen_address_in_use_refuses_the_run_and_makes_nothing(engine, tmp_path):
+    script = experiment(tmp_path, num_trials=2)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        out = engine.run(script, "--workers", 1, "--listen", f"127.0.0.1:{port}",
+                         "--dir", tmp_path / "r")
+        assert out.returncode == 2, out.stdout + out.stderr
+        assert f"maggy-engine: --listen: cannot listen on 127.0.0.1:{port}: " \
+               "Address already in use" in out.stderr
+        assert not (tmp_path / "r").exists()
+    out = engine.run(script, "--workers", 1, "--listen", f"127.0.0.1:{port}",
+                     "--dir", tmp_path / "r")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert f"127.0.0.1:{port}" in out.stdout
