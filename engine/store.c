@@ -113,9 +113,11 @@ static int fail(store_t *s, int rc, const char *fmt, ...)
 	va_start(ap, fmt);
 	n = vsnprintf(s->errmsg, sizeof s->errmsg, fmt, ap);
 	va_end(ap);
+	/* LMDB reports a short write (a full disk, a file size limit) as EIO */
 	if (n >= 0 && (size_t)n < sizeof s->errmsg)
-		snprintf(s->errmsg + n, sizeof s->errmsg - n, ": %s",
-			 mdb_strerror(rc));
+		snprintf(s->errmsg + n, sizeof s->errmsg - n, ": %s%s",
+			 mdb_strerror(rc), rc == EIO || rc == ENOSPC ||
+			 rc == EFBIG ? " (is its disk full?)" : "");
 	switch (rc) {
 	case MDB_NOTFOUND: return STORE_ENOTFOUND;
 	case ENOMEM: return STORE_ENOMEM;
