@@ -127,6 +127,25 @@ static int still_running(const struct reader *r)
 	return dirlock_owner(r->dir) > 0;
 }
 
+/* Whether the run's engine went without writing its final status (killed,
+ * or crashed): the store still says "running". */
+static int engine_gone(const struct reader *r)
+{
+	char *text = NULL;
+	json_t *status;
+	int gone;
+
+	if (still_running(r) || store_meta_get(r->store, "status", &text) < 0)
+		return 0;
+	status = json_loads(text, 0, NULL);
+	free(text);
+	gone = json_string_value(json_object_get(status, "status")) &&
+	       strcmp(json_string_value(json_object_get(status, "status")),
+		      "running") == 0;
+	json_decref(status);
+	return gone;
+}
+
 static int follow(struct reader *r, const uint64_t *trial)
 {
 	int rc;
@@ -175,9 +194,16 @@ int logs_print(const char *dir, const char *trial, int follow_on)
 	}
 	if (trial && !known_trial(&r, id, trial))
 		goto out;
-	if (follow_on)
+	if (follow_on) {
 		rc = follow(&r, trial ? &id : NULL) < 0 ? EXIT_FAILED : EXIT_OK;
-	else
+		if (rc == EXIT_OK && engine_gone(&r)) {
+			fprintf(stderr, "maggy-engine: the engine is no longer "
+				"running (killed or crashed); `maggy-engine "
+				"resume %s` continues the experiment\n", dir);
+			rc = EXIT_FAILED;
+			goto out;
+		}
+	} else
 		rc = print_pass(&r, trial ? &id : NULL) < 0 ? EXIT_FAILED
 							    : EXIT_OK;
 	if (rc == EXIT_FAILED)

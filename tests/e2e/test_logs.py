@@ -94,3 +94,17 @@ def test_output_that_is_no_text_reads_back_everywhere(engine, tmp_path):
     assert [l["text"] for l in lines] == ["bad byte ? here, ? and on"]
     serve.proc.terminate()
     assert serve.wait(timeout=30) == 0
+
+
+def test_follow_says_when_the_engine_is_gone(tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, train="fast_train:slow", num_trials=2)
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    wait_for(lambda: trials_in(run_dir, "RUNNING"), what="a running trial")
+    follow = subprocess.Popen([str(ENGINE), "logs", str(run_dir), "--follow"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run.kill()  # SIGKILL: no final status is written
+    err = follow.communicate(timeout=120)[1]
+    assert follow.returncode == 1
+    assert "the engine is no longer running (killed or crashed); " \
+           f"`maggy-engine resume {run_dir}` continues the experiment" in err
