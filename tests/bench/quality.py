@@ -51,6 +51,7 @@ Targets:
       at least 3 of every 4 problems at the largest budget.
 """
 import argparse
+import importlib.metadata
 import json
 import math
 import os
@@ -209,8 +210,19 @@ def print_targets(results, budgets):
             print_share(f"(d) {name} below {name}-naive at {budgets[-1]} evals", met, compared, misses)
 
 
+def peer_versions():
+    """The versions of the peers installed: their results change with them."""
+    found = {}
+    for name in ("optuna", "hyperopt"):
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            pass
+    return found
+
+
 def save_json(path, results, optima, budgets):
-    out = {"budgets": budgets, "problems": {}}
+    out = {"budgets": budgets, "peers": peer_versions(), "problems": {}}
     for problem, by_opt in results.items():
         out["problems"][problem] = {
             "direction": baselines.direction_of(problem), "optimum": optima[problem],
@@ -282,7 +294,8 @@ def main():
     at_once = "one trial at a time" if args.workers == 1 else f"{args.workers} asynchronous workers"
     print(f"simple regret, {at_once} (W = {args.workers}), after {', '.join(map(str, args.budgets))} "
           f"evaluations; {args.seeds} seeds, optuna-gp {gp_seeds} (--gp-seeds: its runs are slow); "
-          f"{args.jobs} processes", flush=True)
+          f"{args.jobs} processes; "
+          + ", ".join(f"{k} {v}" for k, v in peer_versions().items()), flush=True)
     start = time.monotonic()
     results = run_all(problems, optimizers, seeds_of, args.budgets, args.jobs, args.workers)
     optima = {p: baselines.optimum(p) for p in problems}
