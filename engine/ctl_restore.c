@@ -84,7 +84,7 @@ static int last_seq(uint64_t seq, const char *json, size_t len, void *arg)
  * set-up may be what was fixed); one that still loses trials is excluded
  * again after exclude_after of them, one that is still broken at its
  * first fatal error. */
-static void restore_hosts(ctl_t *c)
+static void readmit_hosts(ctl_t *c)
 {
 	char *text = NULL;
 	json_t *list;
@@ -144,6 +144,6 @@ int ctl_restore(ctl_t *c, char *err, size_t errlen)
 	restore_start(c);
 	store_journal_each(c->store, last_seq, &c->journal_seq);
 	c->applied_seq = c->journal_seq;
-	restore_hosts(c);
+	readmit_hosts(c);
 	return 0;
 }

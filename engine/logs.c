@@ -132,17 +132,17 @@ static int still_running(const struct reader *r)
 static int engine_gone(const struct reader *r)
 {
 	char *text = NULL;
-	json_t *status;
+	json_t *meta;
+	const char *status;
 	int gone;
 
 	if (still_running(r) || store_meta_get(r->store, "status", &text) < 0)
 		return 0;
-	status = json_loads(text, 0, NULL);
+	meta = json_loads(text, 0, NULL);
 	free(text);
-	gone = json_string_value(json_object_get(status, "status")) &&
-	       strcmp(json_string_value(json_object_get(status, "status")),
-		      "running") == 0;
-	json_decref(status);
+	status = json_string_value(json_object_get(meta, "status"));
+	gone = status && strcmp(status, "running") == 0;
+	json_decref(meta);
 	return gone;
 }
 

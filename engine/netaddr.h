@@ -1,6 +1,7 @@
 /*
  * netaddr: the listen addresses of the engine's servers (executors' and
- * the dashboard's): parsing "HOST:PORT" and writing an address back.
+ * the dashboard's): parsing "HOST:PORT", binding it, and writing an
+ * address back.
  * Pure functions, any thread.
  */
 #pragma once

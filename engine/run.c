@@ -156,7 +156,6 @@ static void print_load_error(const struct run *r, const char *error)
 	char brief[2048];
 
 	print_load_logs(r);
-
 	if (r->opts->verbose || !errtext_brief(error, brief, sizeof brief))
 		fprintf(stderr, "maggy-engine: cannot load the experiment:\n%s\n",
 			error);

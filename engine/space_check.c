@@ -314,15 +314,22 @@ static int check_unknown(const json_t *space, const json_t *params,
 
 /* ---- the check ---- */
 
+static int check_array(const json_t *space, char *err, size_t errlen)
+{
+	if (json_is_array(space) && json_array_size(space) > 0)
+		return 0;
+	return fail(err, errlen, "search space: expected a non-empty array "
+		    "of parameters");
+}
+
 int space_check_space(const json_t *space, char *err, size_t errlen)
 {
 	const json_t *p;
 	enum ptype type;
 	size_t i;
 
-	if (!json_is_array(space) || json_array_size(space) == 0)
-		return fail(err, errlen, "search space: expected a non-empty "
-			    "array of parameters");
+	if (check_array(space, err, errlen) != 0)
+		return -1;
 	json_array_foreach(space, i, p)
 		if (check_definition(p, i, &type, err, errlen) != 0)
 			return -1;
@@ -336,7 +343,7 @@ int space_check(const json_t *space, const json_t *params, char *err,
 	char sv[SHOW_SIZE];
 	size_t i;
 
-	if (space_check_space(space, err, errlen) != 0)
+	if (check_array(space, err, errlen) != 0)
 		return -1;
 	if (!json_is_object(params))
 		return fail(err, errlen, "params must be a JSON object, got %s",
