@@ -99,6 +99,13 @@ class FakeExecutor(Session):
         msg = {"id": trial_hex, "state": state, "value": value, **extra}
         self.send(FINAL, msg, fid=req)
 
+    def finish_trials(self, n, value=0.5):
+        """Take n trials in turn, each FINISHED with `value` and acknowledged."""
+        for _ in range(n):
+            trial = self.next_trial()
+            self.final(trial["id"], value=value)
+            self.wait_ack(trial["id"])
+
     def wait_ack(self, trial_hex, timeout=20):
         _, _, body = self.expect(FINAL_ACK, timeout=timeout)
         assert body == struct.pack(">Q", int(trial_hex, 16))

@@ -118,10 +118,7 @@ def test_a_fatal_error_from_one_host_excludes_that_host_only(tmp_path):
     again = FakeExecutor(address, run_dir, host="broken-node")
     refusal = again.closed_with_error()
     assert "excluded" in refusal and "No module named 'torch'" in refusal
-    for _ in range(2):
-        trial = good.next_trial()
-        good.final(trial["id"], value=0.5)
-        good.wait_ack(trial["id"])
+    good.finish_trials(2)
     assert run.wait() == 0, run.text()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["finished"] == 2
@@ -135,19 +132,14 @@ def test_a_fatal_error_on_a_host_that_finishes_trials_drops_that_executor_only(t
     address = run.address()
     good = FakeExecutor(address, run_dir, host="shared-node")
     good.welcome()
-    trial = good.next_trial()
-    good.final(trial["id"], value=0.5)
-    good.wait_ack(trial["id"])
+    good.finish_trials(1)
     for slot in (1, 2):  # a supervisor that starts the broken one again
         broken = FakeExecutor(address, run_dir, host="shared-node", slot=slot)
         broken.welcome()
         fatal(broken, "cannot import module 'train': No module named 'torch'")
     wait_for(lambda: "its other executors finish trials" in run.text(), 30,
              "the engine to keep the host")
-    for _ in range(2):
-        trial = good.next_trial()
-        good.final(trial["id"], value=0.5)
-        good.wait_ack(trial["id"])
+    good.finish_trials(2)
     assert run.wait() == 0, run.text()
     assert run.text().count("cannot work") == 1
     assert "excluded" not in run.text()
@@ -171,10 +163,7 @@ def test_a_resume_gives_an_excluded_host_another_chance(tmp_path):
     again = Run(tmp_path, run_dir, "--workers", 0, command="resume")
     fixed = FakeExecutor(again.address(), run_dir, host="fixed-node")
     fixed.welcome()
-    for _ in range(2):
-        trial = fixed.next_trial()
-        fixed.final(trial["id"], value=0.5)
-        fixed.wait_ack(trial["id"])
+    fixed.finish_trials(2)
     assert again.wait() == 0, again.text()
     assert '[engine] hosts excluded before the resume get another chance: ["fixed-node"]' \
         in again.text()

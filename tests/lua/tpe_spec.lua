@@ -166,21 +166,21 @@ describe("optimizers.tpe", function()
     assert.is_true(median(with) > median(without) + 3, median(with) .. " vs " .. median(without))
   end)
 
+  -- The suggestions of 40 trials on f, never widened and widened up to 3 times.
+  local function narrow_and_wide(space, f, seed)
+    return run(Tpe.new{ plateau_widening = 1 }, space, f, seed, 40),
+           run(Tpe.new{ plateau_widening = 3 }, space, f, seed, 40)
+  end
+
   it("draws its candidates no wider while no result repeats another", function()
     local space = maggy.searchspace{ x1 = maggy.double(-5, 10), x2 = maggy.double(0, 15) }
-    for seed = 1, 3 do
-      assert.are.same(run(Tpe.new{ plateau_widening = 1 }, space, branin, seed, 40),
-                      run(Tpe.new{ plateau_widening = 3 }, space, branin, seed, 40))
-    end
+    for seed = 1, 3 do assert.are.same(narrow_and_wide(space, branin, seed)) end
   end)
 
   it("draws its candidates wider only when results repeat (a plateau)", function()
     local space = maggy.searchspace{ a = maggy.double(0, 1), b = maggy.double(0, 1), c = maggy.double(0, 1) }
     local f = support.cells_objective()
-    for seed = 1, 3 do
-      assert.are_not.same(run(Tpe.new{ plateau_widening = 1 }, space, f, seed, 40),
-                          run(Tpe.new{ plateau_widening = 3 }, space, f, seed, 40))
-    end
+    for seed = 1, 3 do assert.are_not.same(narrow_and_wide(space, f, seed)) end
   end)
 
   describe("options", function()
