@@ -41,6 +41,8 @@ struct lhost {
 	void *base_ud;
 	size_t mem_used, mem_limit;
 	int mem_refused; /* an allocation was refused since the last job */
+	int mem_spent;   /* a call failed for memory: the state is full, and
+			  * never entered again (it cannot push a name) */
 
 	pthread_t thread, watchdog;
 	pthread_t runner; /* the thread in the watched call: the caller's
@@ -255,6 +257,7 @@ static void explain_memory(lhost_t *h, char **error)
 	if (!h->mem_refused)
 		return;
 	h->mem_refused = 0;
+	h->mem_spent = 1;
 	snprintf(msg, sizeof msg, "the strategy needed more than %zu MiB of "
 		 "memory (strategy_memory; the error was: %.80s)",
 		 h->mem_limit >> 20, *error ? *error : "not enough memory");
@@ -269,6 +272,11 @@ static int call_runtime(lhost_t *h, const char *fname, const char *a1,
 	lua_State *L = h->L;
 	int nargs = a2 ? 2 : 1;
 
+	if (h->mem_spent) { /* what follows allocates outside a pcall */
+		*error = dup_printf("maggy.runtime.%s: the strategies' memory "
+				    "is used up (strategy_memory)", fname);
+		return -1;
+	}
 	lua_rawgeti(L, LUA_REGISTRYINDEX, h->runtime_ref);
 	lua_getfield(L, -1, fname);
 	lua_remove(L, -2);
