@@ -129,6 +129,19 @@ static int user_frame(lua_State *L, const char *lua_dir, lua_Debug *ar)
 	return 0;
 }
 
+/* The runtime calls the strategy's methods and raises no error at a line
+ * of its own: an error placed there was raised by the library for the
+ * strategy's code, which made the call as `return f(...)`. That tail call
+ * took the caller's frame off the stack, and with it the caller's line. */
+static int blames_runtime(const lua_Debug *ar, const char *lua_dir)
+{
+	static const char file[] = "/maggy/runtime.lua";
+	size_t n = strlen(ar->source), k = sizeof file - 1;
+
+	return in_library(ar, lua_dir) && n > k &&
+	       strcmp(ar->source + n - k, file) == 0;
+}
+
 /* Pushes the message as the user should read it: an error raised inside
  * the library on behalf of the user's code (a bad option, a nil handed to
  * space:to_unit) at the user's line, and every file with its whole path
@@ -145,6 +158,11 @@ static void push_user_message(lua_State *L, const char *msg)
 	if (cut && in_library(&at, lua_dir) && user_frame(L, lua_dir, &user))
 		lua_pushfstring(L, "%s:%d: %s", user.source + 1,
 				user.currentline, msg + cut);
+	else if (cut && blames_runtime(&at, lua_dir))
+		lua_pushfstring(L, "%s (in a call made as `return f(...)`: "
+				"a tail call leaves no line of its caller "
+				"to show; the traceback names the method)",
+				msg + cut);
 	else if (cut)
 		lua_pushfstring(L, "%s%s", at.source + 1,
 				msg + strlen(at.short_src));

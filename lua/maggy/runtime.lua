@@ -142,6 +142,21 @@ local function benchmark_space(list)
   return space
 end
 
+-- The engine calls a strategy's methods with a colon, strategy:suggest(ctx).
+-- One defined with a dot and a first parameter named ctx would take the
+-- strategy for ctx, and fail later at some ctx.space with no hint why.
+local function check_method_colons(strategy, kind, name, methods)
+  for _, method in ipairs(methods) do
+    local f = strategy[method]
+    if type(f) == "function" and debug.getlocal(f, 1) == "ctx" then
+      local at = debug.getinfo(f, "S")
+      fail("%s:%d: %s '%s': %s is called as a method, %s:%s(ctx), so its first parameter is the %s "
+        .. "itself, not ctx: define it with a colon, `function X:%s(ctx)`, not `function X.%s(ctx)`",
+        at.source:gsub("^@", ""), at.linedefined, kind, name, method, kind, method, kind, method, method)
+    end
+  end
+end
+
 -- Loads the experiment script; returns the engine's config as JSON.
 -- options: seed, default_seed, and for simulations `space` (the benchmark's).
 -- A failed load leaves the previously loaded experiment in place.
@@ -163,6 +178,8 @@ function M.load(script_path, options_json)
     optimizer = experiment.resolve_optimizer(e), rule = experiment.resolve_earlystop(e),
     opt_name = experiment.strategy_name(e.optimizer), rule_name = experiment.strategy_name(e.earlystop),
   }
+  check_method_colons(s.optimizer, "optimizer", s.opt_name, { "suggest", "initialize", "observe", "finalize", "count" })
+  check_method_colons(s.rule, "earlystop", s.rule_name, { "check", "initialize" })
   ctx.num_trials = resolve_num_trials(e, script_path, s.optimizer, s.opt_ctx, s.opt_name)
   if s.optimizer.initialize then s.optimizer:initialize(s.opt_ctx) end
   if s.rule.initialize then s.rule:initialize(s.rule_ctx) end

@@ -59,6 +59,30 @@ def test_error_in_a_user_optimizer_leads_with_its_line(engine, tmp_path):
     assert "show DIR --verbose" in shown.stdout
 
 
+def test_a_tail_call_into_the_library_is_not_blamed_on_the_runtime(engine, tmp_path):
+    script = experiment(tmp_path, optimizer="""{ name = "mine", suggest = function(self, ctx)
+    return ctx.space:sample()
+  end }""")
+    out = engine.run(script, "--workers", 1, "--dir", tmp_path / "r")
+    assert out.returncode == 1
+    error = next(l for l in out.stdout.splitlines() if l.startswith("error:"))
+    assert error.startswith("error: space:sample: expected a random generator (ctx.rng), got nil"
+                            " (in a call made as `return f(...)`"), error
+    assert "runtime.lua" not in error
+
+
+def test_a_strategy_method_defined_with_a_dot_is_refused_at_load(tmp_path):
+    script = experiment(tmp_path, optimizer="""{ name = "mine", suggest = function(ctx)
+    return ctx.space:sample(ctx.rng)
+  end }""")
+    out = subprocess.run([str(ENGINE), "check", str(script)], capture_output=True,
+                         text=True, timeout=60)
+    assert out.returncode == 2
+    assert (f"{script}:{line_of(script, 'suggest = function(ctx)')}: optimizer 'mine': suggest is "
+            "called as a method, optimizer:suggest(ctx), so its first parameter is the optimizer "
+            "itself, not ctx: define it with a colon") in out.stderr, out.stderr
+
+
 def test_import_error_is_reported_once(engine, tmp_path):
     (tmp_path / "broken.py").write_text("import no_such_module_here\n"
                                         "def train(x, mode):\n    return x\n")
