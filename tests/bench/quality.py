@@ -6,7 +6,7 @@ maggy's alone with W asynchronous workers (--workers).
     tests/bench/quality.py [--seeds 20] [--gp-seeds 4] [--evals 50,100,200]
                            [--problems branin,...] [--optimizers tpe,...]
                            [--variant NAME=LUA ...] [--workers W]
-                           [--jobs 2] [--json OUT]
+                           [--jobs 2] [--json OUT] [--compare FILE ...]
 
 Problems: branin, hartmann6 (minimize), every lcbench_*.csv at full budget
 (maximize val_acc at epoch 52), the tabular hpolib_* (minimize validation
@@ -49,6 +49,10 @@ Targets:
       problems, at every budget;
   (d) with --workers: tpe and gp below their naive forms' median regret on
       at least 3 of every 4 problems at the largest budget.
+Each count also says on how many problems the difference is significant
+either way (one-sided Mann-Whitney U over the seeds, p < 0.05), and each
+miss how likely a gap that wide is by chance: with 20 to 60 seeds a median
+moves by more than many of the gaps.
 """
 import argparse
 import importlib.metadata
@@ -58,6 +62,8 @@ import os
 import statistics
 import sys
 import time
+
+from scipy.stats import mannwhitneyu
 
 import baselines
 import simbench
@@ -71,6 +77,7 @@ SLOW_OPTIMIZERS = ("optuna-gp",)
 # Submission order, so that the long runs do not make up the tail.
 SLOWEST_FIRST = ("optuna-gp", "hyperopt", "optuna-tpe", "optuna-tpe-mv", "gp", "gp-naive",
                  "tpe", "tpe-naive", "random")
+SIGNIFICANT = 0.05  # the p-value below which a difference between optimizers is reported
 TABLE_PREFIXES = ("lcbench_", "hpolib_", "hpobench_", "nasbench201_cifar10")
 
 
@@ -162,28 +169,45 @@ def target_a(results, budgets):
     return misses
 
 
+def p_worse(ours, theirs):
+    """One-sided Mann-Whitney U: the chance of regrets this much above
+    theirs if both came from one distribution. Seeds of different
+    optimizers are independent draws, not pairs."""
+    return mannwhitneyu(ours, theirs, alternative="greater").pvalue
+
+
 def share(results, budget, ours, theirs, strict):
-    """(problems where `ours` beats the best of `theirs`, compared, misses):
-    a median at most theirs, or strictly below (a tie at zero counts) when
-    `strict`."""
-    met, compared, misses = 0, 0, []
+    """Where `ours` beats the better (by median) of `theirs`: a median at
+    most theirs, or strictly below (a tie at zero counts) when `strict`.
+    Returns a dict: met, compared, the misses, and the problems where the
+    difference is significant (p < SIGNIFICANT) either way."""
+    out = {"met": 0, "compared": 0, "misses": [], "ahead": 0, "behind": 0}
     for problem, by_opt in results.items():
         if not all(o in by_opt for o in (ours, *theirs)):
             continue
-        compared += 1
-        ours_m = statistics.median(by_opt[ours]["regret"][budget])
-        best = min(statistics.median(by_opt[o]["regret"][budget]) for o in theirs)
-        if (ours_m < best or ours_m == best == 0) if strict else ours_m <= best:
-            met += 1
+        out["compared"] += 1
+        mine = by_opt[ours]["regret"][budget]
+        best = min(theirs, key=lambda o: statistics.median(by_opt[o]["regret"][budget]))
+        other = by_opt[best]["regret"][budget]
+        ours_m, best_m = statistics.median(mine), statistics.median(other)
+        p_behind, p_ahead = p_worse(mine, other), p_worse(other, mine)
+        out["behind"] += p_behind < SIGNIFICANT
+        out["ahead"] += p_ahead < SIGNIFICANT
+        if (ours_m < best_m or ours_m == best_m == 0) if strict else ours_m <= best_m:
+            out["met"] += 1
         else:
-            misses.append(f"{problem}: {ours} {ours_m:.3g} vs {' / '.join(theirs)} {best:.3g}")
-    return met, compared, misses
+            out["misses"].append(f"{problem}: {ours} {ours_m:.3g} vs {best} {best_m:.3g} "
+                                 f"(p = {p_behind:.2g} that {ours} is worse)")
+    return out
 
 
-def print_share(label, met, compared, misses):
+def print_share(label, share):
+    met, compared = share["met"], share["compared"]
     need = math.ceil(0.75 * compared)
-    print(f"{label}: {met}/{compared} problems (need {need}): {'met' if met >= need else 'NOT met'}")
-    for line in misses:
+    print(f"{label}: {met}/{compared} problems (need {need}): {'met' if met >= need else 'NOT met'}; "
+          f"significantly ahead on {share['ahead']}, behind on {share['behind']} "
+          f"(Mann-Whitney, p < {SIGNIFICANT})")
+    for line in share["misses"]:
         print(f"      {line}")
 
 
@@ -196,18 +220,17 @@ def print_targets(results, budgets):
         for line in misses:
             print(f"      not below random: {line}")
     for budget in budgets:
-        met, compared, misses = share(results, budget, "tpe", ("optuna-tpe", "optuna-tpe-mv"), False)
-        if compared:
-            print_share(f"(b) tpe <= better of optuna-tpe / optuna-tpe-mv at {budget} evals",
-                        met, compared, misses)
+        b = share(results, budget, "tpe", ("optuna-tpe", "optuna-tpe-mv"), False)
+        if b["compared"]:
+            print_share(f"(b) tpe <= better of optuna-tpe / optuna-tpe-mv at {budget} evals", b)
     for budget in budgets:
-        met, compared, misses = share(results, budget, "gp", ("optuna-gp",), False)
-        if compared:
-            print_share(f"(c) gp <= optuna-gp at {budget} evals", met, compared, misses)
+        c = share(results, budget, "gp", ("optuna-gp",), False)
+        if c["compared"]:
+            print_share(f"(c) gp <= optuna-gp at {budget} evals", c)
     for name in ("tpe", "gp"):
-        met, compared, misses = share(results, budgets[-1], name, (f"{name}-naive",), True)
-        if compared:
-            print_share(f"(d) {name} below {name}-naive at {budgets[-1]} evals", met, compared, misses)
+        d = share(results, budgets[-1], name, (f"{name}-naive",), True)
+        if d["compared"]:
+            print_share(f"(d) {name} below {name}-naive at {budgets[-1]} evals", d)
 
 
 def peer_versions():
@@ -221,8 +244,8 @@ def peer_versions():
     return found
 
 
-def save_json(path, results, optima, budgets):
-    out = {"budgets": budgets, "peers": peer_versions(), "problems": {}}
+def save_json(path, results, optima, budgets, workers):
+    out = {"budgets": budgets, "workers": workers, "peers": peer_versions(), "problems": {}}
     for problem, by_opt in results.items():
         out["problems"][problem] = {
             "direction": baselines.direction_of(problem), "optimum": optima[problem],
@@ -231,6 +254,35 @@ def save_json(path, results, optima, budgets):
         }
     with open(path, "w") as f:
         json.dump(out, f, indent=1)
+
+
+def load_json(path, budgets, workers):
+    """The results a --json file holds, at `budgets` (each must be in it),
+    run with as many workers."""
+    with open(path) as f:
+        saved = json.load(f)
+    if saved.get("workers", 1) != workers:
+        sys.exit(f"--compare {path}: its runs were at W = {saved.get('workers', 1)}, this one at W = "
+                 f"{workers}: regrets of other settings do not compare")
+    missing = [n for n in budgets if n not in saved["budgets"]]
+    if missing:
+        sys.exit(f"--compare {path}: it has no regret at {', '.join(map(str, missing))} evaluations "
+                 f"(it has {', '.join(map(str, saved['budgets']))}): pick them with --evals")
+    return {problem: {o: {"regret": {n: r["regret"][str(n)] for n in budgets}, "seconds": r["seconds"]}
+                      for o, r in p["optimizers"].items()}
+            for problem, p in saved["problems"].items()}
+
+
+def merged(runs, saved):
+    """The runs of this invocation with the saved ones of the problems it
+    covers; a saved optimizer of the same name as one run now gives way."""
+    out = {p: dict(by_opt) for p, by_opt in runs.items()}
+    for results in saved:
+        for problem, by_opt in results.items():
+            if problem in out:
+                for o, r in by_opt.items():
+                    out[problem].setdefault(o, r)
+    return out
 
 
 # ---- main -----------------------------------------------------------------
@@ -258,6 +310,9 @@ def parse_args():
     ap.add_argument("--optimizers", default="", help="comma-separated (default: all)")
     ap.add_argument("--jobs", type=int, default=2, help="parallel processes (default 2)")
     ap.add_argument("--json", metavar="OUT", help="write every regret to this file")
+    ap.add_argument("--compare", action="append", default=[], metavar="FILE",
+                    help="also report the runs a --json FILE holds (repeatable): a variant "
+                         "against peers run before; with it, --optimizers runs none by default")
     ap.add_argument("--variant", action="append", default=[], metavar="NAME=LUA",
                     help="also run a variant of ours, e.g. "
                          "'tpe-uni=maggy.optimizers.tpe{multivariate = false}' (repeatable)")
@@ -279,8 +334,11 @@ def main():
             sys.exit(f"--variant: want a new NAME=LUA, got {variant!r}")
         OURS[name] = expression
     problems = pick("problems", args.problems, all_problems())
-    optimizers = pick("optimizers", args.optimizers, OPTIMIZERS + tuple(
-        v.partition("=")[0] for v in args.variant))
+    saved = [load_json(path, args.budgets, args.workers) for path in args.compare]
+    if saved and not args.problems:
+        problems = [p for p in problems if any(p in results for results in saved)]
+    known = OPTIMIZERS + tuple(v.partition("=")[0] for v in args.variant)
+    optimizers = pick("optimizers", args.optimizers, known) if args.optimizers or not saved else []
     if args.workers > 1:
         skipped = [o for o in optimizers if o not in OURS]
         optimizers = [o for o in optimizers if o in OURS]
@@ -296,15 +354,20 @@ def main():
           f"evaluations; {args.seeds} seeds, optuna-gp {gp_seeds} (--gp-seeds: its runs are slow); "
           f"{args.jobs} processes; "
           + ", ".join(f"{k} {v}" for k, v in peer_versions().items()), flush=True)
+    for path in args.compare:
+        with open(path) as f:
+            peers = json.load(f).get("peers", {})
+        print(f"with the runs of {path} ({', '.join(f'{k} {v}' for k, v in peers.items()) or 'no peers'})")
     start = time.monotonic()
-    results = run_all(problems, optimizers, seeds_of, args.budgets, args.jobs, args.workers)
+    runs = run_all(problems, optimizers, seeds_of, args.budgets, args.jobs, args.workers)
+    results = merged(runs, saved)
     optima = {p: baselines.optimum(p) for p in problems}
     for problem in problems:
         print_problem(problem, optima[problem], results[problem], args.budgets)
     print_targets(results, args.budgets)
     print(f"\nwall time {(time.monotonic() - start) / 60:.1f} min")
     if args.json:
-        save_json(args.json, results, optima, args.budgets)
+        save_json(args.json, results, optima, args.budgets, args.workers)
 
 
 if __name__ == "__main__":

@@ -62,6 +62,27 @@ def test_simulation_benchmark(bench_env, name):
         assert text in out, f"{name}: no {text!r} in\n{out}"
 
 
+def test_quality_reports_saved_runs_side_by_side(bench_env, tmp_path):
+    """A variant measured now against runs saved before (--compare), with
+    the significance of each difference."""
+    common = ["quality.py", "--seeds", "3", "--problems", "branin", "--evals", "12,15", "--jobs", "1"]
+    run_bench(bench_env, common + ["--optimizers", "random,tpe", "--json", tmp_path / "before.json"])
+    out = run_bench(bench_env, common + ["--optimizers", "tpe-naive",
+                                         "--compare", tmp_path / "before.json"])
+    assert f"with the runs of {tmp_path / 'before.json'}" in out, out
+    rows = [l.split()[0] for l in out.splitlines() if l.startswith(("tpe", "random"))]
+    assert rows == ["tpe-naive", "random", "tpe"], out
+    assert "(Mann-Whitney, p < 0.05)" in out, out
+    wrong = subprocess.run([sys.executable, *common, "--evals", "99", "--compare",
+                            tmp_path / "before.json"], cwd=BENCH, env=bench_env,
+                           capture_output=True, text=True, timeout=60)
+    assert wrong.returncode != 0 and "it has no regret at 99 evaluations" in wrong.stderr, wrong.stderr
+    wrong = subprocess.run([sys.executable, *common, "--workers", "2", "--compare",
+                            tmp_path / "before.json"], cwd=BENCH, env=bench_env,
+                           capture_output=True, text=True, timeout=60)
+    assert wrong.returncode != 0 and "its runs were at W = 1, this one at W = 2" in wrong.stderr, wrong.stderr
+
+
 def test_executor_memory(bench_env):
     out = run_bench(bench_env, ["executor_memory.py", "--trials", "20", "--recycle", "5"])
     assert "peak growth:" in out and "max_trials_per_executor = 5" in out, out
