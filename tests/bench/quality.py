@@ -261,8 +261,8 @@ def load_json(path, budgets, workers):
     run with as many workers."""
     with open(path) as f:
         saved = json.load(f)
-    if saved.get("workers", 1) != workers:
-        sys.exit(f"--compare {path}: its runs were at W = {saved.get('workers', 1)}, this one at W = "
+    if saved.get("workers", workers) != workers:  # files of before 2026-11-28 do not say
+        sys.exit(f"--compare {path}: its runs were at W = {saved['workers']}, this one at W = "
                  f"{workers}: regrets of other settings do not compare")
     missing = [n for n in budgets if n not in saved["budgets"]]
     if missing:
