@@ -1,11 +1,16 @@
 -- Latency of one suggest() of the GP optimizer (lua/maggy/optimizers/gp.lua)
--- after N finished trials in a 10-dimensional continuous space. Prints, per
--- N: the first suggestion of a fresh optimizer (hyperparameters fitted from
--- scratch) and the median of the next few, each after one more trial ends
--- (the steady state: the fit starts from the previous one).
+-- after N finished trials, in two spaces: 6 categorical parameters of 5
+-- values each (NAS-Bench-201's shape: 30 one-hot inputs), and 10
+-- continuous ones. Prints, per N: the first suggestion of a fresh optimizer
+-- (hyperparameters fitted from scratch) and the median of the next few, each
+-- after one more trial ends (the steady state: the fit starts from the
+-- previous one). The sizes run one after the other in one process, as a run
+-- grows: that is where the trace compiler used to give up on short loops
+-- and leave them interpreted (docs/performance.md).
 --
 --   luajit tests/bench/gp_latency.lua [N ...]     (from the repository root;
---                                                  default N: 100 500)
+--                                                  default N: 50 100 150
+--                                                  200 500)
 --
 -- Target (DESIGN.md): under 200 ms at N = 500. Figures depend on the machine.
 
@@ -18,6 +23,7 @@ local rng = require "maggy.rng"
 local gp = require "maggy.optimizers.gp"
 
 local DIMS, STEADY_CALLS = 10, 5
+local CHOICES = { "a", "b", "c", "d", "e" }
 
 -- Levy's function, a smooth multimodal benchmark, on [-10, 10]^10.
 local function levy(p)
@@ -30,16 +36,38 @@ local function levy(p)
   return s + (w[DIMS] - 1) ^ 2 * (1 + math.sin(2 * math.pi * w[DIMS]) ^ 2)
 end
 
-local function new_ctx()
-  local params = {}
-  for i = 1, DIMS do params["x" .. i] = maggy.double(-10, 10) end
-  return Ctx.new({ space = maggy.searchspace(params), rng = rng.new(1), direction = "min" })
+-- A score for 6 categorical choices: each position has its own best value,
+-- some positions matter more (as some operations do in NAS-Bench-201).
+local function cells(p)
+  local s = 0
+  for i = 1, 6 do
+    local c = p["op" .. i]:byte() - 96
+    s = s + i * ((c + i) % 5)
+  end
+  return s
 end
 
-local function finish(ctx, params)
+local SPACES = {
+  { title = "6 categorical parameters of 5 values (30 inputs)", score = cells, params = function()
+      local params = {}
+      for i = 1, 6 do params["op" .. i] = maggy.categorical(CHOICES) end
+      return params
+    end },
+  { title = "10 continuous parameters (Levy)", score = levy, params = function()
+      local params = {}
+      for i = 1, DIMS do params["x" .. i] = maggy.double(-10, 10) end
+      return params
+    end },
+}
+
+local function new_ctx(space)
+  return Ctx.new({ space = maggy.searchspace(space.params()), rng = rng.new(1), direction = "min" })
+end
+
+local function finish(ctx, space, params)
   local seq = #ctx:trials() + 1
   local t = Trial.new(string.format("%016x", seq), seq, params)
-  t.state, t.value = "FINISHED", levy(params)
+  t.state, t.value = "FINISHED", space.score(params)
   Ctx.add_trial(ctx, t)
 end
 
@@ -54,13 +82,13 @@ local function median(list)
   return list[math.ceil(#list / 2)]
 end
 
-local function measure(n)
-  local ctx, opt = new_ctx(), gp.new{}
-  for _ = 1, n do finish(ctx, ctx.space:sample(ctx.rng)) end
+local function measure(space, n)
+  local ctx, opt = new_ctx(space), gp.new{}
+  for _ = 1, n do finish(ctx, space, ctx.space:sample(ctx.rng)) end
   local first, params = timed_suggest(opt, ctx)
   local steady = {}
   for i = 1, STEADY_CALLS do
-    finish(ctx, params)
+    finish(ctx, space, params)
     steady[i], params = timed_suggest(opt, ctx)
   end
   print(string.format("N = %4d  first suggest %7.1f ms   steady (median of %d) %7.1f ms",
@@ -69,5 +97,8 @@ end
 
 local sizes = {}
 for i, a in ipairs(arg) do sizes[i] = assert(tonumber(a), "N must be a number") end
-if #sizes == 0 then sizes = { 100, 500 } end
-for _, n in ipairs(sizes) do measure(n) end
+if #sizes == 0 then sizes = { 50, 100, 150, 200, 500 } end
+for _, space in ipairs(SPACES) do
+  print(space.title)
+  for _, n in ipairs(sizes) do measure(space, n) end
+end

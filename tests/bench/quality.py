@@ -36,9 +36,9 @@ Prints per problem the median [25%, 75%] over the seeds.
 
 Optuna's GPSampler gets fewer seeds (--gp-seeds, default 4): 15-90 s per
 run here (no greenlet, so its sequential L-BFGS-B), ~450 s for a seed of
-all 13 problems. maggy's GP gets --seeds: 2-3 s per run on the continuous
-and LCBench problems, 10-20 s on hpolib and 70 s on nasbench201 (one-hot
-inputs: 30 for nasbench201's six 5-way choices).
+all 13 problems. maggy's GP gets --seeds: 1-3 s per run on the continuous
+and LCBench problems, about 5 s on nasbench201 (one-hot inputs: 30 for its
+six 5-way choices).
 
 Targets:
   (a) tpe and gp have a lower median regret than random on every problem,

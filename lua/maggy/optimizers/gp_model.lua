@@ -115,22 +115,51 @@ local function workspace(X, y, n, D)
   }
 end
 
+-- Squared distances between the first n points of XsT (stride ld), for
+-- every pair j < i, into out[i * ldo + j]. The pairs of the lower triangle
+-- run as one flat loop (row by row, with the row's counters carried
+-- along): a loop per row would be as short as the row, and on short loops
+-- the trace compiler gives up, after which the loop runs interpreted for
+-- the rest of the run (a GP on 30 inputs took 10 times longer per
+-- suggestion at 150 trials, docs/performance.md).
+local function triangle_sqdists(XsT, ld, D, n, out, ldo)
+  local pairs = n * (n - 1) / 2
+  local i, j = 1, 0
+  for _ = 1, pairs do
+    out[i * ldo + j] = 0
+    j = j + 1
+    if j == i then i, j = i + 1, 0 end
+  end
+  for d = 0, D - 1 do
+    local col = d * ld
+    i, j = 1, 0
+    for _ = 1, pairs do
+      local t = XsT[col + i] - XsT[col + j]
+      local at = i * ldo + j
+      out[at] = out[at] + t * t
+      j = j + 1
+      if j == i then i, j = i + 1, 0 end
+    end
+  end
+end
+
 -- K (lower triangle) with the pieces its derivatives need.
 local function build_kernel(ws, sf2, sn2)
   local n, D, XsT, K = ws.n, ws.D, ws.XsT, ws.K
   local ksig, kfac = ws.ksig, ws.kfac
-  for i = 0, n - 1 do
-    local ri = i * n
-    sqdists(XsT, n, D, i, XsT, i, n, K, ri)
-    for j = 0, i - 1 do
-      local t = sqrt(5 * K[ri + j])
-      local e = exp(-t)
-      local k = sf2 * (1 + t + t * t / 3) * e
-      K[ri + j], ksig[ri + j] = k, k
-      kfac[ri + j] = sf2 * (5 / 3) * (1 + t) * e
-    end
-    K[ri + i] = sf2 + sn2
+  triangle_sqdists(XsT, n, D, n, K, n)
+  local i, j = 1, 0
+  for _ = 1, n * (n - 1) / 2 do
+    local at = i * n + j
+    local t = sqrt(5 * K[at])
+    local e = exp(-t)
+    local k = sf2 * (1 + t + t * t / 3) * e
+    K[at], ksig[at] = k, k
+    kfac[at] = sf2 * (5 / 3) * (1 + t) * e
+    j = j + 1
+    if j == i then i, j = i + 1, 0 end
   end
+  for d = 0, n - 1 do K[d * n + d] = sf2 + sn2 end
 end
 
 -- Prior terms of the objective and their gradient, added to g (Lua list).
@@ -157,26 +186,30 @@ local function likelihood_gradient(ws, sf2, sn2)
   local n, D, XsT, Kinv, alpha = ws.n, ws.D, ws.XsT, ws.Kinv, ws.alpha
   local ksig, kfac = ws.ksig, ws.kfac
   local gs, gn = 0, 0
-  for i = 0, n - 1 do
-    local ri, ai = i * n, alpha[i]
-    for j = 0, i - 1 do
-      local w = Kinv[ri + j] - ai * alpha[j]
-      gs = gs + w * ksig[ri + j]
-      kfac[ri + j] = w * kfac[ri + j]
+  local i, j = 0, 0 -- the lower triangle row by row, flat (see triangle_sqdists)
+  for _ = 1, n * (n + 1) / 2 do
+    local at = i * n + j
+    if j < i then
+      local w = Kinv[at] - alpha[i] * alpha[j]
+      gs = gs + w * ksig[at]
+      kfac[at] = w * kfac[at]
+      j = j + 1
+    else
+      local wii = Kinv[at] - alpha[i] * alpha[i]
+      gs = gs + 0.5 * wii * sf2
+      gn = gn + 0.5 * wii * sn2
+      i, j = i + 1, 0
     end
-    local wii = Kinv[ri + i] - ai * ai
-    gs = gs + 0.5 * wii * sf2
-    gn = gn + 0.5 * wii * sn2
   end
   local g = {}
   for d = 0, D - 1 do
     local col, s = d * n, 0
-    for i = 1, n - 1 do
-      local ri, xi = i * n, XsT[col + i]
-      for j = 0, i - 1 do
-        local t = xi - XsT[col + j]
-        s = s + kfac[ri + j] * t * t
-      end
+    i, j = 1, 0
+    for _ = 1, n * (n - 1) / 2 do
+      local t = XsT[col + i] - XsT[col + j]
+      s = s + kfac[i * n + j] * t * t
+      j = j + 1
+      if j == i then i, j = i + 1, 0 end
     end
     g[d + 1] = s
   end
@@ -356,12 +389,17 @@ function Posterior:_kernel_row(xs, xi, step, count, out, oi)
 end
 
 function Posterior:_factor()
-  local cap, L = self.cap, self.L
-  for i = 0, self.n - 1 do
-    self:_kernel_row(self.XsT, i, cap, i, L, i * cap)
-    L[i * cap + i] = self.sf2 + self.sn2
+  local cap, L, n, sf2 = self.cap, self.L, self.n, self.sf2
+  triangle_sqdists(self.XsT, cap, self.D, n, L, cap)
+  local i, j = 1, 0
+  for _ = 1, n * (n - 1) / 2 do
+    local at = i * cap + j
+    L[at] = matern(L[at], sf2)
+    j = j + 1
+    if j == i then i, j = i + 1, 0 end
   end
-  return la.cholesky(L, cap, self.n)
+  for d = 0, n - 1 do L[d * cap + d] = sf2 + self.sn2 end
+  return la.cholesky(L, cap, n)
 end
 
 function Posterior:_solve_alpha()
