@@ -5,6 +5,10 @@
 "use strict";
 
 const POLL_MS = 1500;
+// Trials drawn at most in the table, the curves and the parameters plot:
+// a browser draws a few thousand rows and lines quickly, not 100,000. The
+// table shows the first of its sort order; the charts the best trials.
+const MAX_DRAWN = 2000;
 const SVG = "http://www.w3.org/2000/svg";
 const FINAL = { FINISHED: 1, EARLY_STOPPED: 1, FAILED: 1 };
 const $ = (id) => document.getElementById(id);
@@ -49,6 +53,35 @@ function el(tag, attrs, text) {
 }
 
 function svgEl(tag, attrs, text) { return el(tag, { ...attrs, svg: true }, text); }
+
+// [min, max] of numbers, however many: Math.min(...list) throws once the
+// list is longer than the engine's argument limit (about 125,000 in V8).
+function extent(values) {
+  let lo = Infinity, hi = -Infinity;
+  for (const v of values) { if (v < lo) lo = v; if (v > hi) hi = v; }
+  return [lo, hi];
+}
+
+function count(n) { return n.toLocaleString("en-US"); }
+
+// The trials a chart draws: all of them, or the MAX_DRAWN best (those
+// without a value last), with the selected one always among them.
+function drawn(trials) {
+  if (trials.length <= MAX_DRAWN) return trials;
+  const ranked = trials.slice().sort((a, b) => {
+    const x = typeof a.value === "number", y = typeof b.value === "number";
+    if (x !== y) return x ? -1 : 1;
+    return x ? (better(a.value, b.value) ? -1 : better(b.value, a.value) ? 1 : 0) : 0;
+  });
+  const out = ranked.slice(0, MAX_DRAWN);
+  const selected = view.selected && trials.find((t) => t.id === view.selected);
+  if (selected && !out.includes(selected)) out.push(selected);
+  return out;
+}
+
+function drawnNote(shown, all) {
+  return shown < all ? `${count(shown)} of ${count(all)} trials: the best` : `${count(all)} trials`;
+}
 
 function better(a, b) {
   return view.summary.direction === "min" ? a < b : a > b;
@@ -134,7 +167,10 @@ function renderTable() {
   }));
   const bestId = view.summary.best && view.summary.best.trial_id;
   const body = $("trials").tBodies[0];
-  body.replaceChildren(...sortedTrials(cols).map((t) => {
+  const sorted = sortedTrials(cols), rows = sorted.slice(0, MAX_DRAWN);
+  $("trials-note").textContent = rows.length < sorted.length
+    ? `the first ${count(rows.length)} of ${count(sorted.length)}: sort or filter to see others` : "";
+  body.replaceChildren(...rows.map((t) => {
     const tr = el("tr", { "data-id": t.id });
     if (t.id === bestId) tr.classList.add("best");
     if (t.id === view.selected) tr.classList.add("selected");
@@ -197,14 +233,18 @@ function tooltip(ev, t) {
 function renderCurves() {
   const svg = $("curves");
   svg.replaceChildren();
-  const byId = Object.fromEntries(view.summary.trials.map((t) => [t.id, t]));
-  const ids = Object.keys(view.curves).filter((id) => view.curves[id].length && byId[id]);
+  const withCurves = view.summary.trials.filter((t) => view.curves[t.id] && view.curves[t.id].length);
+  const shown = drawn(withCurves);
+  const byId = Object.fromEntries(shown.map((t) => [t.id, t]));
+  const ids = shown.map((t) => t.id);
   let xs = [Infinity, -Infinity], ys = [Infinity, -Infinity];
   for (const id of ids) for (const [x, y] of view.curves[id]) {
-    xs = [Math.min(xs[0], x), Math.max(xs[1], x)];
-    ys = [Math.min(ys[0], y), Math.max(ys[1], y)];
+    if (x < xs[0]) xs[0] = x;
+    if (x > xs[1]) xs[1] = x;
+    if (y < ys[0]) ys[0] = y;
+    if (y > ys[1]) ys[1] = y;
   }
-  $("curves-note").textContent = ids.length ? `${ids.length} trials` : "no metric points yet";
+  $("curves-note").textContent = ids.length ? drawnNote(ids.length, withCurves.length) : "no metric points yet";
   if (!ids.length) return;
   const box = { l: 64, r: 890, t: 10, b: 295 };
   axes(svg, box, xs, ys, "step");
@@ -230,12 +270,13 @@ function renderBestSoFar() {
   const done = view.summary.trials.filter((t) => FINAL[t.state] && t.state !== "FAILED" &&
     typeof t.value === "number" && t.ended > 0).sort((a, b) => a.ended - b.ended);
   if (!done.length) return;
-  const t0 = Math.min(...view.summary.trials.filter((t) => t.started > 0).map((t) => t.started), done[0].ended);
+  const t0 = Math.min(extent(view.summary.trials.filter((t) => t.started > 0).map((t) => t.started))[0],
+    done[0].ended);
   const pts = [];
   let best;
   for (const t of done) if (best === undefined || better(t.value, best)) { best = t.value; pts.push([t.ended - t0, best, t]); }
   const end = Math.max(done[done.length - 1].ended - t0, pts[pts.length - 1][0]);
-  const ys = [Math.min(...pts.map((p) => p[1])), Math.max(...pts.map((p) => p[1]))];
+  const ys = extent(pts.map((p) => p[1]));
   const box = { l: 64, r: 430, t: 10, b: 235 };
   axes(svg, box, [0, end], ys, "s");
   const X = scale(0, end, box.l, box.r), Y = scale(ys[0], ys[1], box.b, box.t);
@@ -255,7 +296,7 @@ function renderBestSoFar() {
 function axisOf(name, values) {
   const nums = values.filter((v) => typeof v === "number");
   if (nums.length === values.length && nums.length) {
-    let lo = Math.min(...nums), hi = Math.max(...nums);
+    const [lo, hi] = extent(nums);
     const log = lo > 0 && hi / lo > 100;
     const f = log ? Math.log : (v) => v;
     const s = scale(f(lo), f(hi), 1, 0);
@@ -268,8 +309,10 @@ function axisOf(name, values) {
 function renderParams() {
   const svg = $("params");
   svg.replaceChildren();
-  const trials = view.summary.trials.filter((t) => typeof t.value === "number");
+  const valued = view.summary.trials.filter((t) => typeof t.value === "number");
+  const trials = drawn(valued);
   const names = paramNames();
+  $("params-note").textContent = trials.length < valued.length ? drawnNote(trials.length, valued.length) : "";
   if (!trials.length || !names.length) return;
   const axesList = names.map((n) => axisOf(n, trials.map((t) => t.params[n])));
   axesList.push(axisOf(view.summary.metric, trials.map((t) => t.value)));
@@ -375,16 +418,30 @@ function render() {
   if (view.hover) hover(view.hover);
 }
 
+// Polls every POLL_MS, or twice as long as the last answer took to come
+// (a store of 100,000 trials answers in seconds): a page never keeps the
+// engine busy with its polls.
 async function refresh() {
+  const start = performance.now();
+  let fetched = false;
   try {
     const [summary, curves] = await Promise.all([getJSON("/api/summary"), getJSON("/api/curves")]);
     view.summary = summary;
     view.curves = curves.curves;
-    render();
+    fetched = true;
   } catch (e) {
     $("status").textContent = `cannot reach the engine (${e.message}); retrying`;
   }
-  if (!view.summary || view.summary.status === "running") setTimeout(refresh, POLL_MS);
+  const took = performance.now() - start;
+  if (fetched) {
+    try {
+      render();
+    } catch (e) {
+      $("status").textContent = `the page could not draw the experiment: ${e.message}`;
+      console.error(e);
+    }
+  }
+  if (!view.summary || view.summary.status === "running") setTimeout(refresh, Math.max(POLL_MS, 2 * took));
 }
 
 $("filter").addEventListener("input", (ev) => {

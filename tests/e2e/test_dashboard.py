@@ -15,8 +15,8 @@ import urllib.request
 
 import pytest
 
-from conftest import (BUILD, ENGINE, Run, ablation_study, experiment, trials_in,
-                      wait_for)
+from conftest import (BUILD, ENGINE, Run, ablation_study, curves_csv, experiment,
+                      trials_in, wait_for)
 
 ARTIFACTS = pathlib.Path(os.environ.get("MAGGY_TEST_ARTIFACTS", BUILD / "test-artifacts"))
 
@@ -153,6 +153,36 @@ def test_dashboard_of_a_finished_run(engine, browser, tmp_path):
     browser.find_element("id", "filter").send_keys(best[:8])
     wait_for(lambda: len(rows(browser)) == 1, 10, "the filter")
     screenshot(browser, "dashboard-finished.png")
+    serve.proc.terminate()
+    assert serve.wait(timeout=30) == 0
+
+
+def test_dashboard_of_many_trials_draws_the_best_and_says_so(browser, tmp_path):
+    """Past MAX_DRAWN trials the table shows the first of its order and the
+    charts the best, each with a note; the page draws without an error."""
+    table = tmp_path / "curves.csv"
+    curves_csv(table, configs=60, epochs=3)
+    script = tmp_path / "many.lua"
+    script.write_text('local maggy = require "maggy"\n'
+                      'return maggy.experiment { name = "many", num_trials = 2300, direction = "max", '
+                      'metric = "accuracy", optimizer = "random", seed = 1 }\n')
+    run_dir = tmp_path / "r"
+    out = subprocess.run([str(ENGINE), "simulate", str(script), "--benchmark", str(table),
+                          "--workers", "50", "--dir", str(run_dir), "--quiet"],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stdout + out.stderr
+    serve = Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")
+    browser.get(url_of(serve))
+    wait_for(lambda: len(rows(browser)) == 2000, 60, "the first 2,000 rows")
+    assert text_of(browser, "#trials-note") == \
+        "the first 2,000 of 2,300: sort or filter to see others"
+    assert len(curves(browser)) == 2000
+    assert text_of(browser, "#curves-note") == "2,000 of 2,300 trials: the best"
+    assert len(browser.find_elements("css selector", "#params path.curve")) == 2000
+    assert text_of(browser, "#params-note") == "2,000 of 2,300 trials: the best"
+    best = engine_summary(run_dir)["best"]["trial_id"]
+    assert browser.find_elements("css selector", f'#curves path.best[data-id="{best}"]')
+    assert "could not draw" not in text_of(browser, "#status")
     serve.proc.terminate()
     assert serve.wait(timeout=30) == 0
 
