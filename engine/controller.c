@@ -576,7 +576,7 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 	t->stop_requested = 0;
 	t->lost_at = 0;
 	t->last_worker = w->id;
-	t->has_step = t->warned = 0;
+	t->has_step = t->has_held = t->warned = 0;
 	t->points = t->valid = t->ignored = 0;
 	w->trial = t;
 	c->running++;

@@ -180,32 +180,65 @@ static int thinned_out(ctl_t *c, struct trial *t, uint64_t step)
 	return 1;
 }
 
-static void record_points(ctl_t *c, struct trial *t,
-			  const struct proto_point *pts, uint32_t n)
+static void keep_point(ctl_t *c, struct trial *t, uint64_t step,
+		       double value, json_t *steps, json_t *values)
+{
+	store_metric_put(c->store, t->id, step, value, ctl_now(c));
+	json_array_append_new(steps, json_integer((json_int_t)step));
+	json_array_append_new(values, json_real(value));
+	count_up(&t->points, 1);
+}
+
+/* The kept points (stolen) to the strategies, and soon to the disk. */
+static void hand_points(ctl_t *c, struct trial *t, json_t *steps,
+			json_t *values)
 {
 	char hex[PROTO_TRIAL_HEX];
-	/* two flat lists, not a [step, value] pair per point: the Lua side
-	   then decodes two tables per event instead of one per point */
-	json_t *steps = json_array(), *values = json_array();
-	double now = ctl_now(c);
-	uint32_t i;
 
-	for (i = 0; i < n; i++) {
-		if (!valid_point(c, t, &pts[i]) ||
-		    thinned_out(c, t, pts[i].step))
-			continue;
-		store_metric_put(c->store, t->id, pts[i].step, pts[i].value,
-				 now);
-		json_array_append_new(steps,
-				      json_integer((json_int_t)pts[i].step));
-		json_array_append_new(values, json_real(pts[i].value));
-		count_up(&t->points, 1);
-	}
 	proto_trial_hex(t->id, hex);
 	ctl_event(c, json_pack("{s:s, s:s, s:o, s:o}", "e", "pts", "id", hex,
 			       "steps", steps, "values", values));
 	c->check_dirty = 1;
 	ctl_commit_soon(c, 0);
+}
+
+/* Stores the points and hands them to the strategies. */
+static void record_points(ctl_t *c, struct trial *t,
+			  const struct proto_point *pts, uint32_t n)
+{
+	/* two flat lists, not a [step, value] pair per point: the Lua side
+	   then decodes two tables per event instead of one per point */
+	json_t *steps = json_array(), *values = json_array();
+	uint32_t i;
+
+	for (i = 0; i < n; i++) {
+		if (!valid_point(c, t, &pts[i]))
+			continue;
+		if (thinned_out(c, t, pts[i].step)) {
+			t->has_held = 1;
+			t->held_step = pts[i].step;
+			t->held_value = pts[i].value;
+			continue;
+		}
+		t->has_held = 0;
+		keep_point(c, t, pts[i].step, pts[i].value, steps, values);
+	}
+	hand_points(c, t, steps, values);
+}
+
+/* A trial's curve ends where the trial did: its last point is kept even
+ * when thinning left it out. */
+static void keep_last_point(ctl_t *c, struct trial *t)
+{
+	json_t *steps, *values;
+
+	if (!t->has_held)
+		return;
+	t->has_held = 0;
+	steps = json_array();
+	values = json_array();
+	keep_point(c, t, t->held_step, t->held_value, steps, values);
+	hand_points(c, t, steps, values);
 }
 
 static void refused(ctl_t *c, struct worker *w, uint64_t id, const char *what)
@@ -338,6 +371,7 @@ int ctl_worker_final(ctl_t *c, ctl_worker_t *w, const json_t *msg,
 		return -1;
 	}
 	if (t && final_counts(t, w, state)) {
+		keep_last_point(c, t);
 		settle(c, t);
 		apply_final(t, msg, state);
 		ctl_trial_ended(c, t);

@@ -36,6 +36,8 @@ struct trial {
 	json_t *outputs;  /* owned, may be NULL */
 	char *error;	  /* owned, may be NULL */
 	uint64_t last_step; /* highest step kept in this attempt */
+	uint64_t held_step; /* the last point thinned out (has_held), */
+	double held_value;  /* kept after all if the trial ends on it */
 	double lost_at;	  /* when its executor vanished, 0 if not lost */
 	json_t *lost_on;  /* hosts whose attempts were lost (array), owned */
 	struct trial *next_pending;
@@ -55,6 +57,7 @@ struct trial {
 	int last_worker;  /* engine id of the executor of the last attempt */
 	unsigned has_value : 1;
 	unsigned has_step : 1;
+	unsigned has_held : 1;
 	unsigned warned : 4;	 /* bits: a non-finite value, a step not
 				    increasing, a step too large, thinning */
 	unsigned stop_requested : 1;
