@@ -717,26 +717,42 @@ static void print_ended(ctl_t *c, const struct trial *t)
  * The first `fail_fast` trials to end all FAILED with the same error (a
  * typo in the metric key, a signature the engine cannot call), but for the
  * values in it (errtext_alike): running the rest would fail the same way,
- * so the run ends with that error.
+ * so the run ends with that error. Failures that differ need
+ * FAIL_FAST_MIXED times as many, with none finished: a run whose every
+ * trial fails, one way or another (a typo in the metric key, and a
+ * training function that raises for some parameters), would otherwise use
+ * up its whole budget.
  */
+#define FAIL_FAST_MIXED 4
+
 static void check_fail_fast(ctl_t *c, const struct trial *t)
 {
-	char why[200], msg[400];
+	char why[200], msg[600];
 	int n = c->cfg->fail_fast;
 
-	if (n <= 0 || c->fail_fast_off || c->finished + c->stopped > 0)
+	if (n <= 0 || c->finished + c->stopped > 0)
 		return;
 	errtext_last_line(t->error ? t->error : "", why, sizeof why);
 	if (c->failed == 1)
 		snprintf(c->first_error, sizeof c->first_error, "%s", why);
 	else if (!errtext_alike(c->first_error, why))
-		c->fail_fast_off = 1;
-	if (c->fail_fast_off || c->failed < n || n >= c->cfg->num_trials)
-		return;
-	snprintf(msg, sizeof msg, "the first %d trials all failed with the "
-		 "same error, stopping instead of running the others "
-		 "(fail_fast = %d): %s", n, n, why);
-	finish(c, CTL_FAILED, msg);
+		c->failures_differ = 1;
+	if (!c->failures_differ && c->failed == n && n < c->cfg->num_trials) {
+		snprintf(msg, sizeof msg, "the first %d trials all failed with "
+			 "the same error, stopping instead of running the "
+			 "others (fail_fast = %d): %s", n, n, why);
+		finish(c, CTL_FAILED, msg);
+	} else if (c->failures_differ && c->failed == FAIL_FAST_MIXED * n &&
+		   FAIL_FAST_MIXED * n < c->cfg->num_trials) {
+		snprintf(msg, sizeof msg, "the first %ld trials all failed, with "
+			 "different errors, and none finished: stopping "
+			 "instead of running the others (fail_fast = %d: %d "
+			 "failures alike, or %d of any kind). The first: %s; "
+			 "the last: %s (maggy-engine show DIR lists them all)",
+			 c->failed, n, n, FAIL_FAST_MIXED * n,
+			 c->first_error, why);
+		finish(c, CTL_FAILED, msg);
+	}
 }
 
 void ctl_trial_ended(ctl_t *c, struct trial *t)

@@ -92,7 +92,7 @@ struct ctl {
 	struct host_record *hosts; /* failures per host, for exclusion */
 	uint64_t journal_seq;	   /* last Lua job written to the journal */
 	uint64_t applied_seq;	   /* last job whose reply was acted on */
-	int fail_fast_off;	   /* the first failures were not alike */
+	int failures_differ;	   /* the first failures were not alike */
 	uint64_t trial_changes;	   /* trials ended or requeued so far */
 	uint64_t changes_at_suggest; /* trial_changes when suggest was asked */
 	double fatal_at;	   /* last fatal executor error since a trial

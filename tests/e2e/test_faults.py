@@ -497,6 +497,21 @@ def test_every_trial_failing_alike_stops_early_and_exits_1(tmp_path, train, says
     assert len(summary["trials"]) < 20
 
 
+def test_every_trial_failing_in_different_ways_stops_too(tmp_path):
+    """Failures that differ stop the run after 4 x fail_fast of them, when
+    none has finished."""
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=40, train="fast_train:wrong_key_or_raises")
+    run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+    assert run.wait() == 1
+    summary = show(run_dir)
+    assert summary["status"] == "failed"
+    assert summary["error"].startswith(
+        "the first 12 trials all failed, with different errors, and none finished")
+    assert "x too small" in summary["error"] and "scroe" in summary["error"]
+    assert summary["failed"] == 12 and len(summary["trials"]) < 40
+
+
 def test_steps_must_increase_and_values_be_finite(tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=1, train="fast_train:unordered")
