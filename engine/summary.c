@@ -125,6 +125,78 @@ static json_t *best_of(const struct gather *g)
 			 json_object_get(g->best, "params"));
 }
 
+/* What summary_trial_ids collects: each trial's creation order and id. */
+struct order {
+	struct seq_id {
+		json_int_t seq;
+		uint64_t id;
+	} *items;
+	size_t n, cap;
+};
+
+static int collect_order(uint64_t id, const char *json, size_t len, void *arg)
+{
+	struct order *o = arg;
+	json_t *rec = json_loadb(json, len, 0, NULL);
+	json_int_t seq;
+
+	if (rec == NULL)
+		return 0; /* skipped, as gather_trial skips it */
+	seq = json_integer_value(json_object_get(rec, "seq"));
+	json_decref(rec);
+	if (o->n == o->cap) {
+		size_t cap = o->cap ? 2 * o->cap : 1024;
+		struct seq_id *p = realloc(o->items, cap * sizeof *p);
+		if (p == NULL)
+			return -1;
+		o->items = p;
+		o->cap = cap;
+	}
+	o->items[o->n++] = (struct seq_id){ seq, id };
+	return 0;
+}
+
+static int by_seq_id(const void *a, const void *b)
+{
+	const struct seq_id *x = a, *y = b;
+	return (x->seq > y->seq) - (x->seq < y->seq);
+}
+
+int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
+		      size_t *n, char *err, size_t errlen)
+{
+	json_t *exp = load_meta(store, "experiment");
+	struct order o = { NULL, 0, 0 };
+	size_t i;
+
+	*ids = NULL;
+	*n = 0;
+	if (exp == NULL) {
+		snprintf(err, errlen, "%s holds no experiment", dir);
+		return -1;
+	}
+	json_decref(exp);
+	if (store_trials_each(store, collect_order, &o) < 0) {
+		free(o.items);
+		snprintf(err, errlen, "out of memory reading the trials of %s",
+			 dir);
+		return -1;
+	}
+	qsort(o.items, o.n, sizeof *o.items, by_seq_id);
+	*ids = malloc((o.n ? o.n : 1) * sizeof **ids);
+	if (*ids == NULL) {
+		free(o.items);
+		snprintf(err, errlen, "out of memory reading the trials of %s",
+			 dir);
+		return -1;
+	}
+	for (i = 0; i < o.n; i++)
+		(*ids)[i] = o.items[i].id;
+	*n = o.n;
+	free(o.items);
+	return 0;
+}
+
 static double duration_of(const json_t *status)
 {
 	double started = json_number_value(json_object_get(status, "started"));

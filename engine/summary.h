@@ -23,6 +23,13 @@
 json_t *summary_build(store_t *store, const char *dir, char *err,
 		      size_t errlen);
 
+/* The ids of the trials, in creation order (the summary's order), into
+ * *ids (malloc'd, *n of them), reading one record at a time: for what
+ * walks every trial without holding them all (export --history). Returns 0,
+ * or -1 with `err` when the store holds no experiment or memory ran out. */
+int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
+		      size_t *n, char *err, size_t errlen);
+
 /* Print the human-readable summary; the run's error whole (with its
  * traceback) when `verbose`, else its short form (errtext.h). */
 void summary_print(const json_t *summary, FILE *out, int verbose);

@@ -8,7 +8,8 @@ points in one heartbeat, then their FINAL; every commit waits for an fsync
 is killed with SIGKILL (a crash of the driver). Then, on that store:
 
   - its size on disk;
-  - `maggy-engine show DIR` (summary and best trials);
+  - `maggy-engine show DIR` (summary and best trials), and for it and the
+    exports their peak RSS (the store's pages they mapped included);
   - `maggy-engine export DIR` (a CSV row per trial) and
     `export --history` (a row per point);
   - `maggy-engine resume DIR`: the time until it waits for executors again,
@@ -20,6 +21,7 @@ Prints a table; --json OUT writes the figures.
 """
 import argparse
 import json
+import os
 import pathlib
 import re
 import signal
@@ -37,10 +39,19 @@ def du_bytes(path):
 
 
 def timed(*args):
+    """Seconds, bytes written and peak RSS in MiB (the store's pages that it
+    mapped included) of one engine command reading the store."""
     start = time.perf_counter()
-    out = subprocess.run([str(ENGINE), *map(str, args)], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, check=True)
-    return time.perf_counter() - start, len(out.stdout)
+    proc = subprocess.Popen([str(ENGINE), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL)
+    size = 0
+    while chunk := proc.stdout.read(1 << 20):
+        size += len(chunk)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        raise RuntimeError(f"maggy-engine {' '.join(map(str, args))}: exit {proc.returncode}")
+    return time.perf_counter() - start, size, round(usage.ru_maxrss / 1024, 1)
 
 
 def rss_mib(pid):
@@ -121,13 +132,15 @@ def main():
         figures = {"config": vars(args)}
         figures["ingest"] = fill(run_dir, args.trials, args.steps, args.clients)
         figures["store_mib"] = round(du_bytes(run_dir / "store") / 2**20, 1)
-        show_s, _ = timed("show", run_dir)
-        export_s, export_bytes = timed("export", run_dir)
-        history_s, history_bytes = timed("export", run_dir, "--history")
+        show_s, _, show_rss = timed("show", run_dir)
+        export_s, export_bytes, export_rss = timed("export", run_dir)
+        history_s, history_bytes, history_rss = timed("export", run_dir, "--history")
         figures["show_s"] = round(show_s, 3)
-        figures["export"] = {"seconds": round(export_s, 3), "bytes": export_bytes}
+        figures["show_peak_rss_mib"] = show_rss
+        figures["export"] = {"seconds": round(export_s, 3), "bytes": export_bytes,
+                             "peak_rss_mib": export_rss}
         figures["export_history"] = {"seconds": round(history_s, 3),
-                                     "bytes": history_bytes}
+                                     "bytes": history_bytes, "peak_rss_mib": history_rss}
         figures["resume"] = resume(run_dir)
     ing = figures["ingest"]
     rows = [
@@ -135,12 +148,13 @@ def main():
                    f"{ing['trials_per_s']}/s, {ing['points_per_s']} points/s"),
         ("engine RSS at the end", rss_text(ing["engine_rss_mib"], ing["trials"])),
         ("store on disk", f"{figures['store_mib']} MiB"),
-        ("show", f"{figures['show_s']:.2f} s"),
+        ("show", f"{figures['show_s']:.2f} s, peak RSS {show_rss} MiB"),
         ("export (CSV, a row per trial)",
-         f"{figures['export']['seconds']:.2f} s, {figures['export']['bytes'] >> 20} MiB"),
+         f"{figures['export']['seconds']:.2f} s, {figures['export']['bytes'] >> 20} MiB, "
+         f"peak RSS {export_rss} MiB"),
         ("export --history (a row per point)",
          f"{figures['export_history']['seconds']:.2f} s, "
-         f"{figures['export_history']['bytes'] >> 20} MiB"),
+         f"{figures['export_history']['bytes'] >> 20} MiB, peak RSS {history_rss} MiB"),
         ("resume: until it waits for executors",
          f"{figures['resume']['seconds']:.2f} s"),
         ("resumed engine's RSS", rss_text(figures["resume"]["rss_mib"], ing["trials"])),
