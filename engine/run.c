@@ -745,7 +745,7 @@ static int report(struct run *r, int saved)
 	char err[512], path[PATH_MAX];
 	const char *error;
 	enum ctl_outcome outcome = ctl_outcome(r->ctl, &error);
-	json_t *sum = summary_build(r->store, r->dir, err, sizeof err);
+	json_t *sum = summary_build(r->store, r->dir, 0, err, sizeof err);
 
 	if (sum == NULL) {
 		fail("summary", err);
@@ -761,7 +761,7 @@ static int report(struct run *r, int saved)
 	if (r->sim && sim_report(r->sim, err, sizeof err) < 0)
 		fail("simulate", err);
 	snprintf(path, sizeof path, "%s/summary.json", r->dir);
-	if (summary_write(sum, path, err, sizeof err) < 0)
+	if (summary_write(sum, r->store, path, err, sizeof err) < 0)
 		fail("summary", err);
 	json_decref(sum);
 	if (outcome == CTL_FINISHED)

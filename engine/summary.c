@@ -15,9 +15,9 @@
 
 struct gather {
 	store_t *store;
-	json_t *trials;
+	json_t *trials;	/* the entries, or NULL when they are not kept */
 	const char *direction;
-	json_t *best;
+	json_t *best;	/* owned */
 	long counts[TRIAL_FAILED + 1]; /* by enum trial_state */
 };
 
@@ -37,8 +37,10 @@ static void consider_best(struct gather *g, json_t *entry, int state)
 	if (g->best == NULL || trial_better(g->direction, v, best) ||
 	    (v == best &&
 	     json_number_value(json_object_get(entry, "ended")) <
-		     json_number_value(json_object_get(g->best, "ended"))))
-		g->best = entry;
+		     json_number_value(json_object_get(g->best, "ended")))) {
+		json_decref(g->best);
+		g->best = json_incref(entry);
+	}
 }
 
 static json_t *copy_field(const json_t *rec, const char *key)
@@ -47,33 +49,45 @@ static json_t *copy_field(const json_t *rec, const char *key)
 	return v ? json_incref(v) : json_null();
 }
 
-static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
+/* A trial's entry in the summary, from its stored record (NULL when the
+ * record is unreadable: skipped, not fatal), and its state. */
+static json_t *trial_entry(store_t *store, uint64_t id, const char *json,
+			   size_t len, int *state)
 {
-	struct gather *g = arg;
 	json_t *rec = json_loadb(json, len, 0, NULL);
 	json_t *entry;
-	int state;
 
 	if (rec == NULL)
-		return 0; /* an unreadable record is skipped, not fatal */
-	state = trial_state_parse(json_string_value(json_object_get(rec, "state")));
+		return NULL;
+	*state = trial_state_parse(json_string_value(json_object_get(rec, "state")));
 	entry = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"id", copy_field(rec, "id"), "seq", copy_field(rec, "seq"),
 		"params", copy_field(rec, "params"), "state",
 		copy_field(rec, "state"), "steps",
-		(json_int_t)store_metric_count(g->store, id), "value",
+		(json_int_t)store_metric_count(store, id), "value",
 		copy_field(rec, "value"), "attempts",
 		copy_field(rec, "attempts"), "error", copy_field(rec, "error"),
 		"outputs", copy_field(rec, "outputs"), "started",
 		copy_field(rec, "started"), "ended", copy_field(rec, "ended"),
 		"worker", copy_field(rec, "worker"));
 	json_decref(rec);
+	return entry;
+}
+
+static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
+{
+	struct gather *g = arg;
+	int state;
+	json_t *entry = trial_entry(g->store, id, json, len, &state);
+
 	if (entry == NULL)
 		return 0;
 	if (state >= 0)
 		g->counts[state]++;
-	json_array_append_new(g->trials, entry);
 	consider_best(g, entry, state);
+	if (g->trials)
+		json_array_append(g->trials, entry);
+	json_decref(entry);
 	return 0;
 }
 
@@ -208,12 +222,13 @@ static double duration_of(const json_t *status)
 				      : (double)time(NULL)) - started;
 }
 
-json_t *summary_build(store_t *store, const char *dir, char *err,
-		      size_t errlen)
+json_t *summary_build(store_t *store, const char *dir, int with_trials,
+		      char *err, size_t errlen)
 {
 	json_t *exp = load_meta(store, "experiment");
 	json_t *status = load_meta(store, "status");
-	struct gather g = { store, json_array(), NULL, NULL, { 0 } };
+	struct gather g = { store, with_trials ? json_array() : NULL, NULL,
+			    NULL, { 0 } };
 	json_t *sum = NULL;
 	char where[PATH_MAX];
 
@@ -230,7 +245,7 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 	store_trials_each(store, gather_trial, &g);
 	sum = json_pack(
 		"{s:O, s:s, s:O*, s:s, s:O, s:O, s:I, s:I, s:I, s:I, s:I,"
-		" s:o, s:f, s:s, s:o}",
+		" s:o, s:f, s:s}",
 		"name", json_object_get(exp, "name"), "status",
 		json_string_value(json_object_get(status, "status"))
 			? json_string_value(json_object_get(status, "status"))
@@ -242,8 +257,9 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 		(json_int_t)g.counts[TRIAL_EARLY_STOPPED], "failed", (json_int_t)g.counts[TRIAL_FAILED],
 		"pending", (json_int_t)g.counts[TRIAL_PENDING], "running",
 		(json_int_t)g.counts[TRIAL_RUNNING], "best", best_of(&g), "duration_s",
-		duration_of(status), "dir", where, "trials",
-		sorted_trials(g.trials));
+		duration_of(status), "dir", where);
+	if (sum && g.trials)
+		json_object_set_new(sum, "trials", sorted_trials(g.trials));
 	if (sum && json_object_get(sum, "error") == NULL)
 		json_object_set_new(sum, "error", json_null());
 	if (sum) {
@@ -262,6 +278,7 @@ json_t *summary_build(store_t *store, const char *dir, char *err,
 	}
 out:
 	json_decref(g.trials);
+	json_decref(g.best);
 	json_decref(exp);
 	json_decref(status);
 	return sum;
@@ -543,25 +560,94 @@ static void mark_dead(json_t *sum, const char *dir)
 json_t *summary_read(store_t *store, const char *dir, char *err,
 		     size_t errlen)
 {
-	json_t *sum = summary_build(store, dir, err, errlen);
+	json_t *sum = summary_build(store, dir, 1, err, errlen);
 
 	if (sum)
 		mark_dead(sum, dir);
 	return sum;
 }
 
-int summary_write(const json_t *summary, const char *path, char *err,
-		  size_t errlen)
+#define DUMP_FLAGS (JSON_INDENT(2) | JSON_REAL_PRECISION(17))
+
+/* The summary (without its trials) as the head of summary.json: its text
+ * up to the closing brace, then the start of the list of trials. */
+static int write_head(const json_t *summary, FILE *f)
+{
+	char *text = json_dumps(summary, DUMP_FLAGS);
+	size_t n = text ? strlen(text) : 0;
+	int ok;
+
+	while (n > 0 && text[n - 1] != '}')
+		n--;
+	if (n > 0)
+		n--; /* the brace */
+	while (n > 0 && (text[n - 1] == '\n' || text[n - 1] == ' '))
+		n--;
+	ok = n > 1 && fwrite(text, 1, n, f) == n &&
+	     fputs(",\n  \"trials\": [", f) >= 0;
+	free(text);
+	return ok ? 0 : -1;
+}
+
+/* text with every line after the first indented by 4 spaces: a trial's
+ * entry at its place in the list. */
+static int put_indented(const char *text, FILE *f)
+{
+	for (const char *p = text; *p; p++)
+		if (fputc(*p, f) == EOF || (*p == '\n' && fputs("    ", f) < 0))
+			return -1;
+	return 0;
+}
+
+/* Each trial's entry, in creation order, one record read at a time. */
+static int write_trials(store_t *store, const uint64_t *ids, size_t n,
+			FILE *f)
+{
+	for (size_t i = 0; i < n; i++) {
+		char *json = NULL, *text;
+		int state, ok;
+		json_t *entry = NULL;
+
+		if (store_trial_get(store, ids[i], &json) == 0)
+			entry = trial_entry(store, ids[i], json, strlen(json),
+					    &state);
+		free(json);
+		if (entry == NULL)
+			continue;
+		json_object_del(entry, "seq");
+		text = json_dumps(entry, DUMP_FLAGS);
+		json_decref(entry);
+		ok = text && fputs(i ? ",\n    " : "\n    ", f) >= 0 &&
+		     put_indented(text, f) == 0;
+		free(text);
+		if (!ok)
+			return -1;
+	}
+	return fputs(n ? "\n  ]\n}\n" : "]\n}\n", f) < 0 ? -1 : 0;
+}
+
+int summary_write(const json_t *summary, store_t *store, const char *path,
+		  char *err, size_t errlen)
 {
 	char tmp[4096];
+	uint64_t *ids = NULL;
+	size_t n = 0;
+	FILE *f;
+	int rc = -1;
 
 	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (json_dump_file(summary, tmp, JSON_INDENT(2) |
-				      JSON_REAL_PRECISION(17)) < 0 ||
-	    rename(tmp, path) < 0) {
+	if (summary_trial_ids(store, path, &ids, &n, err, errlen) < 0)
+		return -1;
+	f = fopen(tmp, "w");
+	if (f && write_head(summary, f) == 0 && write_trials(store, ids, n, f) == 0)
+		rc = 0;
+	if (f && fclose(f) != 0)
+		rc = -1;
+	if (rc == 0 && rename(tmp, path) < 0)
+		rc = -1;
+	if (rc < 0)
 		snprintf(err, errlen, "cannot write %s: %s", path,
 			 strerror(errno));
-		return -1;
-	}
-	return 0;
+	free(ids);
+	return rc;
 }

@@ -17,11 +17,13 @@
 
 #include "store.h"
 
-/* Build the summary of the experiment in `store` (directory `dir`).
+/* Build the summary of the experiment in `store` (directory `dir`), with
+ * its trials or without (the list then has no key: a summary of 250,000
+ * trials holds a gigabyte, and summary_write streams them instead).
  * Returns a new object, or NULL with `err` when the store holds no
  * experiment. */
-json_t *summary_build(store_t *store, const char *dir, char *err,
-		      size_t errlen);
+json_t *summary_build(store_t *store, const char *dir, int with_trials,
+		      char *err, size_t errlen);
 
 /* The ids of the trials, in creation order (the summary's order), into
  * *ids (malloc'd, *n of them), reading one record at a time: for what
@@ -46,7 +48,8 @@ void summary_print_params(const json_t *params, int digits, FILE *out);
 json_t *summary_read(store_t *store, const char *dir, char *err,
 		     size_t errlen);
 
-/* Write the summary as JSON to `path` (atomically: temp file + rename).
- * Returns 0 or -1 with `err`. */
-int summary_write(const json_t *summary, const char *path, char *err,
-		  size_t errlen);
+/* Write the summary (built without its trials) as JSON to `path`, the
+ * trials of `store` streamed into it one record at a time, in creation
+ * order; atomically (temp file + rename). Returns 0 or -1 with `err`. */
+int summary_write(const json_t *summary, store_t *store, const char *path,
+		  char *err, size_t errlen);
