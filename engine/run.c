@@ -694,9 +694,18 @@ static void banner(const struct run *r)
 		printf("maggy-engine: waiting for executors on %s (secret in "
 		       "%s/secret); results in %s\n", server_address(r->server),
 		       r->dir, r->dir);
-	if (r->stored)
-		printf("maggy-engine: resuming: trials already done are kept, "
-		       "interrupted ones run again\n");
+	if (r->stored) {
+		struct console_status st = { 0 };
+		long ended;
+
+		ctl_console_status(r->ctl, &st);
+		ended = st.finished + st.stopped + st.failed;
+		printf("maggy-engine: resuming: %ld of %ld trials ended and are "
+		       "kept (%ld finished, %ld early-stopped, %ld failed); "
+		       "the other %ld run, interrupted ones again\n", ended,
+		       st.total, st.finished, st.stopped, st.failed,
+		       st.total - ended);
+	}
 	fflush(stdout);
 }
 

@@ -446,8 +446,11 @@ def test_interrupted_trials_stay_pending_and_resume_finishes_them(tmp_path, sig)
     assert summary["status"] == "interrupted"
     assert summary["early_stopped"] == 0  # no rule stopped anything
     assert summary["running"] == 0 and summary["pending"] >= 2
+    ended = summary["finished"] + summary["failed"]
     done = resume(run_dir, "--workers", 2)
     assert done.returncode == 0, done.stdout + done.stderr
+    assert (f"resuming: {ended} of 6 trials ended and are kept ({summary['finished']} finished, "
+            f"0 early-stopped, {summary['failed']} failed); the other {6 - ended} run") in done.stdout
     summary = show(run_dir)
     assert summary["status"] == "finished" and summary["finished"] == 6
 
