@@ -34,42 +34,36 @@ static char *cell_text(const json_t *v)
 				     JSON_REAL_PRECISION(17));
 }
 
-/* One row per trial: fixed columns, then the params as params_<name>. */
-static json_t *trial_rows(const json_t *sum)
+/* A trial's row: fixed columns, then the params as params_<name>. */
+static json_t *trial_row(const json_t *t)
 {
-	json_t *rows = json_array(), *t;
-	size_t i;
+	const json_t *w = json_object_get(t, "worker");
+	double started = json_number_value(json_object_get(t, "started"));
+	double ended = json_number_value(json_object_get(t, "ended"));
+	json_t *row = json_pack(
+		"{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O, s:O}",
+		"id", json_object_get(t, "id"),
+		"state", json_object_get(t, "state"),
+		"value", json_object_get(t, "value"),
+		"steps", json_object_get(t, "steps"),
+		"attempts", json_object_get(t, "attempts"),
+		"started", json_object_get(t, "started"),
+		"ended", json_object_get(t, "ended"),
+		"duration_s", started > 0 && ended >= started
+				      ? json_real(ended - started)
+				      : json_null(),
+		"worker_host", json_object_get(w, "host") ? json_object_get(w, "host") : json_null(),
+		"worker_slot", json_object_get(w, "slot") ? json_object_get(w, "slot") : json_null(),
+		"error", json_object_get(t, "error") ? json_object_get(t, "error") : json_null());
+	const char *key;
+	json_t *v;
 
-	json_array_foreach(json_object_get(sum, "trials"), i, t) {
-		const json_t *w = json_object_get(t, "worker");
-		double started = json_number_value(json_object_get(t, "started"));
-		double ended = json_number_value(json_object_get(t, "ended"));
-		json_t *row = json_pack(
-			"{s:O, s:O, s:O, s:O, s:O, s:O, s:O, s:o, s:O, s:O, s:O}",
-			"id", json_object_get(t, "id"),
-			"state", json_object_get(t, "state"),
-			"value", json_object_get(t, "value"),
-			"steps", json_object_get(t, "steps"),
-			"attempts", json_object_get(t, "attempts"),
-			"started", json_object_get(t, "started"),
-			"ended", json_object_get(t, "ended"),
-			"duration_s", started > 0 && ended >= started
-					      ? json_real(ended - started)
-					      : json_null(),
-			"worker_host", json_object_get(w, "host") ? json_object_get(w, "host") : json_null(),
-			"worker_slot", json_object_get(w, "slot") ? json_object_get(w, "slot") : json_null(),
-			"error", json_object_get(t, "error") ? json_object_get(t, "error") : json_null());
-		const char *key;
-		json_t *v;
-
-		json_object_foreach(json_object_get(t, "params"), key, v) {
-			char name[256];
-			snprintf(name, sizeof name, "params_%s", key);
-			json_object_set(row, name, v);
-		}
-		json_array_append_new(rows, row);
+	json_object_foreach(json_object_get(t, "params"), key, v) {
+		char name[256];
+		snprintf(name, sizeof name, "params_%s", key);
+		json_object_set(row, name, v);
 	}
-	return rows;
+	return row;
 }
 
 /*
@@ -178,27 +172,40 @@ static const char *const trial_columns[] = {
 };
 static const char *const no_columns[] = { NULL };
 
-/* The columns: `fixed`, then the rows' other keys in order of appearance. */
-static json_t *columns_of(const json_t *rows, const char *const *fixed)
+/* The columns of a table: `fixed`, then the rows' other keys in order of
+ * appearance (add_columns, row by row). */
+struct columns {
+	json_t *list, *seen;
+};
+
+static void add_columns(struct columns *c, const json_t *row)
 {
-	json_t *cols = json_array(), *seen = json_object(), *row, *v;
 	const char *key;
-	size_t i;
+	json_t *v;
+
+	json_object_foreach((json_t *)row, key, v) {
+		if (json_object_get(c->seen, key))
+			continue;
+		json_object_set_new(c->seen, key, json_true());
+		json_array_append_new(c->list, json_string(key));
+	}
+}
+
+static struct columns columns_new(const char *const *fixed)
+{
+	struct columns c = { json_array(), json_object() };
 
 	for (; *fixed; fixed++) {
-		json_object_set_new(seen, *fixed, json_true());
-		json_array_append_new(cols, json_string(*fixed));
+		json_object_set_new(c.seen, *fixed, json_true());
+		json_array_append_new(c.list, json_string(*fixed));
 	}
-	json_array_foreach(rows, i, row) {
-		json_object_foreach((json_t *)row, key, v) {
-			if (json_object_get(seen, key))
-				continue;
-			json_object_set_new(seen, key, json_true());
-			json_array_append_new(cols, json_string(key));
-		}
-	}
-	json_decref(seen);
-	return cols;
+	return c;
+}
+
+static void columns_free(struct columns *c)
+{
+	json_decref(c->list);
+	json_decref(c->seen);
 }
 
 /* RFC 4180: quoted when it holds a comma, a quote or a line break. */
@@ -217,10 +224,10 @@ static void put_csv_cell(FILE *out, const char *s)
 	fputc('"', out);
 }
 
-static void write_csv(const json_t *rows, const char *const *fixed, FILE *out)
+static void write_csv_head(const json_t *cols, FILE *out)
 {
-	json_t *cols = columns_of(rows, fixed), *col, *row;
-	size_t i, j;
+	json_t *col;
+	size_t j;
 
 	json_array_foreach(cols, j, col) {
 		if (j)
@@ -228,18 +235,89 @@ static void write_csv(const json_t *rows, const char *const *fixed, FILE *out)
 		put_csv_cell(out, json_string_value(col));
 	}
 	fputs("\r\n", out);
-	json_array_foreach(rows, i, row) {
-		json_array_foreach(cols, j, col) {
-			char *text = cell_text(json_object_get(
-				row, json_string_value(col)));
-			if (j)
-				fputc(',', out);
-			put_csv_cell(out, text ? text : "");
-			free(text);
-		}
-		fputs("\r\n", out);
+}
+
+static void write_csv_row(const json_t *row, const json_t *cols, FILE *out)
+{
+	json_t *col;
+	size_t j;
+
+	json_array_foreach(cols, j, col) {
+		char *text = cell_text(json_object_get(row, json_string_value(col)));
+		if (j)
+			fputc(',', out);
+		put_csv_cell(out, text ? text : "");
+		free(text);
 	}
-	json_decref(cols);
+	fputs("\r\n", out);
+}
+
+/* A table held whole (the ablation study's: a row per variant). */
+static void write_csv(const json_t *rows, FILE *out)
+{
+	struct columns c = columns_new(no_columns);
+	json_t *row;
+	size_t i;
+
+	json_array_foreach(rows, i, row)
+		add_columns(&c, row);
+	write_csv_head(c.list, out);
+	json_array_foreach(rows, i, row)
+		write_csv_row(row, c.list, out);
+	columns_free(&c);
+}
+
+/* The table of trials, a row at a time as the store gives the trials: a
+ * CSV needs its columns first (every parameter of any trial), so the
+ * trials are read twice; nothing is held but the columns. */
+struct trial_table {
+	struct columns cols;
+	int json;
+	size_t rows;
+	FILE *out;
+};
+
+static int trial_columns_of(json_t *entry, void *arg)
+{
+	struct trial_table *t = arg;
+	json_t *row = trial_row(entry);
+
+	add_columns(&t->cols, row);
+	json_decref(row);
+	return 0;
+}
+
+static int put_trial(json_t *entry, void *arg)
+{
+	struct trial_table *t = arg;
+	json_t *row = trial_row(entry);
+
+	if (t->json) {
+		fputs(t->rows ? ",\n " : "\n ", t->out);
+		json_dumpf(row, t->out, JSON_COMPACT | JSON_REAL_PRECISION(17));
+	} else {
+		write_csv_row(row, t->cols.list, t->out);
+	}
+	t->rows++;
+	json_decref(row);
+	return ferror(t->out) ? -1 : 0;
+}
+
+static void write_trials(store_t *store, const char *dir, const uint64_t *ids,
+			 size_t n, int json, FILE *out)
+{
+	struct trial_table t = { columns_new(trial_columns), json, 0, out };
+
+	if (json) {
+		fputc('[', out);
+		summary_each_trial(store, dir, ids, n, put_trial, &t);
+		fputs(t.rows ? "\n]\n" : "]\n", out);
+	} else {
+		summary_each_trial(store, dir, ids, n, trial_columns_of, &t);
+		write_csv_head(t.cols.list, out);
+		summary_each_trial(store, dir, ids, n, put_trial, &t);
+	}
+	columns_free(&t.cols);
 }
 
 int export_experiment(const struct export_options *o)
@@ -256,13 +334,13 @@ int export_experiment(const struct export_options *o)
 		fprintf(stderr, "maggy-engine: %s\n", err);
 		return EXIT_USAGE;
 	}
-	/* a history of millions of points needs the trials' ids, not their
-	   records: 16 bytes a trial instead of kilobytes */
-	if (o->table == EXPORT_HISTORY)
+	/* the trials and their histories are written as they are read, in
+	   creation order: what is held is their ids, 16 bytes a trial */
+	if (o->table == EXPORT_ABLATION)
+		loaded = (sum = summary_build(store, o->dir, 0, err, sizeof err)) != NULL;
+	else
 		loaded = summary_trial_ids(store, o->dir, &ids, &n, err,
 					   sizeof err) == 0;
-	else
-		loaded = (sum = summary_read(store, o->dir, err, sizeof err)) != NULL;
 	if (!loaded) {
 		store_close(store);
 		fprintf(stderr, "maggy-engine: %s\n", err);
@@ -282,21 +360,22 @@ int export_experiment(const struct export_options *o)
 	} else {
 		if (o->table == EXPORT_HISTORY)
 			write_history(store, ids, n, o->json, out);
+		else if (o->table == EXPORT_TRIALS)
+			write_trials(store, o->dir, ids, n, o->json, out);
 		else
-			rows = o->table == EXPORT_ABLATION ? ablation_rows(sum)
-							   : trial_rows(sum);
+			rows = ablation_rows(sum);
 		if (rows && o->json) {
 			json_dumpf(rows, out, JSON_INDENT(1) |
 					      JSON_REAL_PRECISION(17));
 			fputc('\n', out);
 		} else if (rows) {
-			write_csv(rows, o->table == EXPORT_TRIALS ? trial_columns
-								  : no_columns,
-				  out);
+			write_csv(rows, out);
 		}
-		if (out != stdout && fclose(out) != 0) {
+		int failed = fflush(out) != 0 || ferror(out);
+
+		if ((out != stdout && fclose(out) != 0) || failed) {
 			fprintf(stderr, "maggy-engine: cannot write %s: %s\n",
-				o->out, strerror(errno));
+				o->out ? o->out : "the output", strerror(errno));
 			rc = EXIT_FAILED;
 		}
 	}

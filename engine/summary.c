@@ -589,6 +589,11 @@ static int write_head(const json_t *summary, FILE *f)
 	return ok ? 0 : -1;
 }
 
+struct listing {
+	FILE *f;
+	size_t n; /* entries written */
+};
+
 /* text with every line after the first indented by 4 spaces: a trial's
  * entry at its place in the list. */
 static int put_indented(const char *text, FILE *f)
@@ -599,13 +604,27 @@ static int put_indented(const char *text, FILE *f)
 	return 0;
 }
 
-/* Each trial's entry, in creation order, one record read at a time. */
-static int write_trials(store_t *store, const uint64_t *ids, size_t n,
-			FILE *f)
+/* "running" in the store with no engine holding the directory: the engine
+ * was killed (mark_dead). */
+static int engine_gone(store_t *store, const char *dir)
 {
-	for (size_t i = 0; i < n; i++) {
-		char *json = NULL, *text;
-		int state, ok;
+	json_t *status = load_meta(store, "status");
+	const char *s = json_string_value(json_object_get(status, "status"));
+	int gone = s && strcmp(s, "running") == 0 && dirlock_owner(dir) <= 0;
+
+	json_decref(status);
+	return gone;
+}
+
+int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
+		       size_t n, summary_trial_cb cb, void *arg)
+{
+	int gone = engine_gone(store, dir), rc = 0;
+	size_t i;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		char *json = NULL;
+		int state;
 		json_t *entry = NULL;
 
 		if (store_trial_get(store, ids[i], &json) == 0)
@@ -615,39 +634,52 @@ static int write_trials(store_t *store, const uint64_t *ids, size_t n,
 		if (entry == NULL)
 			continue;
 		json_object_del(entry, "seq");
-		text = json_dumps(entry, DUMP_FLAGS);
+		if (gone && state == TRIAL_RUNNING)
+			json_object_set_new(entry, "state",
+					    json_string("PENDING"));
+		rc = cb(entry, arg);
 		json_decref(entry);
-		ok = text && fputs(i ? ",\n    " : "\n    ", f) >= 0 &&
-		     put_indented(text, f) == 0;
-		free(text);
-		if (!ok)
-			return -1;
 	}
-	return fputs(n ? "\n  ]\n}\n" : "]\n}\n", f) < 0 ? -1 : 0;
+	return rc;
+}
+
+/* One trial's entry in summary.json's list (arg: the file). */
+static int put_entry(json_t *entry, void *arg)
+{
+	struct listing *l = arg;
+	char *text = json_dumps(entry, DUMP_FLAGS);
+	int ok = text && fputs(l->n++ ? ",\n    " : "\n    ", l->f) >= 0 &&
+		 put_indented(text, l->f) == 0;
+
+	free(text);
+	return ok ? 0 : -1;
 }
 
 int summary_write(const json_t *summary, store_t *store, const char *path,
 		  char *err, size_t errlen)
 {
+	const char *dir = json_string_value(json_object_get(summary, "dir"));
 	char tmp[4096];
-	uint64_t *ids = NULL;
-	size_t n = 0;
-	FILE *f;
+	struct listing l = { NULL, 0 };
+	uint64_t *ids;
+	size_t n;
 	int rc = -1;
 
-	snprintf(tmp, sizeof tmp, "%s.tmp", path);
-	if (summary_trial_ids(store, path, &ids, &n, err, errlen) < 0)
+	if (summary_trial_ids(store, dir, &ids, &n, err, errlen) < 0)
 		return -1;
-	f = fopen(tmp, "w");
-	if (f && write_head(summary, f) == 0 && write_trials(store, ids, n, f) == 0)
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	l.f = fopen(tmp, "w");
+	if (l.f && write_head(summary, l.f) == 0 &&
+	    summary_each_trial(store, dir, ids, n, put_entry, &l) == 0 &&
+	    fputs(l.n ? "\n  ]\n}\n" : "]\n}\n", l.f) >= 0)
 		rc = 0;
-	if (f && fclose(f) != 0)
+	free(ids);
+	if (l.f && fclose(l.f) != 0)
 		rc = -1;
 	if (rc == 0 && rename(tmp, path) < 0)
 		rc = -1;
 	if (rc < 0)
 		snprintf(err, errlen, "cannot write %s: %s", path,
 			 strerror(errno));
-	free(ids);
 	return rc;
 }

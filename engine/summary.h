@@ -32,6 +32,15 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
 		      size_t *n, char *err, size_t errlen);
 
+/* Calls cb with the entry (as in the summary's list, states as
+ * summary_read gives them) of each of the n trials `ids` (summary_trial_ids
+ * gives them in creation order), reading one record at a time: what
+ * summary.json and export write, without holding every trial. cb returns 0
+ * to go on; anything else stops the walk and is returned. */
+typedef int (*summary_trial_cb)(json_t *entry, void *arg);
+int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
+		       size_t n, summary_trial_cb cb, void *arg);
+
 /* Print the human-readable summary; the run's error whole (with its
  * traceback) when `verbose`, else its short form (errtext.h). */
 void summary_print(const json_t *summary, FILE *out, int verbose);
