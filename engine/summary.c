@@ -74,48 +74,30 @@ static json_t *trial_entry(store_t *store, uint64_t id, const char *json,
 	return entry;
 }
 
+static int gather_entry(json_t *entry, void *arg)
+{
+	struct gather *g = arg;
+	int state = trial_state_parse(
+		json_string_value(json_object_get(entry, "state")));
+
+	if (state >= 0)
+		g->counts[state]++;
+	consider_best(g, entry, state);
+	if (g->trials)
+		json_array_append(g->trials, entry);
+	return 0;
+}
+
 static int gather_trial(uint64_t id, const char *json, size_t len, void *arg)
 {
 	struct gather *g = arg;
 	int state;
 	json_t *entry = trial_entry(g->store, id, json, len, &state);
 
-	if (entry == NULL)
-		return 0;
-	if (state >= 0)
-		g->counts[state]++;
-	consider_best(g, entry, state);
-	if (g->trials)
-		json_array_append(g->trials, entry);
+	if (entry)
+		gather_entry(entry, g);
 	json_decref(entry);
 	return 0;
-}
-
-static int by_seq(const void *a, const void *b)
-{
-	json_int_t x = json_integer_value(
-		json_object_get(*(json_t *const *)a, "seq"));
-	json_int_t y = json_integer_value(
-		json_object_get(*(json_t *const *)b, "seq"));
-	return (x > y) - (x < y);
-}
-
-/* Trials are stored by id; people read them in creation order. */
-static json_t *sorted_trials(json_t *trials)
-{
-	size_t n = json_array_size(trials), i;
-	json_t **items = malloc((n ? n : 1) * sizeof *items);
-	json_t *out = json_array();
-
-	for (i = 0; i < n; i++)
-		items[i] = json_array_get(trials, i);
-	qsort(items, n, sizeof *items, by_seq);
-	for (i = 0; i < n; i++) {
-		json_array_append(out, items[i]);
-		json_object_del(items[i], "seq");
-	}
-	free(items);
-	return out;
 }
 
 static json_t *load_meta(store_t *store, const char *key)
@@ -211,6 +193,59 @@ int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
 	return 0;
 }
 
+/* "running" in the store with no engine holding the directory: the engine
+ * was killed (mark_dead). */
+static int run_gone(const char *status, const char *dir)
+{
+	return status && strcmp(status, "running") == 0 &&
+	       dirlock_owner(dir) <= 0;
+}
+
+static int engine_gone(store_t *store, const char *dir)
+{
+	json_t *status = load_meta(store, "status");
+	int gone = run_gone(json_string_value(json_object_get(status, "status")),
+			    dir);
+
+	json_decref(status);
+	return gone;
+}
+
+/* Each of the n trials' entries to cb, in the order of ids; a RUNNING
+ * trial as PENDING when the engine is `gone`. */
+static int walk_entries(store_t *store, const uint64_t *ids, size_t n,
+			int gone, summary_trial_cb cb, void *arg)
+{
+	int rc = 0;
+	size_t i;
+
+	for (i = 0; i < n && rc == 0; i++) {
+		char *json = NULL;
+		int state;
+		json_t *entry = NULL;
+
+		if (store_trial_get(store, ids[i], &json) == 0)
+			entry = trial_entry(store, ids[i], json, strlen(json),
+					    &state);
+		free(json);
+		if (entry == NULL)
+			continue;
+		json_object_del(entry, "seq");
+		if (gone && state == TRIAL_RUNNING)
+			json_object_set_new(entry, "state",
+					    json_string("PENDING"));
+		rc = cb(entry, arg);
+		json_decref(entry);
+	}
+	return rc;
+}
+
+int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
+		       size_t n, summary_trial_cb cb, void *arg)
+{
+	return walk_entries(store, ids, n, engine_gone(store, dir), cb, arg);
+}
+
 static double duration_of(const json_t *status)
 {
 	double started = json_number_value(json_object_get(status, "started"));
@@ -242,7 +277,17 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 	g.direction = json_string_value(json_object_get(exp, "direction"));
 	if (g.direction == NULL)
 		g.direction = "max";
-	store_trials_each(store, gather_trial, &g);
+	if (g.trials == NULL) {
+		store_trials_each(store, gather_trial, &g);
+	} else {
+		uint64_t *ids;
+		size_t n;
+
+		if (summary_trial_ids(store, dir, &ids, &n, err, errlen) < 0)
+			goto out;
+		walk_entries(store, ids, n, 0, gather_entry, &g);
+		free(ids);
+	}
 	sum = json_pack(
 		"{s:O, s:s, s:O*, s:s, s:O, s:O, s:I, s:I, s:I, s:I, s:I,"
 		" s:o, s:f, s:s}",
@@ -259,7 +304,7 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 		(json_int_t)g.counts[TRIAL_RUNNING], "best", best_of(&g), "duration_s",
 		duration_of(status), "dir", where);
 	if (sum && g.trials)
-		json_object_set_new(sum, "trials", sorted_trials(g.trials));
+		json_object_set(sum, "trials", g.trials);
 	if (sum && json_object_get(sum, "error") == NULL)
 		json_object_set_new(sum, "error", json_null());
 	if (sum) {
@@ -530,8 +575,7 @@ static void mark_dead(json_t *sum, const char *dir)
 	double last = 0, started;
 	json_int_t cut = 0;
 
-	if (status == NULL || strcmp(status, "running") != 0 ||
-	    dirlock_owner(dir) > 0)
+	if (!run_gone(status, dir))
 		return;
 	json_object_set_new(sum, "status", json_string("interrupted"));
 	json_object_set_new(sum, "error", json_string(
@@ -602,45 +646,6 @@ static int put_indented(const char *text, FILE *f)
 		if (fputc(*p, f) == EOF || (*p == '\n' && fputs("    ", f) < 0))
 			return -1;
 	return 0;
-}
-
-/* "running" in the store with no engine holding the directory: the engine
- * was killed (mark_dead). */
-static int engine_gone(store_t *store, const char *dir)
-{
-	json_t *status = load_meta(store, "status");
-	const char *s = json_string_value(json_object_get(status, "status"));
-	int gone = s && strcmp(s, "running") == 0 && dirlock_owner(dir) <= 0;
-
-	json_decref(status);
-	return gone;
-}
-
-int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
-		       size_t n, summary_trial_cb cb, void *arg)
-{
-	int gone = engine_gone(store, dir), rc = 0;
-	size_t i;
-
-	for (i = 0; i < n && rc == 0; i++) {
-		char *json = NULL;
-		int state;
-		json_t *entry = NULL;
-
-		if (store_trial_get(store, ids[i], &json) == 0)
-			entry = trial_entry(store, ids[i], json, strlen(json),
-					    &state);
-		free(json);
-		if (entry == NULL)
-			continue;
-		json_object_del(entry, "seq");
-		if (gone && state == TRIAL_RUNNING)
-			json_object_set_new(entry, "state",
-					    json_string("PENDING"));
-		rc = cb(entry, arg);
-		json_decref(entry);
-	}
-	return rc;
 }
 
 /* One trial's entry in summary.json's list (arg: the file). */
