@@ -98,7 +98,7 @@ static void api_summary(struct dashboard *d, struct evhttp_request *req,
 			struct evkeyvalq *query)
 {
 	char err[512];
-	json_t *sum = summary_read(d->store, d->dir, err, sizeof err);
+	json_t *sum = summary_read(d->store, d->dir, 1, err, sizeof err);
 
 	(void)query;
 	if (sum == NULL) {

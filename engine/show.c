@@ -6,34 +6,56 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "proto/proto.h"
 #include "run.h"
 #include "store.h"
 #include "summary.h"
 
-/* A trial and its place in the summary (ties keep that order). */
+/* A trial's rank key: its value (if any) and its place in creation
+ * order (ties keep that order). */
 struct ranked {
-	json_t *trial;
+	uint64_t id;
 	size_t seq;
-	int minimize;
+	double value;
+	int has_value;
 };
+
+static int minimize; /* the direction, for by_value */
 
 /* Best first for the direction; trials without a value last. */
 static int by_value(const void *pa, const void *pb)
 {
 	const struct ranked *a = pa, *b = pb;
-	json_t *va = json_object_get(a->trial, "value");
-	json_t *vb = json_object_get(b->trial, "value");
-	double x = json_number_value(va), y = json_number_value(vb);
 
-	if (json_is_number(va) != json_is_number(vb))
-		return json_is_number(va) ? -1 : 1;
-	if (json_is_number(va) && x != y)
-		return (x < y) == a->minimize ? -1 : 1;
+	if (a->has_value != b->has_value)
+		return a->has_value ? -1 : 1;
+	if (a->has_value && a->value != b->value)
+		return (a->value < b->value) == minimize ? -1 : 1;
 	return a->seq < b->seq ? -1 : 1;
 }
 
-static void print_row(size_t rank, const json_t *t, FILE *out)
+/* What rank_entry fills, a trial at a time. */
+struct ranking {
+	struct ranked *order;
+	size_t n;
+};
+
+static int rank_entry(json_t *t, void *arg)
 {
+	struct ranking *r = arg;
+	const json_t *v = json_object_get(t, "value");
+
+	r->order[r->n] = (struct ranked){ 0, r->n, json_number_value(v),
+					  json_is_number(v) };
+	proto_trial_parse(json_string_value(json_object_get(t, "id")),
+			  &r->order[r->n].id);
+	r->n++;
+	return 0;
+}
+
+static int print_row(json_t *t, void *arg)
+{
+	size_t *rank = arg;
 	const json_t *v = json_object_get(t, "value");
 	double started = json_number_value(json_object_get(t, "started"));
 	double ended = json_number_value(json_object_get(t, "ended"));
@@ -43,43 +65,52 @@ static void print_row(size_t rank, const json_t *t, FILE *out)
 		snprintf(value, sizeof value, "%.6g", json_number_value(v));
 	if (started > 0 && ended >= started)
 		snprintf(took, sizeof took, "%.1f s", ended - started);
-	fprintf(out, "%4zu  %s  %-13s  %12s  %5lld  %9s  %8lld  ", rank,
+	fprintf(stdout, "%4zu  %s  %-13s  %12s  %5lld  %9s  %8lld  ", ++*rank,
 		json_string_value(json_object_get(t, "id")),
 		json_string_value(json_object_get(t, "state")), value,
 		(long long)json_integer_value(json_object_get(t, "steps")),
 		took,
 		(long long)json_integer_value(json_object_get(t, "attempts")));
-	summary_print_params(json_object_get(t, "params"), 6, out);
-	fputc('\n', out);
+	summary_print_params(json_object_get(t, "params"), 6, stdout);
+	fputc('\n', stdout);
+	return 0;
 }
 
-/* The trials, best first: the `top` best, or all when top < 0. */
-static void print_trials(const json_t *sum, long top, FILE *out)
+/* The trials, best first: the `top` best, or all when top < 0. Ranked by a
+ * key of 32 bytes a trial; the trials shown are read again one by one. */
+static void print_trials(store_t *store, const char *dir, const json_t *sum,
+			 long top)
 {
-	const json_t *trials = json_object_get(sum, "trials");
 	const char *direction = json_string_value(json_object_get(sum,
 								  "direction"));
-	size_t n = json_array_size(trials), shown;
-	struct ranked *order = n ? calloc(n, sizeof *order) : NULL;
+	char err[512];
+	uint64_t *ids;
+	size_t n, shown, rank = 0;
+	struct ranking r;
 
-	if (order == NULL)
+	if (summary_trial_ids(store, dir, &ids, &n, err, sizeof err) < 0)
 		return;
-	for (size_t i = 0; i < n; i++)
-		order[i] = (struct ranked){ json_array_get(trials, i), i,
-					    direction &&
-					    strcmp(direction, "min") == 0 };
-	qsort(order, n, sizeof *order, by_value);
-	shown = top < 0 || (size_t)top > n ? n : (size_t)top;
-	fprintf(out, "\ntrials, best first:\n%4s  %-16s  %-13s  %12s  %5s  "
-		"%9s  %8s  %s\n", "rank", "trial", "state",
-		json_string_value(json_object_get(sum, "metric")), "steps",
-		"duration", "attempts", "params");
+	r = (struct ranking){ calloc(n ? n : 1, sizeof *r.order), 0 };
+	if (r.order == NULL) {
+		free(ids);
+		return;
+	}
+	summary_each_trial(store, dir, ids, n, rank_entry, &r);
+	minimize = direction && strcmp(direction, "min") == 0;
+	qsort(r.order, r.n, sizeof *r.order, by_value);
+	shown = top < 0 || (size_t)top > r.n ? r.n : (size_t)top;
+	printf("\ntrials, best first:\n%4s  %-16s  %-13s  %12s  %5s  "
+	       "%9s  %8s  %s\n", "rank", "trial", "state",
+	       json_string_value(json_object_get(sum, "metric")), "steps",
+	       "duration", "attempts", "params");
 	for (size_t i = 0; i < shown; i++)
-		print_row(i + 1, order[i].trial, out);
-	if (shown < n)
-		fprintf(out, "(%zu more: --all lists every trial, --top N the "
-			"N best)\n", n - shown);
-	free(order);
+		summary_each_trial(store, dir, &r.order[i].id, 1, print_row,
+				   &rank);
+	if (shown < r.n)
+		printf("(%zu more: --all lists every trial, --top N the N "
+		       "best)\n", r.n - shown);
+	free(r.order);
+	free(ids);
 }
 
 int show_experiment(const char *dir, const struct show_options *o)
@@ -92,9 +123,10 @@ int show_experiment(const char *dir, const struct show_options *o)
 		fprintf(stderr, "maggy-engine: %s\n", err);
 		return EXIT_USAGE;
 	}
-	sum = summary_read(store, dir, err, sizeof err);
-	store_close(store);
+	/* as text, the trials are read from the store as they are printed */
+	sum = summary_read(store, dir, o->as_json, err, sizeof err);
 	if (sum == NULL) {
+		store_close(store);
 		fprintf(stderr, "maggy-engine: %s\n", err);
 		return EXIT_USAGE;
 	}
@@ -104,8 +136,9 @@ int show_experiment(const char *dir, const struct show_options *o)
 	} else {
 		summary_print(sum, stdout, o->verbose);
 		if (o->top != 0)
-			print_trials(sum, o->top, stdout);
+			print_trials(store, dir, sum, o->top);
 	}
+	store_close(store);
 	json_decref(sum);
 	return EXIT_OK;
 }

@@ -19,6 +19,7 @@ struct gather {
 	const char *direction;
 	json_t *best;	/* owned */
 	long counts[TRIAL_FAILED + 1]; /* by enum trial_state */
+	double last;	/* the latest start or end of a trial */
 };
 
 /* The best value; of equal ones the first to end, as the running engine
@@ -80,9 +81,13 @@ static int gather_entry(json_t *entry, void *arg)
 	int state = trial_state_parse(
 		json_string_value(json_object_get(entry, "state")));
 
+	double started = json_number_value(json_object_get(entry, "started"));
+	double ended = json_number_value(json_object_get(entry, "ended"));
+
 	if (state >= 0)
 		g->counts[state]++;
 	consider_best(g, entry, state);
+	g->last = ended > g->last ? ended : started > g->last ? started : g->last;
 	if (g->trials)
 		json_array_append(g->trials, entry);
 	return 0;
@@ -257,13 +262,13 @@ static double duration_of(const json_t *status)
 				      : (double)time(NULL)) - started;
 }
 
-json_t *summary_build(store_t *store, const char *dir, int with_trials,
-		      char *err, size_t errlen)
+static json_t *build(store_t *store, const char *dir, int with_trials,
+		     double *last, char *err, size_t errlen)
 {
 	json_t *exp = load_meta(store, "experiment");
 	json_t *status = load_meta(store, "status");
 	struct gather g = { store, with_trials ? json_array() : NULL, NULL,
-			    NULL, { 0 } };
+			    NULL, { 0 }, 0 };
 	json_t *sum = NULL;
 	char where[PATH_MAX];
 
@@ -322,11 +327,20 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 			json_object_set_new(sum, "ablation", abl);
 	}
 out:
+	*last = g.last;
 	json_decref(g.trials);
 	json_decref(g.best);
 	json_decref(exp);
 	json_decref(status);
 	return sum;
+}
+
+json_t *summary_build(store_t *store, const char *dir, int with_trials,
+		      char *err, size_t errlen)
+{
+	double last;
+
+	return build(store, dir, with_trials, &last, err, errlen);
 }
 
 /* "excluded hosts: a, b" when the run gave up on some hosts. */
@@ -564,16 +578,16 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 }
 
 /* "running" in the store with no engine holding the directory: the engine
- * was killed. Say so, count the time only up to its last trial, and show
- * the trials it was running as what they are now: PENDING. */
-static void mark_dead(json_t *sum, const char *dir)
+ * was killed. Say so, count the time only up to its last trial (`last`),
+ * and show the trials it was running as what they are now: PENDING. */
+static void mark_dead(json_t *sum, const char *dir, double last)
 {
 	const char *status = json_string_value(json_object_get(sum, "status"));
+	json_int_t running = json_integer_value(json_object_get(sum, "running"));
+	const char *state;
+	double started;
 	json_t *t;
 	size_t i;
-	const char *state;
-	double last = 0, started;
-	json_int_t cut = 0;
 
 	if (!run_gone(status, dir))
 		return;
@@ -582,16 +596,11 @@ static void mark_dead(json_t *sum, const char *dir)
 		"the engine is no longer running (killed or crashed); "
 		"`maggy-engine resume DIR` continues the experiment"));
 	json_array_foreach(json_object_get(sum, "trials"), i, t) {
-		double e = json_number_value(json_object_get(t, "ended"));
-		double s = json_number_value(json_object_get(t, "started"));
-		last = e > last ? e : s > last ? s : last;
 		state = json_string_value(json_object_get(t, "state"));
-		if (state && strcmp(state, "RUNNING") == 0) {
+		if (state && strcmp(state, "RUNNING") == 0)
 			json_object_set_new(t, "state", json_string("PENDING"));
-			cut++;
-		}
 	}
-	json_object_set_new(sum, "pending", json_integer(cut +
+	json_object_set_new(sum, "pending", json_integer(running +
 		json_integer_value(json_object_get(sum, "pending"))));
 	json_object_set_new(sum, "running", json_integer(0));
 	/* duration_s counted up to now from the start */
@@ -601,13 +610,14 @@ static void mark_dead(json_t *sum, const char *dir)
 			    json_real(last > started ? last - started : 0));
 }
 
-json_t *summary_read(store_t *store, const char *dir, char *err,
-		     size_t errlen)
+json_t *summary_read(store_t *store, const char *dir, int with_trials,
+		     char *err, size_t errlen)
 {
-	json_t *sum = summary_build(store, dir, 1, err, errlen);
+	double last;
+	json_t *sum = build(store, dir, with_trials, &last, err, errlen);
 
 	if (sum)
-		mark_dead(sum, dir);
+		mark_dead(sum, dir, last);
 	return sum;
 }
 

@@ -54,8 +54,8 @@ void summary_print_params(const json_t *params, int digits, FILE *out);
  * engine: it becomes "interrupted", with how to resume, its duration ends
  * at its last trial, and its RUNNING trials are PENDING (resume runs them
  * again). */
-json_t *summary_read(store_t *store, const char *dir, char *err,
-		     size_t errlen);
+json_t *summary_read(store_t *store, const char *dir, int with_trials,
+		     char *err, size_t errlen);
 
 /* Write the summary (built without its trials) as JSON to `path`, the
  * trials of `store` streamed into it one record at a time, in creation
