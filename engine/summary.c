@@ -183,7 +183,8 @@ int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
 			 dir);
 		return -1;
 	}
-	qsort(o.items, o.n, sizeof *o.items, by_seq_id);
+	if (o.n > 0) /* o.items is NULL without trials */
+		qsort(o.items, o.n, sizeof *o.items, by_seq_id);
 	*ids = malloc((o.n ? o.n : 1) * sizeof **ids);
 	if (*ids == NULL) {
 		free(o.items);
