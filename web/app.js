@@ -64,23 +64,27 @@ function extent(values) {
 
 function count(n) { return n.toLocaleString("en-US"); }
 
-// The trials a chart draws: all of them, or the MAX_DRAWN best (those
-// without a value last), with the selected one always among them.
+// The trials a chart draws: all of them, or MAX_DRAWN: those running, then
+// the best (those without a value last), with the selected one always
+// among them.
 function drawn(trials) {
   if (trials.length <= MAX_DRAWN) return trials;
-  const ranked = trials.slice().sort((a, b) => {
+  const running = trials.filter((t) => t.state === "RUNNING").slice(0, MAX_DRAWN);
+  const ranked = trials.filter((t) => t.state !== "RUNNING").sort((a, b) => {
     const x = typeof a.value === "number", y = typeof b.value === "number";
     if (x !== y) return x ? -1 : 1;
     return x ? (better(a.value, b.value) ? -1 : better(b.value, a.value) ? 1 : 0) : 0;
   });
-  const out = ranked.slice(0, MAX_DRAWN);
+  const out = running.concat(ranked.slice(0, MAX_DRAWN - running.length));
   const selected = view.selected && trials.find((t) => t.id === view.selected);
   if (selected && !out.includes(selected)) out.push(selected);
   return out;
 }
 
 function drawnNote(shown, all) {
-  return shown < all ? `${count(shown)} of ${count(all)} trials: the best` : `${count(all)} trials`;
+  if (shown.length >= all.length) return `${count(all.length)} trials`;
+  const running = shown.some((t) => t.state === "RUNNING") ? "those running and " : "";
+  return `${count(shown.length)} of ${count(all.length)} trials: ${running}the best`;
 }
 
 function better(a, b) {
@@ -244,7 +248,7 @@ function renderCurves() {
     if (y < ys[0]) ys[0] = y;
     if (y > ys[1]) ys[1] = y;
   }
-  $("curves-note").textContent = ids.length ? drawnNote(ids.length, withCurves.length) : "no metric points yet";
+  $("curves-note").textContent = ids.length ? drawnNote(shown, withCurves) : "no metric points yet";
   if (!ids.length) return;
   const box = { l: 64, r: 890, t: 10, b: 295 };
   axes(svg, box, xs, ys, "step");
@@ -312,7 +316,7 @@ function renderParams() {
   const valued = view.summary.trials.filter((t) => typeof t.value === "number");
   const trials = drawn(valued);
   const names = paramNames();
-  $("params-note").textContent = trials.length < valued.length ? drawnNote(trials.length, valued.length) : "";
+  $("params-note").textContent = trials.length < valued.length ? drawnNote(trials, valued) : "";
   if (!trials.length || !names.length) return;
   const axesList = names.map((n) => axisOf(n, trials.map((t) => t.params[n])));
   axesList.push(axisOf(view.summary.metric, trials.map((t) => t.value)));
