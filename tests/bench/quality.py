@@ -49,6 +49,9 @@ Targets:
       problems, at every budget;
   (d) with --workers: tpe and gp below their naive forms' median regret on
       at least 3 of every 4 problems at the largest budget.
+The runs use a copy of the engine and of lua/ made when the benchmark
+starts (simrun.freeze_build): edit and rebuild while it runs.
+
 Each count also says on how many problems the difference is significant
 either way (one-sided Mann-Whitney U over the seeds, p < 0.05), and each
 miss how likely a gap that wide is by chance: with 20 to 60 seeds a median
@@ -359,6 +362,7 @@ def main():
             peers = json.load(f).get("peers", {})
         print(f"with the runs of {path} ({', '.join(f'{k} {v}' for k, v in peers.items()) or 'no peers'})")
     start = time.monotonic()
+    frozen = simrun.freeze_build()  # noqa: F841 (the copy lives until the runs end)
     runs = run_all(problems, optimizers, seeds_of, args.budgets, args.jobs, args.workers)
     results = merged(runs, saved)
     optima = {p: baselines.optimum(p) for p in problems}

@@ -7,6 +7,7 @@ import csv
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import tempfile
 
@@ -58,6 +59,28 @@ def simulate(script_text, benchmark, workers=1, seed=1, bsp=False, trace=False):
             with open(run_dir / "trace.csv") as f:
                 report["trace"] = list(csv.DictReader(f))
         return report
+
+
+def freeze_build():
+    """Copies the engine, the simulator's library and the Lua library into a
+    temporary directory that this process and its children then use: a
+    benchmark that runs for an hour gives the figures of the code it started
+    with, however lua/ is edited or the build redone meanwhile (a rebuild
+    used to kill it: the engine's file is replaced while runs start).
+    Returns the TemporaryDirectory: keep it until the runs are done."""
+    global ENGINE
+    frozen = tempfile.TemporaryDirectory(prefix="maggy-bench-build-")
+    where = pathlib.Path(frozen.name)
+    shutil.copy2(ENGINE, where / ENGINE.name)
+    lib = os.environ.get("MAGGY_SIMBENCH_LIB", str(BUILD / "libmaggy-simbench.so"))
+    if os.path.exists(lib):
+        shutil.copy2(lib, where / os.path.basename(lib))
+        os.environ["MAGGY_SIMBENCH_LIB"] = str(where / os.path.basename(lib))
+    lua = pathlib.Path(os.environ.get("MAGGY_LUA_DIR", ROOT / "lua"))
+    shutil.copytree(lua, where / "lua")
+    os.environ["MAGGY_LUA_DIR"] = str(where / "lua")
+    ENGINE = where / ENGINE.name
+    return frozen
 
 
 def parallel(jobs, workers=None):
