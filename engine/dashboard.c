@@ -34,6 +34,7 @@
 
 #define MAX_LOG_LINES 2000   /* lines per /api/logs answer */
 #define STORE_WAIT_S 10	     /* how long a starting run's store is awaited */
+#define MAX_CURVE_TRIALS 500 /* trials per /api/curves?trial=... answer */
 
 struct dashboard {
 	const char *dir;
@@ -148,35 +149,61 @@ static int known_trial(struct dashboard *d, uint64_t id)
 	return rc == 0;
 }
 
+/* Adds the curves of ?trial=ID,ID,... (at most MAX_CURVE_TRIALS of them) to
+ * c; answers and returns -1 for a list that is not one or a trial the store
+ * does not hold. */
+static int add_listed_curves(struct dashboard *d, struct evhttp_request *req,
+			     const char *list, struct curves *c)
+{
+	char hex[PROTO_TRIAL_HEX + 1], why[96];
+	const char *at = list;
+	size_t n = 0, len;
+	uint64_t id;
+
+	for (;;) {
+		len = strcspn(at, ",");
+		if (len >= sizeof hex || ++n > MAX_CURVE_TRIALS)
+			break;
+		memcpy(hex, at, len);
+		hex[len] = '\0';
+		if (proto_trial_parse(hex, &id) < 0)
+			break;
+		if (!known_trial(d, id)) {
+			snprintf(why, sizeof why, "no such trial: %s", hex);
+			send_problem(req, HTTP_NOTFOUND, why);
+			return -1;
+		}
+		if (add_curve(id, NULL, 0, c) != 0) {
+			send_problem(req, HTTP_INTERNAL, "cannot read the store");
+			return -1;
+		}
+		if (at[len] == '\0')
+			return 0;
+		at += len + 1;
+	}
+	snprintf(why, sizeof why, "trial: ids of 16 hex digits separated by "
+		 "commas, at most %d", MAX_CURVE_TRIALS);
+	send_problem(req, HTTP_BADREQUEST, why);
+	return -1;
+}
+
 /* {"curves": {ID: [[step, value, time], ...]}} of every trial, or of
- * ?trial=ID. */
+ * ?trial=ID,ID,... */
 static void api_curves(struct dashboard *d, struct evhttp_request *req,
 		       struct evkeyvalq *query)
 {
 	struct curves c = { d->store, json_object() };
 	const char *trial = evhttp_find_header(query, "trial");
-	uint64_t id;
-	int rc;
 
 	if (c.curves == NULL) {
 		send_problem(req, HTTP_INTERNAL, "out of memory");
 		return;
 	}
-	if (trial && proto_trial_parse(trial, &id) < 0) {
+	if (trial ? add_listed_curves(d, req, trial, &c) < 0
+		  : store_trials_each(d->store, add_curve, &c) != 0) {
+		if (trial == NULL)
+			send_problem(req, HTTP_INTERNAL, "cannot read the store");
 		json_decref(c.curves);
-		send_problem(req, HTTP_BADREQUEST, "trial: 16 hex digits");
-		return;
-	}
-	if (trial && !known_trial(d, id)) {
-		json_decref(c.curves);
-		send_problem(req, HTTP_NOTFOUND, "no such trial");
-		return;
-	}
-	rc = trial ? add_curve(id, NULL, 0, &c)
-		   : store_trials_each(d->store, add_curve, &c);
-	if (rc != 0) {
-		json_decref(c.curves);
-		send_problem(req, HTTP_INTERNAL, "cannot read the store");
 		return;
 	}
 	send_json(req, HTTP_OK, json_pack("{s:o}", "curves", c.curves));

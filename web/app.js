@@ -9,12 +9,14 @@ const POLL_MS = 1500;
 // a browser draws a few thousand rows and lines quickly, not 100,000. The
 // table shows the first of its sort order; the charts the best trials.
 const MAX_DRAWN = 2000;
+// Curves are fetched for the trials drawn only, this many per request.
+const CURVE_BATCH = 200;
 const SVG = "http://www.w3.org/2000/svg";
 const FINAL = { FINISHED: 1, EARLY_STOPPED: 1, FAILED: 1 };
 const $ = (id) => document.getElementById(id);
 
 const view = {
-  summary: null, curves: {}, sortKey: "value", sortUp: null, filter: "",
+  summary: null, curves: {}, curvesEnded: new Set(), sortKey: "value", sortUp: null, filter: "",
   selected: null, logNext: 0, logTimer: null, hover: null,
 };
 
@@ -237,8 +239,8 @@ function tooltip(ev, t) {
 function renderCurves() {
   const svg = $("curves");
   svg.replaceChildren();
-  const withCurves = view.summary.trials.filter((t) => view.curves[t.id] && view.curves[t.id].length);
-  const shown = drawn(withCurves);
+  const withPoints = view.summary.trials.filter((t) => t.steps > 0);
+  const shown = drawn(withPoints).filter((t) => view.curves[t.id] && view.curves[t.id].length);
   const byId = Object.fromEntries(shown.map((t) => [t.id, t]));
   const ids = shown.map((t) => t.id);
   let xs = [Infinity, -Infinity], ys = [Infinity, -Infinity];
@@ -248,7 +250,7 @@ function renderCurves() {
     if (y < ys[0]) ys[0] = y;
     if (y > ys[1]) ys[1] = y;
   }
-  $("curves-note").textContent = ids.length ? drawnNote(shown, withCurves) : "no metric points yet";
+  $("curves-note").textContent = ids.length ? drawnNote(shown, withPoints) : "no metric points yet";
   if (!ids.length) return;
   const box = { l: 64, r: 890, t: 10, b: 295 };
   axes(svg, box, xs, ys, "step");
@@ -383,6 +385,19 @@ function select(id) {
   delete $("log").dataset.shown;
   clearTimeout(view.logTimer);
   pollLog();
+  drawSelectedCurve();
+}
+
+// The selected trial's curve joins the chart at once, also when the run has
+// ended and the page polls no more.
+async function drawSelectedCurve() {
+  try {
+    [view.curves, view.curvesEnded] = await fetchCurves(view.summary.trials);
+    renderCurves();
+    if (view.hover) hover(view.hover);
+  } catch (e) {
+    console.error(e);
+  }
 }
 
 async function pollLog() {
@@ -422,6 +437,23 @@ function render() {
   if (view.hover) hover(view.hover);
 }
 
+// The curves of the trials the chart draws: those of trials that had ended
+// when they were fetched are kept, the others fetched again. Returns the
+// curves and the ids of those that are final.
+async function fetchCurves(trials) {
+  const curves = {}, ended = new Set(), ask = [];
+  for (const t of drawn(trials.filter((t) => t.steps > 0))) {
+    if (view.curvesEnded.has(t.id)) curves[t.id] = view.curves[t.id];
+    else ask.push(t.id);
+    if (FINAL[t.state]) ended.add(t.id);
+  }
+  const answers = [];
+  for (let i = 0; i < ask.length; i += CURVE_BATCH)
+    answers.push(getJSON(`/api/curves?trial=${ask.slice(i, i + CURVE_BATCH).join(",")}`));
+  for (const answer of await Promise.all(answers)) Object.assign(curves, answer.curves);
+  return [curves, ended];
+}
+
 // Polls every POLL_MS, or twice as long as the last answer took to come
 // (a store of 100,000 trials answers in seconds): a page never keeps the
 // engine busy with its polls.
@@ -429,9 +461,8 @@ async function refresh() {
   const start = performance.now();
   let fetched = false;
   try {
-    const [summary, curves] = await Promise.all([getJSON("/api/summary"), getJSON("/api/curves")]);
-    view.summary = summary;
-    view.curves = curves.curves;
+    view.summary = await getJSON("/api/summary");
+    [view.curves, view.curvesEnded] = await fetchCurves(view.summary.trials);
     fetched = true;
   } catch (e) {
     $("status").textContent = `cannot reach the engine (${e.message}); retrying`;

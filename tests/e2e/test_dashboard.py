@@ -183,6 +183,14 @@ def test_dashboard_of_many_trials_draws_the_best_and_says_so(browser, tmp_path):
     best = engine_summary(run_dir)["best"]["trial_id"]
     assert browser.find_elements("css selector", f'#curves path.best[data-id="{best}"]')
     assert "could not draw" not in text_of(browser, "#status")
+    asked = browser.execute_script(
+        "return performance.getEntriesByType('resource').map((e) => e.name)"
+        ".filter((n) => n.includes('/api/curves'))")
+    assert asked and all("?trial=" in n for n in asked), asked  # never every curve
+    worst = min(engine_summary(run_dir)["trials"], key=lambda t: t["value"])["id"]
+    browser.execute_script("select(arguments[0])", worst)
+    wait_for(lambda: browser.find_elements("css selector", f'#curves path[data-id="{worst}"]'),
+             30, "the curve of the trial selected")
     serve.proc.terminate()
     assert serve.wait(timeout=30) == 0
 
@@ -198,6 +206,8 @@ def test_api_answers(engine, tmp_path):
     assert api(url, "/api/summary")["best"] == stored["best"]
     one = api(url, f"/api/curves?trial={tid}")["curves"]
     assert list(one) == [tid] and [p[0] for p in one[tid]] == list(range(20))
+    both = api(url, f"/api/curves?trial={tid},{stored['trials'][1]['id']}")["curves"]
+    assert sorted(both) == sorted(t["id"] for t in stored["trials"]) and both[tid] == one[tid]
     page = api(url, f"/api/logs?trial={tid}&from=5")
     assert [l["seq"] for l in page["lines"]][0] == 5 and not page["more"]
     assert page["next"] == page["lines"][-1]["seq"] + 1
@@ -209,6 +219,9 @@ def test_api_answers(engine, tmp_path):
                       (f"/api/logs?trial={tid}&from=-5", 400),
                       (f"/api/logs?trial={unknown}", 404),
                       (f"/api/curves?trial={unknown}", 404),
+                      (f"/api/curves?trial={tid},{unknown}", 404),
+                      (f"/api/curves?trial={tid},", 400),
+                      ("/api/curves?trial=" + ",".join([tid] * 501), 400),
                       ("/api/nothing", 404), ("/../store/data.mdb", 404)):
         with pytest.raises(urllib.error.HTTPError) as e:
             api(url, bad)
