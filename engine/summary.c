@@ -11,6 +11,7 @@
 #include "errtext.h"
 #include "proto/numtext.h"
 #include "proto/proto.h"
+#include "proto/utf8.h"
 #include "trial.h"
 
 struct gather {
@@ -401,13 +402,33 @@ static void print_value(FILE *out, const json_t *v, const json_t *ci,
 	fprintf(out, "%-*s", width + (strstr(buf, "\u00b1") ? 1 : 0), buf);
 }
 
+/* The string at `key` of object o, or "?": what a report written by an
+ * ablator of one's own lacks. */
+static const char *text_at(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+
+	return s ? s : "?";
+}
+
+/* label, cut or padded to `width` characters (not bytes: "héllo" is five) */
+static void print_label(const char *label, int width, FILE *out)
+{
+	size_t bytes, chars = utf8_chars(label, (size_t)width, &bytes);
+
+	fprintf(out, "%.*s%*s", (int)bytes, label, width - (int)chars, "");
+}
+
 static void print_ablation_row(const json_t *row, int width, FILE *out)
 {
 	json_int_t failed = json_integer_value(json_object_get(row, "failed"));
 	const json_t *rank = json_object_get(row, "rank");
 
-	fprintf(out, "  %-*.*s %3lld  ", width, width,
-		json_string_value(json_object_get(row, "component")),
+	if (!json_is_object(row))
+		return;
+	fprintf(out, "  ");
+	print_label(text_at(row, "component"), width, out);
+	fprintf(out, " %3lld  ",
 		(long long)json_integer_value(json_object_get(row, "n")));
 	print_value(out, json_object_get(row, "mean"),
 		    json_object_get(row, "ci95"), 20);
@@ -434,7 +455,7 @@ static void print_path(const json_t *a, FILE *out)
 		"delta to the step before):\n",
 		(long long)json_integer_value(json_object_get(a, "repeats")),
 		json_integer_value(json_object_get(a, "repeats")) == 1 ? "" : "s",
-		json_string_value(json_object_get(a, "metric")));
+		text_at(a, "metric"));
 	json_array_foreach(json_object_get(a, "path"), i, step) {
 		const json_t *change = json_object_get(step, "change");
 		char what[160];
@@ -479,18 +500,18 @@ static void print_ablation(const json_t *a, FILE *out)
 		return;
 	}
 	json_array_foreach(json_object_get(a, "rows"), i, row) {
-		const char *label = json_string_value(json_object_get(row,
-								      "component"));
-		if (label && (int)strlen(label) > width)
-			width = strlen(label) < 60 ? (int)strlen(label) : 60;
+		size_t bytes, chars = utf8_chars(text_at(row, "component"), 60,
+						 &bytes);
+		if ((int)chars > width)
+			width = (int)chars;
 	}
 	fprintf(out, "ablation (%s, %lld repeat%s; %s, mean \u00b1 95%% CI; "
 		"delta to the base; rank 1 hurts most when left out):\n",
-		json_string_value(json_object_get(a, "ablator")),
+		text_at(a, "ablator"),
 		(long long)json_integer_value(json_object_get(a, "repeats")),
 		json_integer_value(json_object_get(a, "repeats")) == 1 ? ""
 									 : "s",
-		json_string_value(json_object_get(a, "metric")));
+		text_at(a, "metric"));
 	fprintf(out, "  %-*s %3s  %-20s%-20s%4s\n", width, "left out", "n",
 		"metric", "delta", "rank");
 	print_ablation_row(json_object_get(a, "base"), width, out);

@@ -22,6 +22,20 @@ size_t utf8_prefix(const char *s, size_t n)
 	return i;
 }
 
+size_t utf8_chars(const char *s, size_t max, size_t *bytes)
+{
+	size_t i = 0, n = 0;
+
+	while (s[i] != '\0' && n < max) {
+		i++;
+		while (((unsigned char)s[i] & 0xC0) == 0x80)
+			i++;
+		n++;
+	}
+	*bytes = i;
+	return n;
+}
+
 /* The length of the well-formed character at s, of `left` bytes (RFC 3629:
  * no overlong forms, no surrogates, nothing past U+10FFFF), or 0. */
 static size_t well_formed(const unsigned char *s, size_t left)

@@ -11,6 +11,12 @@
  * end inside a character: where to cut text that must fit n bytes. */
 size_t utf8_prefix(const char *s, size_t n);
 
+/* The number of characters of the NUL-terminated UTF-8 text s, counting
+ * no further than `max`; *bytes gets the length of that many. A character
+ * takes one column on a terminal (but the wide ones of East Asian scripts):
+ * what lines text up in a table. */
+size_t utf8_chars(const char *s, size_t max, size_t *bytes);
+
 /* The length of the longest prefix of s[0..n) that is well-formed UTF-8:
  * n when all of it is. */
 size_t utf8_valid_prefix(const char *s, size_t n);

@@ -39,6 +39,14 @@ int main(void)
 	repaired("\xf4\x90\x80\x80", "????");	  /* past U+10FFFF */
 	repaired("\xe2\x82", "??");		  /* cut at the end */
 
+	{
+		size_t bytes;
+
+		CHECK(utf8_chars(e, 10, &bytes) == 3 && bytes == 4);
+		CHECK(utf8_chars(e, 2, &bytes) == 2 && bytes == 3); /* "aé" */
+		CHECK(utf8_chars("\xe2\x9c\x93!", 1, &bytes) == 1 && bytes == 3);
+		CHECK(utf8_chars("", 5, &bytes) == 0 && bytes == 0);
+	}
 	CHECK(utf8_valid_prefix(e, 4) == 4);
 	CHECK(utf8_valid_prefix(e, 2) == 1);	  /* the é cut short */
 	CHECK(utf8_valid_prefix("ok\xff!", 4) == 2);
