@@ -134,12 +134,17 @@ class _Engine:
         self.ready.set()  # also when it ended before listening
 
     def wait_ready(self):
+        """True once the engine listens; False when it ended before with
+        nothing to do (the resume of a finished experiment)."""
         self.ready.wait()
         if self.address is None:
             self.proc.wait()
+            if self.proc.returncode == 0:
+                return False
             raise ExperimentFailed("maggy-engine ended before it listened:\n" +
                                    "".join(self.lines[-20:]),
                                    self.proc.returncode, None)
+        return True
 
     def interrupt(self):
         """A clean stop, asked once: a Ctrl-C both interrupts the driver and
@@ -198,7 +203,9 @@ def lagom(spark, experiment=None, workers=None, dir=None, resume=None,
     engine = _Engine(args, out)
     job = None
     try:
-        engine.wait_ready()
+        if not engine.wait_ready():
+            engine.reader.join()
+            return _summary(resume)
         plan = {
             "driver": engine.address,
             "secret": pathlib.Path(engine.secret_file).read_text().strip(),

@@ -126,6 +126,10 @@ return maggy.experiment {{
         "feature income", "feature zip", "component augmentation"]
     assert all(r["n"] == 3 for r in report["rows"])
     assert report["rows"][0]["rank"] == 1
+    again = Submit(tmp_path, "local[2]", "--resume", tmp_path / "r")  # a job sent twice
+    assert again.wait() == 0, again.text()[-3000:]
+    assert "finished already; nothing to resume" in again.text()
+    assert again.returned_summary()["ablation"] == report
 
 
 def test_a_training_module_left_behind_fails_with_the_way_to_ship_it(tmp_path):
