@@ -497,6 +497,27 @@ static void store_report(ctl_t *c, const json_t *report, const char *key)
 	free(text);
 }
 
+/* The error of a strategy that failed once every trial had ended (an
+ * ablator's report): the same, with what is kept and how to go on put
+ * before its traceback, where the console's short form shows it. Returns
+ * a malloc'd text, or NULL. */
+static char *after_the_trials(const char *error)
+{
+	static const char note[] = " (every trial has ended and is kept: "
+		"after fixing the script, `maggy-engine resume DIR --force` "
+		"runs only what is left)";
+	const char *tb = strstr(error, "\nstack traceback:");
+	size_t head = tb ? (size_t)(tb - error) : strlen(error);
+	char *out = malloc(strlen(error) + sizeof note);
+
+	if (out) {
+		memcpy(out, error, head);
+		memcpy(out + head, note, sizeof note - 1);
+		strcpy(out + head + sizeof note - 1, error + head);
+	}
+	return out;
+}
+
 static void on_result(ctl_t *c, struct lhost_result *r)
 {
 	json_error_t jerr;
@@ -504,10 +525,14 @@ static void on_result(ctl_t *c, struct lhost_result *r)
 	char msg[512];
 
 	if (r->error) {
+		char *error = r->tag == TAG_FINALIZE ? after_the_trials(r->error)
+						     : NULL;
+
 		reply = r->json ? json_loads(r->json, 0, NULL) : NULL;
 		strategy_logs(c, reply); /* printed before it raised */
 		json_decref(reply);
-		finish(c, CTL_FAILED, r->error);
+		finish(c, CTL_FAILED, error ? error : r->error);
+		free(error);
 		return;
 	}
 	reply = json_loads(r->json, 0, &jerr);

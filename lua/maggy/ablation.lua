@@ -165,6 +165,10 @@ end
 local function checked_configs(t)
   local base, err = checked_config(t.base, "base")
   if not base then return nil, err end
+  if next(base) == nil then
+    return nil, "ablation: base is empty: give at least one hyperparameter the training function "
+      .. "takes, fixed (base = { epochs = 10 }): every trial of the study gets it"
+  end
   local configs = { base }
   if t.target ~= nil then
     local target, terr = checked_config(t.target, "target")
@@ -301,11 +305,36 @@ local function items_of(x)
   return x
 end
 
+-- study -> the set of its items (built on first use, once they are all in)
+local item_sets = setmetatable({}, { __mode = "k" })
+
+-- items_of(x), or an error blaming the caller of the study's method that
+-- took x when something in it is not an item of the study.
+local function checked_items(study, x)
+  local set = item_sets[study]
+  if not set then
+    set = {}
+    for _, item in ipairs(study.items) do set[item] = true end
+    item_sets[study] = set
+  end
+  local items = type(x) == "table" and items_of(x) or nil
+  for i, item in ipairs(items or {}) do
+    if not set[item] then
+      error(string.format("ablation: item %d is %s, not one of study.items (pass those, or lists "
+        .. "of them; nil for the base)", i, describe(item)), 3)
+    end
+  end
+  if x ~= nil and not items then
+    error("ablation: expected an item of study.items, a list of them or nil, got " .. type(x), 3)
+  end
+  return items or {}
+end
+
 -- What an item (or a list of items) leaves out, as the `ablate` argument;
 -- nil: the base.
 function Study:ablate(items)
   local out = { features = {}, layers = {}, components = {} }
-  for _, item in ipairs(items_of(items)) do
+  for _, item in ipairs(checked_items(self, items)) do
     for _, m in ipairs(item.members) do table.insert(out[item.kind], m) end
   end
   return out
@@ -314,6 +343,7 @@ end
 -- The params of the trial that leaves out an item, or a list of items (nil:
 -- the base), with `seed` when the study repeats its trials.
 function Study:params(items, seed)
+  checked_items(self, items)
   local p = {}
   for k, v in pairs(self.base) do p[k] = v end
   p.ablate = self:ablate(items)
@@ -364,20 +394,52 @@ end
 -- difference to the base with a 95% confidence interval, and its rank.
 ---------------------------------------------------------------------------
 
+-- The row of a configuration's trials, and their values by seed.
 local function row_of(label, kind, trials)
-  local values, failed = {}, 0
+  local values, by_seed, failed = {}, {}, 0
   for _, t in ipairs(trials) do
-    if t.state == "FAILED" or type(t.value) ~= "number" then
-      failed = failed + (t:is_done() and 1 or 0)
-    else
+    if t.state == "FINISHED" and type(t.value) == "number" then
       values[#values + 1] = t.value
+      if t.params.seed ~= nil then by_seed[t.params.seed] = t.value end
+    elseif t:is_done() then
+      failed = failed + 1
     end
   end
   local mean, sd = stats.mean_sd(values)
   return {
     component = label, kind = kind, n = #values, failed = failed,
     mean = mean, sd = sd, ci95 = stats.ci95(sd, #values),
-  }
+  }, by_seed
+end
+
+-- The differences of a configuration's values to the base's of the same
+-- seed, in the order of the seeds.
+local function paired_differences(by_seed, base_by_seed)
+  local seeds, out = {}, {}
+  for seed in pairs(by_seed) do
+    if base_by_seed[seed] ~= nil then seeds[#seeds + 1] = seed end
+  end
+  table.sort(seeds)
+  for i, seed in ipairs(seeds) do out[i] = by_seed[seed] - base_by_seed[seed] end
+  return out
+end
+
+-- The difference of a row's mean to the base's and its 95% interval.
+-- Repeat r of every configuration has the same seed as repeat r of the
+-- base, so what the seed does (the split of the data, the first weights)
+-- cancels out of their difference: the interval is Student's on the paired
+-- differences when every finished repeat of both has its pair, else
+-- Welch's on the two means.
+local function delta_of(row, by_seed, base, base_by_seed)
+  local d = paired_differences(by_seed, base_by_seed)
+  local ci95
+  if #d >= 2 and #d == row.n and #d == base.n then
+    local _, sd = stats.mean_sd(d)
+    ci95 = stats.ci95(sd, #d)
+  else
+    ci95 = stats.welch_ci95(row.sd, row.n, base.sd, base.n)
+  end
+  return row.mean - base.mean, ci95
 end
 
 -- How much worse leaving the item out made the metric: positive is harm.
@@ -386,9 +448,46 @@ local function harm(row, direction)
   return direction == "min" and row.delta or -row.delta
 end
 
+-- The first number in v (a report or a part of it, at `where`) that JSON
+-- cannot hold, as a message; nil when there is none.
+local function non_finite(v, where)
+  if type(v) == "number" and (v ~= v or v == math.huge or v == -math.huge) then
+    return string.format("%s is %s: a report's numbers must be finite (leave the field out "
+      .. "when there is none)", where, tostring(v))
+  end
+  if type(v) ~= "table" then return nil end
+  for k, x in pairs(v) do
+    local err = non_finite(x, type(k) == "number" and string.format("%s[%d]", where or "", k)
+                                                   or (where and where .. "." or "") .. tostring(k))
+    if err then return err end
+  end
+  return nil
+end
+
+-- nil when r has the shape of a report (a table of rows, as Study:report
+-- makes, or a path, as the path ablator's) with finite numbers only, else
+-- what is wrong, for an ablator's own report().
+function M.check_report(r)
+  if type(r) ~= "table" then return "returned " .. describe(r) .. ", not a table" end
+  local list, what = r.rows, "rows"
+  if r.path ~= nil then list, what = r.path, "path" end
+  if type(list) ~= "table" then
+    return "returned a table without rows (a list of rows, as study:report(ctx) gives them)"
+  end
+  for i, row in ipairs(list) do
+    if type(row) ~= "table" then return string.format("%s[%d] is %s, not a table", what, i, describe(row)) end
+    if what == "rows" and (type(row.component) ~= "string" or type(row.n) ~= "number") then
+      return string.format("rows[%d] needs component (a string) and n (a number), got %s and %s",
+        i, describe(row.component), describe(row.n))
+    end
+  end
+  return non_finite(r, nil)
+end
+
 -- The report from the trials in ctx: the base, then one row per
 -- configuration, a list of items or lists of items (default: each item).
 function Study:report(ctx, configurations)
+  for _, items in ipairs(configurations or {}) do checked_items(self, items) end
   local by_sig = {}
   for _, t in ipairs(ctx:trials()) do
     local sig = M.signature(t.params.ablate)
@@ -397,16 +496,15 @@ function Study:report(ctx, configurations)
       table.insert(by_sig[sig], t)
     end
   end
-  local base = row_of("base", "base", by_sig[M.signature(self:ablate(nil))] or {})
+  local base, base_by_seed = row_of("base", "base", by_sig[M.signature(self:ablate(nil))] or {})
   local rows = {}
   for _, items in ipairs(configurations or self.items) do
     local list = items_of(items)
-    local row = row_of(M.label(list), #list == 1 and list[1].kind or "several",
-                       by_sig[M.signature(self:ablate(list))] or {})
+    local row, by_seed = row_of(M.label(list), #list == 1 and list[1].kind or "several",
+                                by_sig[M.signature(self:ablate(list))] or {})
     row.left_out = self:ablate(list)
     if row.mean and base.mean then
-      row.delta = row.mean - base.mean
-      row.delta_ci95 = stats.welch_ci95(row.sd, row.n, base.sd, base.n)
+      row.delta, row.delta_ci95 = delta_of(row, by_seed, base, base_by_seed)
       if row.delta_ci95 then
         row.significant = math.abs(row.delta) > row.delta_ci95
       end
@@ -420,8 +518,13 @@ function Study:report(ctx, configurations)
     if ha ~= hb then return ha > hb end
     return a < b
   end)
-  for rank, i in ipairs(order) do
-    if rows[i].delta ~= nil then rows[i].rank = rank end
+  local rank, last -- equal harm, equal rank ("1, 2, 2, 4")
+  for position, i in ipairs(order) do
+    if rows[i].delta ~= nil then
+      local h = harm(rows[i], ctx.direction)
+      if h ~= last then rank, last = position, h end
+      rows[i].rank = rank
+    end
   end
   return { ablator = type(self.ablator) == "string" and self.ablator or (self.ablator.name or "custom"),
            metric = ctx.metric, direction = ctx.direction, repeats = self.repeats,

@@ -163,6 +163,11 @@ function M.new(t)
     return nil, "experiment: an ablation study brings its own space and ablator: give ablation "
       .. "without space and optimizer (the study's base and space fields say what they are)"
   end
+  if t.ablation and t.earlystop ~= nil and M.strategy_name(t.earlystop) ~= "none" then
+    return nil, "experiment: an ablation study runs every configuration to its end: an early-stop "
+      .. "rule would stop some part way, and their means would mix in unfinished training "
+      .. "(leave earlystop out)"
+  end
   local space, serr = benchmark_space, nil
   if space and t.ablation then
     local aok, aerr = M.check_simulated_study(t.ablation, space)

@@ -473,8 +473,13 @@ local function finalize()
   if exp.optimizer.finalize then exp.optimizer:finalize(exp.opt_ctx, exp.ctx:trials()) end
   local reply = { ok = true }
   if exp.ctx.ablation then
-    local opt = exp.optimizer
-    reply.ablation = opt.report and opt:report(exp.opt_ctx) or exp.ctx.ablation:report(exp.opt_ctx)
+    local opt, study = exp.optimizer, exp.ctx.ablation
+    local report = opt.report and opt:report(exp.opt_ctx) or study:report(exp.opt_ctx)
+    local err = ablation.check_report(report)
+    if err then fail("ablator '%s': report(): %s", exp.opt_name, err) end
+    report.ablator = report.ablator or exp.opt_name
+    report.metric, report.repeats = report.metric or exp.ctx.metric, report.repeats or study.repeats
+    reply.ablation = report
   end
   return reply
 end

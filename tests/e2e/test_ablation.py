@@ -75,6 +75,45 @@ def test_a_study_goes_on_after_a_crash_of_the_driver(engine, tmp_path):
     assert all(r["n"] == 2 for r in summary["ablation"]["rows"])
 
 
+def test_a_report_that_fails_keeps_the_trials_and_resume_makes_it_again(engine, tmp_path):
+    script = tmp_path / "mine.lua"
+    text = f"""local maggy = require "maggy"
+local A = {{ name = "mine" }}
+A.__index = A
+function A:initialize(ctx) self.n = 0 end
+function A:count(ctx) return 2 end
+function A:suggest(ctx)
+  self.n = self.n + 1
+  if self.n > 2 then return nil end
+  return ctx.ablation:params(self.n == 2 and ctx.ablation.items[1] or nil)
+end
+function A:report(ctx)
+  local r = ctx.ablation:report(ctx)
+  r.rows[1].delta = 1 / 0
+  return r
+end
+return maggy.experiment {{
+  name = "mine", train = "fast_train:ablated", python_path = "{FIXTURES}", metric = "score",
+  ablation = maggy.ablation {{ base = {{ lr = 0.01 }}, features = {{ "income" }},
+                               ablator = setmetatable({{}}, A) }},
+}}
+"""
+    script.write_text(text)
+    run_dir = tmp_path / "r"
+    out = engine.run(script, "--workers", 1, "--dir", run_dir)
+    assert out.returncode == 1
+    said = out.stdout + out.stderr
+    assert "ablator 'mine': report(): rows[1].delta is inf" in said, said
+    assert "every trial has ended and is kept" in said and "--force" in said
+    assert engine.summary(run_dir)["finished"] == 2
+    script.write_text(text.replace("1 / 0", "-0.25"))
+    out = resume(run_dir, "--workers", 1, "--force")
+    assert out.returncode == 0, out.stdout + out.stderr
+    summary = engine.summary(run_dir)
+    assert summary["finished"] == 2 and summary["ablation"]["rows"][0]["delta"] == -0.25
+    assert "feature income" in out.stdout
+
+
 def test_a_study_that_cannot_run_is_refused_with_its_line(engine, tmp_path):
     script = tmp_path / "bad.lua"
     script.write_text("""local maggy = require "maggy"

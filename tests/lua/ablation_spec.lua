@@ -138,6 +138,67 @@ describe("maggy.ablation", function()
     assert.is_true(a.significant)
     assert.is_false(c.significant)
   end)
+
+  -- A study's trials with value base - cost(left out) + effect(seed).
+  local function finished(s, cost, effect)
+    local trials, _, ctx = plan(s)
+    for i, p in ipairs(trials) do
+      local t = Trial.new(string.format("%016x", i), i, p)
+      t.state, t.value = "FINISHED", 0.9 - (cost[left_out(p)] or 0) + effect(p.seed)
+      Ctx.add_trial(ctx, t)
+    end
+    return ctx
+  end
+
+  it("pairs each repeat with the base's of the same seed: what the seed does cancels out", function()
+    local s = study { base = { lr = 0.1 }, features = { "a" }, repeats = 4 }
+    local ctx = finished(s, { ["features:a"] = 0.02 }, function(seed) return seed % 5 * 0.05 end)
+    local r = s:report(ctx)
+    local a = r.rows[1]
+    assert.near(-0.02, a.delta, 1e-9)
+    assert.near(0, a.delta_ci95, 1e-9)
+    assert.is_true(stats.welch_ci95(a.sd, a.n, r.base.sd, r.base.n) > 0.02) -- unpaired: noise
+    assert.is_true(a.significant)
+  end)
+
+  it("ranks equal harm equally", function()
+    local s = study { base = { lr = 0.1 }, features = { "a", "b", "c" } }
+    local r = s:report(finished(s, { ["features:b"] = 0.1 }, function() return 0 end))
+    assert.are.same({ 2, 1, 2 }, { r.rows[1].rank, r.rows[2].rank, r.rows[3].rank })
+  end)
+
+  it("refuses an item that is not the study's, blaming the caller", function()
+    local s = study { base = { lr = 0.1 }, features = { "a" } }
+    assert.has_error(function() s:params({ kind = "features", name = "a" }, 1) end,
+      "ablation: item 1 is table, not one of study.items (pass those, or lists of them; nil for the base)")
+    assert.has_error(function() s:params("a", 1) end)
+    assert.are.same({ "a" }, s:params(s.items[1], 1).ablate.features)
+  end)
+
+  it("refuses an empty base and an early-stop rule, saying why", function()
+    local s, err = ablation.new { base = {}, features = { "a" } }
+    assert.is_nil(s)
+    assert.matches("base is empty: give at least one hyperparameter", err, 1, true)
+    local ok, eerr = pcall(maggy.experiment, { name = "abl", train = "t:t", earlystop = "median",
+      ablation = maggy.ablation { base = { lr = 0.1 }, components = { "aug" } } })
+    assert.is_false(ok)
+    assert.matches("an early-stop rule would stop some part way", eerr, 1, true)
+  end)
+
+  it("checks an ablator's own report: a table of rows with finite numbers", function()
+    local s = study { base = { lr = 0.1 }, features = { "a" } }
+    local good = s:report(finished(s, {}, function() return 0 end))
+    assert.is_nil(ablation.check_report(good))
+    assert.is_nil(ablation.check_report({ path = {} }))
+    assert.are.equal("returned number 42, not a table", ablation.check_report(42))
+    assert.matches("without rows", ablation.check_report({}), 1, true)
+    assert.are.equal("rows[1] is number 1, not a table", ablation.check_report({ rows = { 1 } }))
+    assert.matches("rows[1] needs component (a string) and n (a number), got nil and number 3",
+      ablation.check_report({ rows = { { n = 3 } } }), 1, true)
+    good.rows[1].delta = 1 / 0
+    assert.matches("rows[1].delta is inf: a report's numbers must be finite",
+      ablation.check_report(good), 1, true)
+  end)
 end)
 
 describe("ablators.path", function()
