@@ -27,6 +27,7 @@
 #include "lhost.h"
 #include "netaddr.h"
 #include "paths.h"
+#include "proto/numtext.h"
 #include "resume.h"
 #include "secret.h"
 #include "server.h"
@@ -841,20 +842,51 @@ static int final_commit(struct run *r)
 /* One parameter of a described space: "lr DOUBLE [1e-05, 0.1] log". */
 static void print_param(const json_t *p)
 {
-	const json_t *values = json_object_get(p, "values");
-	char *text = values ? json_dumps(values, JSON_COMPACT) : NULL;
+	const json_t *values = json_object_get(p, "values"), *v;
+	char num[NUMTEXT_SIZE], *text;
+	size_t i;
 
 	printf("    %s %s", json_string_value(json_object_get(p, "name")),
 	       json_string_value(json_object_get(p, "type")));
-	if (text)
-		printf(" %s", text);
-	else
+	if (values) {
+		json_array_foreach(values, i, v) { /* 0.1, not 0.10000000000000001 */
+			text = json_is_real(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
+			printf("%s%s", i ? ", " : " [", text ? text :
+			       numtext_shortest(json_real_value(v), num, sizeof num));
+			free(text);
+		}
+		printf("]");
+	} else {
 		printf(" [%.6g, %.6g]%s",
 		       json_number_value(json_object_get(p, "low")),
 		       json_number_value(json_object_get(p, "high")),
 		       json_is_true(json_object_get(p, "log")) ? " log" : "");
+	}
 	printf("\n");
-	free(text);
+}
+
+/* The study's ablator and what it leaves out, the first MAX_SHOWN items. */
+static void print_study(const json_t *study)
+{
+	enum { MAX_SHOWN = 20 };
+	const json_t *items = json_object_get(study, "items"), *item;
+	size_t i;
+
+	printf("  ablation: %s, %lld repeat%s",
+	       json_string_value(json_object_get(study, "ablator")),
+	       (long long)json_integer_value(json_object_get(study, "repeats")),
+	       json_integer_value(json_object_get(study, "repeats")) == 1 ? "" : "s");
+	if (json_array_size(items))
+		printf(", %zu item%s to leave out:", json_array_size(items),
+		       json_array_size(items) == 1 ? "" : "s");
+	printf("\n");
+	json_array_foreach(items, i, item) {
+		if (i == MAX_SHOWN) {
+			printf("    ... and %zu more\n", json_array_size(items) - i);
+			break;
+		}
+		printf("    %s\n", json_string_value(item));
+	}
 }
 
 /* Whether module (dots for packages) is a .py file or a package in one of
@@ -912,6 +944,8 @@ static void describe_experiment(const struct run *r)
 	printf("  space:\n");
 	json_array_foreach(json_object_get(r->config, "space"), i, p)
 		print_param(p);
+	if (json_object_get(r->config, "ablation"))
+		print_study(json_object_get(r->config, "ablation"));
 }
 
 int run_experiment(const struct run_options *opts)

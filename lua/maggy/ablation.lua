@@ -351,6 +351,18 @@ function Study:params(items, seed)
   return p
 end
 
+local function ablator_name(study)
+  return type(study.ablator) == "string" and study.ablator or (study.ablator.name or "custom")
+end
+
+-- What `check` shows of a study: its ablator, repeats and the label of
+-- each item.
+function M.describe(study)
+  local labels = {}
+  for i, item in ipairs(study.items) do labels[i] = M.label(item) end
+  return { ablator = ablator_name(study), repeats = study.repeats, items = labels }
+end
+
 -- A readable label of an item, or of a list of them: "feature age",
 -- "layer group dense", "feature age + component aug"; "base" for none.
 function M.label(items)
@@ -526,8 +538,7 @@ function Study:report(ctx, configurations)
       rows[i].rank = rank
     end
   end
-  return { ablator = type(self.ablator) == "string" and self.ablator or (self.ablator.name or "custom"),
-           metric = ctx.metric, direction = ctx.direction, repeats = self.repeats,
+  return { ablator = ablator_name(self), metric = ctx.metric, direction = ctx.direction, repeats = self.repeats,
            base = base, rows = rows }
 end
 

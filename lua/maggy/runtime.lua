@@ -123,6 +123,7 @@ local function config_of(e, dir, ctx, seed)
     optimizer = experiment.strategy_name(e.optimizer),
     earlystop = experiment.strategy_name(e.earlystop),
     space = e.space:describe(),
+    ablation = e.ablation and ablation.describe(e.ablation) or nil,
   }
 end
 

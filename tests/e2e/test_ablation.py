@@ -114,6 +114,15 @@ return maggy.experiment {{
     assert "feature income" in out.stdout
 
 
+def test_check_shows_the_base_and_what_the_study_leaves_out(tmp_path):
+    out = subprocess.run([str(ENGINE), "check", str(ablation_study(tmp_path, repeats=3))],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "    lr CATEGORICAL [0.01]\n" in out.stdout  # not 0.01000000000000000021
+    assert "  ablation: loco, 3 repeats, 7 items to leave out:\n    feature income\n" in out.stdout
+    assert "    layer group dense\n    component augmentation\n" in out.stdout
+
+
 def test_a_study_that_cannot_run_is_refused_with_its_line(engine, tmp_path):
     script = tmp_path / "bad.lua"
     script.write_text("""local maggy = require "maggy"

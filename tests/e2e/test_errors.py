@@ -149,7 +149,7 @@ def test_check_loads_a_script_and_runs_nothing(tmp_path):
     assert out.returncode == 0, out.stderr
     assert f"{script}: experiment 'faults' loads: 7 trials, optimizer random" in out.stdout
     assert "    x DOUBLE [0, 1]" in out.stdout
-    assert "    mode CATEGORICAL [\"a\",\"b\"]" in out.stdout
+    assert "    mode CATEGORICAL [\"a\", \"b\"]" in out.stdout
     assert "warning" not in out.stdout  # fast_train.py is on its python_path
     assert not (tmp_path / "maggy-runs").exists()
     missing = experiment(tmp_path, name="missing", train="no_such_module:train")
