@@ -517,6 +517,11 @@ static void print_ablation(const json_t *a, FILE *out)
 	print_ablation_row(json_object_get(a, "base"), width, out);
 	json_array_foreach(json_object_get(a, "rows"), i, row)
 		print_ablation_row(row, width, out);
+	if (json_integer_value(json_object_get(json_object_get(a, "base"),
+					       "n")) == 0)
+		fprintf(out, "  the base has no finished trial: no difference "
+			"can be measured (`maggy-engine logs DIR TRIAL` shows "
+			"why a trial failed)\n");
 }
 
 void summary_print_params(const json_t *params, int digits, FILE *out)

@@ -96,10 +96,16 @@ def plot_ablation(summary, ax=None):
     deltas = [r["delta"] for r in rows]
     errors = [r.get("delta_ci95") or 0 for r in rows]
     colors = [STOPPED if r.get("significant") is False else CURVE for r in rows]
+    metric = study.get("metric", summary["metric"])
+    if not rows:
+        ax.text(0.5, 0.5, "nothing to draw: no difference was measured (did the "
+                + ("first step" if "path" in study else "base") + " fail? maggy-engine show)",
+                ha="center", va="center", transform=ax.transAxes)
     ax.barh(names, deltas, xerr=errors, color=colors, capsize=3)
     ax.axvline(0, color="black", lw=0.8)
     ax.invert_yaxis()
-    ax.set_xlabel(f"effect on {study.get('metric', summary['metric'])} (delta, 95% CI)")
+    ax.set_xlabel(f"effect on {metric} (delta to the step before)" if "path" in study
+                  else f"effect on {metric} (delta to the base, 95% CI)")
     ax.set_title(f"{summary['name']}: ablation ({study.get('ablator', '')})")
     return ax
 

@@ -114,6 +114,23 @@ return maggy.experiment {{
     assert "feature income" in out.stdout
 
 
+def test_a_base_that_always_fails_is_said_to(engine, tmp_path):
+    (tmp_path / "broken.py").write_text(
+        "def train(lr, ablate, seed=0):\n"
+        "    if not any(ablate.values()):\n"
+        "        raise ValueError('the base does not build')\n"
+        "    return {'score': 0.5}\n")
+    script = tmp_path / "study.lua"
+    script.write_text("""local maggy = require "maggy"
+return maggy.experiment { name = "broken", train = "broken:train", metric = "score",
+  ablation = maggy.ablation { base = { lr = 0.1 }, features = { "a" }, repeats = 2 } }
+""")
+    out = engine.run(script, "--workers", 1, "--dir", tmp_path / "r")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "  base        0  -                   -                         2 failed" in out.stdout
+    assert "the base has no finished trial: no difference can be measured" in out.stdout
+
+
 def test_check_shows_the_base_and_what_the_study_leaves_out(tmp_path):
     out = subprocess.run([str(ENGINE), "check", str(ablation_study(tmp_path, repeats=3))],
                          capture_output=True, text=True, timeout=60)
