@@ -388,6 +388,18 @@ function M.is_ablate(v)
   return true
 end
 
+-- "features 'a'" when an `ablate` argument names a thing twice, else nil.
+function M.named_twice(ablate)
+  for _, kind in ipairs(M.KINDS) do
+    local seen = {}
+    for _, n in ipairs(ablate[kind] or {}) do
+      if seen[n] then return string.format("%s '%s'", kind, n) end
+      seen[n] = true
+    end
+  end
+  return nil
+end
+
 -- The key of what a trial's `ablate` leaves out, the same for all repeats.
 function M.signature(ablate)
   if type(ablate) ~= "table" then return nil end

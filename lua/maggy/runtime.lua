@@ -231,6 +231,8 @@ local EXTRAS = {
     if not ablation.is_ablate(v) then
       return nil, "ablate must be {features = {...}, layers = {...}, components = {...}} of names"
     end
+    local twice = ablation.named_twice(v)
+    if twice then return nil, "ablate names " .. twice .. " twice" end
     return ablation.signature(v)
   end,
   seed = function(v)
@@ -271,6 +273,10 @@ local function checked_params(params)
   local space = exp.ctx.space
   local rest, keys = split_extras(params)
   if rest == nil then return nil, keys end
+  if exp.ctx.ablation and #exp.ctx.ablation.items > 0 and keys.ablate == nil then
+    return nil, "in a study that leaves things out every trial says which: its params need "
+      .. "`ablate` (ctx.ablation:params(items, seed) makes them)"
+  end
   local ok, err = space:validate(rest)
   if not ok then return nil, err end
   local copy = {}

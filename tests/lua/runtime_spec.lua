@@ -292,6 +292,25 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
     assert.matches("optimizer 'sloppy': suggest returned invalid params: parameter 'x': 11 is outside [1, 10]", err, 1, true)
   end)
 
+  it("refuses an ablator's params that do not say, or say twice, what they leave out", function()
+    for suggestion, want in pairs({
+      ["{ lr = 0.1 }"] = "its params need `ablate` (ctx.ablation:params(items, seed) makes them)",
+      ["{ lr = 0.1, ablate = { features = { 'a', 'a' } } }"] = "ablate names features 'a' twice",
+    }) do
+      local file = script([[
+        local maggy = require "maggy"
+        return maggy.experiment{ name = "x", train = "t:t", num_trials = 2,
+          ablation = maggy.ablation { base = { lr = 0.1 }, features = { "a" },
+            ablator = { name = "mine", suggest = function(self, ctx) return ]] .. suggestion .. [[ end } } }
+      ]])
+      rt.load(file, '{"seed": 1, "default_seed": 1}')
+      local ok, err = pcall(suggest, 1)
+      assert.is_false(ok)
+      assert.matches("optimizer 'mine': suggest returned invalid params: ", err, 1, true)
+      assert.matches(want, err, 1, true)
+    end
+  end)
+
   it("rejects stop answers that are not running trials", function()
     local file = script([[
       return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 3, es_min = 1,
