@@ -442,6 +442,8 @@ static void print_ablation_row(const json_t *row, int width, FILE *out)
 		fprintf(out, "  (within noise)");
 	if (failed)
 		fprintf(out, "  %lld failed", (long long)failed);
+	else if (json_integer_value(json_object_get(row, "n")) == 0)
+		fprintf(out, "  (no trial ran)");
 	fprintf(out, "\n");
 }
 
