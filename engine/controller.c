@@ -798,6 +798,7 @@ void ctl_trial_ended(ctl_t *c, struct trial *t)
 				       c->best->value)))
 		c->best = t;
 	t->ended = ctl_now(c);
+	t->end_seq = ++c->end_seq;
 	if (t->log_dropped)
 		ctl_trial_log(c, t, "%s%u bytes of output were dropped (over "
 			      "%u MiB)", t->log_dropped == UINT32_MAX

@@ -88,6 +88,7 @@ struct ctl {
 	int running;
 	int lost; /* some RUNNING trial may have no executor: tick looks */
 	long finished, stopped, failed;
+	uint32_t end_seq;	   /* the last trial to end got this end_seq */
 	struct trial *best;
 	struct host_record *hosts; /* failures per host, for exclusion */
 	uint64_t journal_seq;	   /* last Lua job written to the journal */

@@ -53,6 +53,8 @@ static int by_seq(const void *a, const void *b)
 static void take_back(ctl_t *c, struct trial *t)
 {
 	if (trial_is_final(t)) {
+		if (t->end_seq > c->end_seq)
+			c->end_seq = t->end_seq;
 		if (t->state == TRIAL_FINISHED)
 			c->finished++;
 		else if (t->state == TRIAL_EARLY_STOPPED)

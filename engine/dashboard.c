@@ -98,10 +98,24 @@ static void send_problem(struct evhttp_request *req, int code,
 static void api_summary(struct dashboard *d, struct evhttp_request *req,
 			struct evkeyvalq *query)
 {
-	char err[512];
-	json_t *sum = summary_read(d->store, d->dir, 1, err, sizeof err);
+	const char *since = evhttp_find_header(query, "since");
+	char err[512], *end;
+	unsigned long long n = 0;
+	json_t *sum;
 
-	(void)query;
+	if (since) {
+		errno = 0;
+		n = strtoull(since, &end, 10);
+		if (!isdigit((unsigned char)*since) || *end != '\0' ||
+		    errno || n > UINT32_MAX) {
+			send_problem(req, HTTP_BADREQUEST, "since: the end_seq "
+				     "of an earlier answer, 0 or more");
+			return;
+		}
+	}
+	sum = since ? summary_read_changes(d->store, d->dir, (json_int_t)n,
+					   err, sizeof err)
+		    : summary_read(d->store, d->dir, 1, err, sizeof err);
 	if (sum == NULL) {
 		send_problem(req, HTTP_INTERNAL, err);
 		return;

@@ -21,6 +21,9 @@ struct gather {
 	json_t *best;	/* owned */
 	long counts[TRIAL_FAILED + 1]; /* by enum trial_state */
 	double last;	/* the latest start or end of a trial */
+	json_int_t since;   /* keep only the trials changed since this end_seq
+			       (-1: all of them) */
+	json_int_t end_seq; /* the highest end_seq seen */
 };
 
 /* The best value; of equal ones the first to end, as the running engine
@@ -62,8 +65,9 @@ static json_t *trial_entry(store_t *store, uint64_t id, const char *json,
 	if (rec == NULL)
 		return NULL;
 	*state = trial_state_parse(json_string_value(json_object_get(rec, "state")));
-	entry = json_pack("{s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"id", copy_field(rec, "id"), "seq", copy_field(rec, "seq"),
+		"end_seq", copy_field(rec, "end_seq"),
 		"params", copy_field(rec, "params"), "state",
 		copy_field(rec, "state"), "steps",
 		(json_int_t)store_metric_count(store, id), "value",
@@ -76,12 +80,22 @@ static json_t *trial_entry(store_t *store, uint64_t id, const char *json,
 	return entry;
 }
 
+/* Whether a trial with `state` and `end_seq` (0: unknown, a record of an
+ * older engine) may have changed since the reader's `since`: those that
+ * have not ended yet change with each point. */
+static int changed_since(int state, json_int_t end_seq, json_int_t since)
+{
+	return since < 0 || state == TRIAL_PENDING || state == TRIAL_RUNNING ||
+	       end_seq == 0 || end_seq > since;
+}
+
 static int gather_entry(json_t *entry, void *arg)
 {
 	struct gather *g = arg;
 	int state = trial_state_parse(
 		json_string_value(json_object_get(entry, "state")));
-
+	json_int_t end_seq = json_integer_value(json_object_get(entry,
+								"end_seq"));
 	double started = json_number_value(json_object_get(entry, "started"));
 	double ended = json_number_value(json_object_get(entry, "ended"));
 
@@ -89,7 +103,10 @@ static int gather_entry(json_t *entry, void *arg)
 		g->counts[state]++;
 	consider_best(g, entry, state);
 	g->last = ended > g->last ? ended : started > g->last ? started : g->last;
-	if (g->trials)
+	if (end_seq > g->end_seq)
+		g->end_seq = end_seq;
+	json_object_del(entry, "end_seq");
+	if (g->trials && changed_since(state, end_seq, g->since))
 		json_array_append(g->trials, entry);
 	return 0;
 }
@@ -221,7 +238,8 @@ static int engine_gone(store_t *store, const char *dir)
 /* Each of the n trials' entries to cb, in the order of ids; a RUNNING
  * trial as PENDING when the engine is `gone`. */
 static int walk_entries(store_t *store, const uint64_t *ids, size_t n,
-			int gone, summary_trial_cb cb, void *arg)
+			int gone, int keep_end_seq, summary_trial_cb cb,
+			void *arg)
 {
 	int rc = 0;
 	size_t i;
@@ -238,6 +256,8 @@ static int walk_entries(store_t *store, const uint64_t *ids, size_t n,
 		if (entry == NULL)
 			continue;
 		json_object_del(entry, "seq");
+		if (!keep_end_seq)
+			json_object_del(entry, "end_seq");
 		if (gone && state == TRIAL_RUNNING)
 			json_object_set_new(entry, "state",
 					    json_string("PENDING"));
@@ -250,7 +270,8 @@ static int walk_entries(store_t *store, const uint64_t *ids, size_t n,
 int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
 		       size_t n, summary_trial_cb cb, void *arg)
 {
-	return walk_entries(store, ids, n, engine_gone(store, dir), cb, arg);
+	return walk_entries(store, ids, n, engine_gone(store, dir), 0, cb,
+			    arg);
 }
 
 static double duration_of(const json_t *status)
@@ -265,12 +286,12 @@ static double duration_of(const json_t *status)
 }
 
 static json_t *build(store_t *store, const char *dir, int with_trials,
-		     double *last, char *err, size_t errlen)
+		     json_int_t since, double *last, char *err, size_t errlen)
 {
 	json_t *exp = load_meta(store, "experiment");
 	json_t *status = load_meta(store, "status");
 	struct gather g = { store, with_trials ? json_array() : NULL, NULL,
-			    NULL, { 0 }, 0 };
+			    NULL, { 0 }, 0, since, 0 };
 	json_t *sum = NULL;
 	char where[PATH_MAX];
 
@@ -292,7 +313,7 @@ static json_t *build(store_t *store, const char *dir, int with_trials,
 
 		if (summary_trial_ids(store, dir, &ids, &n, err, errlen) < 0)
 			goto out;
-		walk_entries(store, ids, n, 0, gather_entry, &g);
+		walk_entries(store, ids, n, 0, 1, gather_entry, &g);
 		free(ids);
 	}
 	sum = json_pack(
@@ -327,6 +348,9 @@ static json_t *build(store_t *store, const char *dir, int with_trials,
 				    conns ? conns : json_null());
 		if (abl)
 			json_object_set_new(sum, "ablation", abl);
+		if (since >= 0)
+			json_object_set_new(sum, "end_seq",
+					    json_integer(g.end_seq));
 	}
 out:
 	*last = g.last;
@@ -342,7 +366,7 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 {
 	double last;
 
-	return build(store, dir, with_trials, &last, err, errlen);
+	return build(store, dir, with_trials, -1, &last, err, errlen);
 }
 
 /* "excluded hosts: a, b" when the run gave up on some hosts. */
@@ -643,7 +667,19 @@ json_t *summary_read(store_t *store, const char *dir, int with_trials,
 		     char *err, size_t errlen)
 {
 	double last;
-	json_t *sum = build(store, dir, with_trials, &last, err, errlen);
+	json_t *sum = build(store, dir, with_trials, -1, &last, err, errlen);
+
+	if (sum)
+		mark_dead(sum, dir, last);
+	return sum;
+}
+
+json_t *summary_read_changes(store_t *store, const char *dir,
+			     json_int_t since, char *err, size_t errlen)
+{
+	double last;
+	json_t *sum = build(store, dir, 1, since < 0 ? 0 : since, &last, err,
+			    errlen);
 
 	if (sum)
 		mark_dead(sum, dir, last);

@@ -57,6 +57,13 @@ void summary_print_params(const json_t *params, int digits, FILE *out);
 json_t *summary_read(store_t *store, const char *dir, int with_trials,
 		     char *err, size_t errlen);
 
+/* summary_read with, in its list, only the trials that may have changed
+ * since the reader's read that gave "end_seq": `since` (ended after it,
+ * or not ended yet, or written by an older engine without it); the
+ * summary's "end_seq" is what to give the next read (0: all trials). */
+json_t *summary_read_changes(store_t *store, const char *dir,
+			     json_int_t since, char *err, size_t errlen);
+
 /* Write the summary (built without its trials) as JSON to `path`, the
  * trials of `store` streamed into it one record at a time, in creation
  * order; atomically (temp file + rename). Returns 0 or -1 with `err`. */

@@ -130,8 +130,9 @@ char *trial_record_text(const struct trial *t)
 
 	proto_trial_hex(t->id, hex);
 	rec = json_pack(
-		"{s:s, s:I, s:s, s:i, s:O*, s:o, s:O*, s:s*, s:I, s:I}",
-		"id", hex, "seq", (json_int_t)t->seq,
+		"{s:s, s:I, s:I, s:s, s:i, s:O*, s:o, s:O*, s:s*, s:I, s:I}",
+		"id", hex, "seq", (json_int_t)t->seq, "end_seq",
+		(json_int_t)t->end_seq,
 		"state", trial_state_name(t->state), "attempts", t->attempts,
 		"worker", t->worker_info, "value",
 		t->has_value ? json_real(t->value) : json_null(), "outputs",
@@ -230,5 +231,6 @@ struct trial *trial_from_record(const json_t *rec)
 	t->worker_info = json_incref(json_object_get(rec, "worker"));
 	t->error = error ? strdup(error) : NULL;
 	t->points = uint32_of(json_object_get(rec, "points"));
+	t->end_seq = uint32_of(json_object_get(rec, "end_seq"));
 	return t;
 }

@@ -50,6 +50,8 @@ struct trial {
 				 CTL_MAX_LOG_BYTES) */
 	uint32_t log_dropped; /* output over CTL_MAX_LOG_BYTES, dropped */
 	uint32_t seq;	  /* creation order, from 1 */
+	uint32_t end_seq; /* order of ending, from 1; 0 until it ends (a
+			     reader asks for the trials ended after one) */
 	uint32_t log_seq; /* next log line number */
 	enum trial_state state;
 	int attempts;	  /* times it was handed to an executor */

@@ -16,7 +16,7 @@ const FINAL = { FINISHED: 1, EARLY_STOPPED: 1, FAILED: 1 };
 const $ = (id) => document.getElementById(id);
 
 const view = {
-  summary: null, curves: {}, curvesEnded: new Set(), sortKey: "value", sortUp: null, filter: "",
+  summary: null, index: new Map(), endSeq: 0, curves: {}, curvesEnded: new Set(), sortKey: "value", sortUp: null, filter: "",
   selected: null, logNext: 0, logTimer: null, hover: null,
 };
 
@@ -454,6 +454,33 @@ async function fetchCurves(trials) {
   return [curves, ended];
 }
 
+// The summary with every trial: the answer to ?since=END_SEQ holds only the
+// trials that may have changed since the last one (those not ended yet,
+// those ended since), merged here into the list the page keeps, in creation
+// order (view.index: id -> position).
+async function fetchSummary() {
+  const answer = await getJSON(`/api/summary?since=${view.endSeq}`);
+  if (answer.end_seq < view.endSeq) { // another engine's store: start again
+    view.summary = null;
+    view.index = new Map();
+    view.endSeq = 0;
+    return fetchSummary();
+  }
+  const trials = view.summary ? view.summary.trials : [];
+  for (const t of answer.trials) {
+    const at = view.index.get(t.id);
+    if (at === undefined) {
+      view.index.set(t.id, trials.length);
+      trials.push(t);
+    } else {
+      trials[at] = t;
+    }
+  }
+  view.endSeq = answer.end_seq;
+  answer.trials = trials;
+  return answer;
+}
+
 // Polls every POLL_MS, or twice as long as the last answer took to come
 // (a store of 100,000 trials answers in seconds): a page never keeps the
 // engine busy with its polls.
@@ -461,7 +488,7 @@ async function refresh() {
   const start = performance.now();
   let fetched = false;
   try {
-    view.summary = await getJSON("/api/summary");
+    view.summary = await fetchSummary();
     [view.curves, view.curvesEnded] = await fetchCurves(view.summary.trials);
     fetched = true;
   } catch (e) {

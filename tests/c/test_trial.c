@@ -103,6 +103,7 @@ int main(void)
 	t->has_value = 1;
 	t->value = 0.1 + 0.2; /* every digit of the value is kept */
 	t->attempts = 2;
+	t->end_seq = 41;
 	rec = record_of(t);
 	CHECK(fabs(json_number_value(json_object_get(rec, "created")) -
 		   1795715210.365767) < 1e-6);
@@ -116,6 +117,7 @@ int main(void)
 	if (back) {
 		CHECK(back->id == t->id && back->seq == t->seq);
 		CHECK(back->state == TRIAL_FINISHED && back->attempts == 2);
+		CHECK(back->end_seq == 41);
 		CHECK(back->has_value && back->value == t->value);
 		CHECK(fabs(back->created - t->created) < 1e-6);
 		CHECK(fabs(back->started - t->started) < 1e-6);

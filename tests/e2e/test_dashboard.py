@@ -124,6 +124,9 @@ def test_dashboard_of_a_running_experiment(browser, tmp_path):
     stored = engine_summary(run_dir)
     assert len(rows(browser)) == 6
     assert len(curves(browser)) == sum(t["steps"] > 0 for t in stored["trials"])
+    # merged from the changes of each poll: what the store holds
+    kept = browser.execute_script("return view.summary.trials.map((t) => [t.id, t.state, t.steps])")
+    assert kept == [[t["id"], t["state"], t["steps"]] for t in stored["trials"]]
 
 
 def test_dashboard_of_a_finished_run(engine, browser, tmp_path):
@@ -204,6 +207,14 @@ def test_api_answers(engine, tmp_path):
     stored = engine.summary(run_dir)
     tid = stored["trials"][0]["id"]
     assert api(url, "/api/summary")["best"] == stored["best"]
+    everything = api(url, "/api/summary?since=0")
+    assert [t["id"] for t in everything["trials"]] == [t["id"] for t in stored["trials"]]
+    assert everything["end_seq"] == 2
+    last = api(url, "/api/summary?since=1")  # only the trial that ended after
+    assert [t["id"] for t in last["trials"]] == [t["id"] for t in stored["trials"]
+                                                 if t["ended"] == max(u["ended"] for u in stored["trials"])]
+    assert api(url, "/api/summary?since=2")["trials"] == []
+    assert api(url, "/api/summary?since=2")["finished"] == 2  # the counts stay whole
     one = api(url, f"/api/curves?trial={tid}")["curves"]
     assert list(one) == [tid] and [p[0] for p in one[tid]] == list(range(20))
     both = api(url, f"/api/curves?trial={tid},{stored['trials'][1]['id']}")["curves"]
@@ -217,6 +228,7 @@ def test_api_answers(engine, tmp_path):
     for bad, code in (("/api/logs?trial=xyz", 400), ("/api/curves?trial=1", 400),
                       (f"/api/logs?trial={tid}&from=abc", 400),
                       (f"/api/logs?trial={tid}&from=-5", 400),
+                      ("/api/summary?since=-1", 400), ("/api/summary?since=x", 400),
                       (f"/api/logs?trial={unknown}", 404),
                       (f"/api/curves?trial={unknown}", 404),
                       (f"/api/curves?trial={tid},{unknown}", 404),
