@@ -125,31 +125,40 @@ static void api_summary(struct dashboard *d, struct evhttp_request *req,
 
 /* ---- /api/curves -------------------------------------------------------- */
 
-static int add_point(uint64_t step, double value, double unix_time,
-		     void *arg)
-{
-	return json_array_append_new(arg, json_pack("[I, f, o]",
-		(json_int_t)step, value,
-		isnan(unix_time) ? json_null() : json_real(unix_time)));
-}
-
-/* What add_curve fills: trial id (hex) -> its points. */
+/* What add_curve fills: trial id (hex) -> its points; those of one trial
+ * after step `after` (all when has_after is 0). */
 struct curves {
 	store_t *store;
 	json_t *curves;
+	json_t *points;
+	uint64_t after;
+	int has_after;
 };
+
+static int add_point(uint64_t step, double value, double unix_time,
+		     void *arg)
+{
+	struct curves *c = arg;
+
+	if (c->has_after && step <= c->after)
+		return 0;
+	return json_array_append_new(c->points, json_pack("[I, f, o]",
+		(json_int_t)step, value,
+		isnan(unix_time) ? json_null() : json_real(unix_time)));
+}
 
 static int add_curve(uint64_t id, const char *json, size_t len, void *arg)
 {
 	struct curves *c = arg;
 	char hex[PROTO_TRIAL_HEX];
-	json_t *points = json_array();
 
 	(void)json, (void)len;
 	proto_trial_hex(id, hex);
-	if (points == NULL || json_object_set_new(c->curves, hex, points) < 0)
+	c->points = json_array();
+	if (c->points == NULL ||
+	    json_object_set_new(c->curves, hex, c->points) < 0)
 		return -1;
-	return store_metrics_each(c->store, id, add_point, points) < 0 ? -1 : 0;
+	return store_metrics_each(c->store, id, add_point, c) < 0 ? -1 : 0;
 }
 
 /* Whether the store holds trial `id`: a query for one it does not is 404,
@@ -163,25 +172,35 @@ static int known_trial(struct dashboard *d, uint64_t id)
 	return rc == 0;
 }
 
-/* Adds the curves of ?trial=ID,ID,... (at most MAX_CURVE_TRIALS of them) to
- * c; answers and returns -1 for a list that is not one or a trial the store
- * does not hold. */
+/* Adds the curves of ?trial=ID,ID:STEP,... (at most MAX_CURVE_TRIALS of
+ * them; ID:STEP: the points after that step) to c; answers and returns -1
+ * for a list that is not one or a trial the store does not hold. */
 static int add_listed_curves(struct dashboard *d, struct evhttp_request *req,
 			     const char *list, struct curves *c)
 {
-	char hex[PROTO_TRIAL_HEX + 1], why[96];
+	char hex[PROTO_TRIAL_HEX + 1], why[112], *end;
 	const char *at = list;
 	size_t n = 0, len;
 	uint64_t id;
 
 	for (;;) {
-		len = strcspn(at, ",");
+		len = strcspn(at, ",:");
 		if (len >= sizeof hex || ++n > MAX_CURVE_TRIALS)
 			break;
 		memcpy(hex, at, len);
 		hex[len] = '\0';
 		if (proto_trial_parse(hex, &id) < 0)
 			break;
+		c->has_after = at[len] == ':';
+		if (c->has_after) {
+			at += len + 1;
+			errno = 0;
+			c->after = strtoull(at, &end, 10);
+			if (!isdigit((unsigned char)*at) || errno ||
+			    (*end != ',' && *end != '\0'))
+				break;
+			len = (size_t)(end - at);
+		}
 		if (!known_trial(d, id)) {
 			snprintf(why, sizeof why, "no such trial: %s", hex);
 			send_problem(req, HTTP_NOTFOUND, why);
@@ -195,8 +214,9 @@ static int add_listed_curves(struct dashboard *d, struct evhttp_request *req,
 			return 0;
 		at += len + 1;
 	}
-	snprintf(why, sizeof why, "trial: ids of 16 hex digits separated by "
-		 "commas, at most %d", MAX_CURVE_TRIALS);
+	snprintf(why, sizeof why, "trial: ids of 16 hex digits (ID:STEP for "
+		 "the points after a step) separated by commas, at most %d",
+		 MAX_CURVE_TRIALS);
 	send_problem(req, HTTP_BADREQUEST, why);
 	return -1;
 }
@@ -206,7 +226,7 @@ static int add_listed_curves(struct dashboard *d, struct evhttp_request *req,
 static void api_curves(struct dashboard *d, struct evhttp_request *req,
 		       struct evkeyvalq *query)
 {
-	struct curves c = { d->store, json_object() };
+	struct curves c = { d->store, json_object(), NULL, 0, 0 };
 	const char *trial = evhttp_find_header(query, "trial");
 
 	if (c.curves == NULL) {

@@ -16,7 +16,8 @@ const FINAL = { FINISHED: 1, EARLY_STOPPED: 1, FAILED: 1 };
 const $ = (id) => document.getElementById(id);
 
 const view = {
-  summary: null, index: new Map(), endSeq: 0, curves: {}, curvesEnded: new Set(), sortKey: "value", sortUp: null, filter: "",
+  summary: null, index: new Map(), endSeq: 0,
+  curves: {}, curvesEnded: new Set(), curveAttempts: new Map(), sortKey: "value", sortUp: null, filter: "",
   selected: null, logNext: 0, logTimer: null, hover: null,
 };
 
@@ -438,19 +439,32 @@ function render() {
 }
 
 // The curves of the trials the chart draws: those of trials that had ended
-// when they were fetched are kept, the others fetched again. Returns the
-// curves and the ids of those that are final.
+// when they were fetched are kept, the others fetched again from the step
+// after the last one the page has (all of it after a new attempt, whose
+// points replace the last one's). Returns the curves and the ids of those
+// that are final.
 async function fetchCurves(trials) {
   const curves = {}, ended = new Set(), ask = [];
   for (const t of drawn(trials.filter((t) => t.steps > 0))) {
-    if (view.curvesEnded.has(t.id)) curves[t.id] = view.curves[t.id];
-    else ask.push(t.id);
+    const have = view.curves[t.id];
+    if (view.curvesEnded.has(t.id)) {
+      curves[t.id] = have;
+    } else if (have && have.length && view.curveAttempts.get(t.id) === t.attempts &&
+               have.length <= t.steps) {
+      curves[t.id] = have;
+      ask.push(`${t.id}:${have[have.length - 1][0]}`);
+    } else {
+      ask.push(t.id);
+    }
+    view.curveAttempts.set(t.id, t.attempts);
     if (FINAL[t.state]) ended.add(t.id);
   }
   const answers = [];
   for (let i = 0; i < ask.length; i += CURVE_BATCH)
     answers.push(getJSON(`/api/curves?trial=${ask.slice(i, i + CURVE_BATCH).join(",")}`));
-  for (const answer of await Promise.all(answers)) Object.assign(curves, answer.curves);
+  for (const answer of await Promise.all(answers))
+    for (const [id, points] of Object.entries(answer.curves))
+      curves[id] = curves[id] ? curves[id].concat(points) : points;
   return [curves, ended];
 }
 

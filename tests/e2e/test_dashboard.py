@@ -127,6 +127,11 @@ def test_dashboard_of_a_running_experiment(browser, tmp_path):
     # merged from the changes of each poll: what the store holds
     kept = browser.execute_script("return view.summary.trials.map((t) => [t.id, t.state, t.steps])")
     assert kept == [[t["id"], t["state"], t["steps"]] for t in stored["trials"]]
+    # the curves, fetched a piece at a time while they grew, are whole
+    drawn = browser.execute_script("return view.curves")
+    whole = api(url_of(Run(tmp_path, run_dir, "--dashboard", 0, command="dashboard")),
+                "/api/curves")["curves"]
+    assert drawn == {tid: points for tid, points in whole.items() if points}
 
 
 def test_dashboard_of_a_finished_run(engine, browser, tmp_path):
@@ -217,6 +222,8 @@ def test_api_answers(engine, tmp_path):
     assert api(url, "/api/summary?since=2")["finished"] == 2  # the counts stay whole
     one = api(url, f"/api/curves?trial={tid}")["curves"]
     assert list(one) == [tid] and [p[0] for p in one[tid]] == list(range(20))
+    after = api(url, f"/api/curves?trial={tid}:15")["curves"]
+    assert after == {tid: one[tid][16:]}
     both = api(url, f"/api/curves?trial={tid},{stored['trials'][1]['id']}")["curves"]
     assert sorted(both) == sorted(t["id"] for t in stored["trials"]) and both[tid] == one[tid]
     page = api(url, f"/api/logs?trial={tid}&from=5")
@@ -233,6 +240,8 @@ def test_api_answers(engine, tmp_path):
                       (f"/api/curves?trial={unknown}", 404),
                       (f"/api/curves?trial={tid},{unknown}", 404),
                       (f"/api/curves?trial={tid},", 400),
+                      (f"/api/curves?trial={tid}:x", 400), (f"/api/curves?trial={tid}:", 400),
+                      (f"/api/curves?trial={tid}:5:6", 400),
                       ("/api/curves?trial=" + ",".join([tid] * 501), 400),
                       ("/api/nothing", 404), ("/../store/data.mdb", 404)):
         with pytest.raises(urllib.error.HTTPError) as e:
