@@ -140,10 +140,13 @@ int ctl_restore(ctl_t *c, char *err, size_t errlen)
 			free(l.all);
 			return -1;
 		}
+		/* the next attempt's lines follow the stored ones */
+		l.all[i]->log_seq = store_log_next(c->store, l.all[i]->id);
 		take_back(c, l.all[i]);
 	}
 	free(l.all);
 	restore_start(c);
+	c->executor_log_seq = store_log_next(c->store, 0);
 	store_journal_each(c->store, last_seq, &c->journal_seq);
 	c->applied_seq = c->journal_seq;
 	readmit_hosts(c);

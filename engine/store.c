@@ -1054,6 +1054,44 @@ int store_logs_each(store_t *s, uint64_t trial, store_log_cb cb, void *arg)
 	return walk_run(s, DB_LOGS, trial, 1, visit_log, &w);
 }
 
+uint32_t store_log_next(store_t *s, uint64_t trial)
+{
+	uint8_t key[12];
+	MDB_val k = { sizeof key, key }, v;
+	MDB_cursor *cur = NULL;
+	MDB_txn *txn = NULL;
+	MDB_dbi dbi;
+	uint32_t next = 0;
+	int rc;
+
+	put_u64(key, trial);
+	put_u32(key + 8, UINT32_MAX);
+	rc = dbi_get(s, DB_LOGS, &dbi);
+	if (rc == 0)
+		rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_cursor_open(txn, dbi, &cur);
+	if (rc == 0) {
+		/* the first key at or past (trial, UINT32_MAX), then the one
+		 * before it: the trial's last line, if it has any */
+		rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+		if (rc == 0 && k.mv_size == sizeof key &&
+		    memcmp(k.mv_data, key, sizeof key) == 0)
+			next = UINT32_MAX; /* full: the last number is reused */
+		else if (rc == 0 || rc == MDB_NOTFOUND)
+			rc = mdb_cursor_get(cur, &k, &v, rc == 0 ? MDB_PREV
+								: MDB_LAST);
+		if (next == 0 && rc == 0 && k.mv_size == sizeof key &&
+		    has_prefix(&k, key, 8))
+			next = get_u32((const uint8_t *)k.mv_data + 8) + 1;
+	}
+	if (cur)
+		mdb_cursor_close(cur);
+	if (txn)
+		rtxn_end(s, txn, 0);
+	return next;
+}
+
 size_t store_metric_count(store_t *s, uint64_t trial)
 {
 	struct walk w = { .arg = NULL };

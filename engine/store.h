@@ -170,3 +170,8 @@ int store_journal_each(store_t *s, store_trial_cb cb, void *arg);
 
 /* Count the metric points stored for `trial` (0 when none or on error). */
 size_t store_metric_count(store_t *s, uint64_t trial);
+
+/* The number after the last log line stored for `trial` (0: the lines
+ * outside trials), 0 when it has none (or on error): where a resumed run
+ * goes on writing, past what the earlier runs wrote. */
+uint32_t store_log_next(store_t *s, uint64_t trial);

@@ -233,6 +233,12 @@ static void check_sample(store_t *s)
 	CHECK(strcmp(r.texts[1], "ten") == 0 && r.streams[1] == 2 &&
 	      r.vals[1] == 1700000000.25, "log 10: '%s'", r.texts[1]);
 	CHECK(r.texts[2][0] == '\0', "empty log: '%s'", r.texts[2]);
+	/* where a resumed run goes on: past the last line, not over it */
+	CHECK(store_log_next(s, 5) == 0x10001, "next of 5: %u",
+	      (unsigned)store_log_next(s, 5));
+	CHECK(store_log_next(s, 6) == 1, "next of 6");
+	CHECK(store_log_next(s, 4) == 0 && store_log_next(s, 7) == 0 &&
+	      store_log_next(s, 0) == 0, "next of trials without lines");
 
 	CHECK_RC(store_strategy_get(s, "tpe", &data, &len), 0);
 	CHECK(len == 5 && memcmp(data, "\0bin\xff", 5) == 0 &&

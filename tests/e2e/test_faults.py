@@ -455,6 +455,34 @@ def test_interrupted_trials_stay_pending_and_resume_finishes_them(tmp_path, sig)
     assert summary["status"] == "finished" and summary["finished"] == 6
 
 
+def test_resume_keeps_the_log_lines_written_before_the_crash(tmp_path):
+    """The next attempt's lines follow the stored ones: a resumed run used
+    to number its lines from 0 again, writing over what the killed one had
+    stored."""
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=3, train="fast_train:talkative"),
+              "--workers", 1, "--dir", run_dir)
+
+    def lines_by_trial():
+        out = subprocess.run([str(ENGINE), "logs", str(run_dir)], capture_output=True,
+                             text=True, timeout=60)  # no store yet: no lines
+        by = {}
+        for line in out.stdout.splitlines():
+            by.setdefault(line.split(" ", 1)[0], []).append(line)
+        return by
+    # the first trial whole, the second part way
+    wait_for(lambda: sorted(map(len, lines_by_trial().values())) >= [5, 20], 60,
+             "a trial ended and another part way")
+    run.kill()
+    before = lines_by_trial()
+    assert resume(run_dir, "--workers", 1).returncode == 0
+    after = lines_by_trial()
+    for trial, lines in before.items():
+        assert after[trial][:len(lines)] == lines, trial
+    interrupted = [t for t, lines in before.items() if len(lines) < 20]
+    assert interrupted and len(after[interrupted[0]]) >= len(before[interrupted[0]]) + 20
+
+
 def test_a_store_that_cannot_be_written_fails_the_run_and_resume_recovers(tmp_path):
     import resource
 
