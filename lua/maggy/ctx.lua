@@ -85,6 +85,26 @@ function M.add_trial(ctx, trial)
   enter(ctx, trial, trial.state)
 end
 
+-- The id the engine gave a trial added under a provisional one.
+function M.rename(ctx, trial, id)
+  ctx._by_id[trial.id] = nil
+  trial.id = id
+  ctx._by_id[id] = trial
+end
+
+-- Takes out a PENDING trial the engine never created (the runtime's
+-- provisional ones); it is near the end of the list.
+function M.remove_pending(ctx, trial)
+  for i = #ctx._trials, 1, -1 do
+    if ctx._trials[i] == trial then
+      table.remove(ctx._trials, i)
+      break
+    end
+  end
+  ctx._by_id[trial.id] = nil
+  ctx._state[trial] = nil
+end
+
 -- The state the engine gave a trial. A strategy may have written another
 -- into trial.state: that changes what strategies see, not what the runtime
 -- goes by.

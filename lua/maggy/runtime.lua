@@ -174,6 +174,7 @@ function M.load(script_path, options_json)
   configure_ctx(ctx, e, seed)
   local s = {
     ctx = ctx, keys = keyset.new(key_of_trial, params_changed), exhausted = false,
+    provisional = {}, provisional_count = 0,
     opt_ctx = Ctx.view(ctx, ctx.rng:fork("optimizer")),
     rule_ctx = Ctx.view(ctx, ctx.rng:fork("earlystop")),
     optimizer = experiment.resolve_optimizer(e), rule = experiment.resolve_earlystop(e),
@@ -308,8 +309,15 @@ function EVENTS.new(ev)
   local params, key = checked_params(ev.params)
   if not params then fail("maggy.runtime: trial %s: %s", ev.id, key) end
   local seq = json.opt(ev.seq) or #exp.ctx._trials + 1
-  local trial = Trial.new(ev.id, seq, params)
-  Ctx.add_trial(exp.ctx, trial)
+  local trial = exp.provisional[key]
+  if trial then -- suggested in the last batch: the same trial from then on
+    exp.provisional[key] = nil
+    Ctx.rename(exp.ctx, trial, ev.id)
+    trial.seq = seq
+  else
+    trial = Trial.new(ev.id, seq, params)
+    Ctx.add_trial(exp.ctx, trial)
+  end
   exp.keys:add(key, trial)
 end
 
@@ -392,11 +400,6 @@ local function wire_params(params)
   return out
 end
 
-local function distinct_count(batch_keys)
-  local n = #exp.ctx._trials
-  for _ in pairs(batch_keys) do n = n + 1 end
-  return n
-end
 
 -- How many distinct points the space has: math.huge with a DOUBLE.
 local function points_in_space(space)
@@ -421,6 +424,23 @@ local function say_exhausted(distinct)
   end
 end
 
+-- The suggestions of a suggest(n) call that are not trials yet: each shows
+-- in ctx as a PENDING trial (id "suggested-1", ...) from the moment it is
+-- made, so that the next call of the same batch sees it, as it would see a
+-- pending trial. The engine's "new" event then gives it its id; one the
+-- engine did not create (the experiment ended) is taken out again.
+local function add_provisional(params, key)
+  exp.provisional_count = exp.provisional_count + 1
+  local t = Trial.new("suggested-" .. exp.provisional_count, #exp.ctx._trials + 1, params)
+  Ctx.add_trial(exp.ctx, t)
+  exp.provisional[key] = t
+end
+
+local function drop_provisionals()
+  for _, t in pairs(exp.provisional) do Ctx.remove_pending(exp.ctx, t) end
+  exp.provisional = {}
+end
+
 local function suggest(n)
   if type(n) ~= "number" or n < 0 or n ~= math.floor(n) or n > MAX_SUGGEST then
     fail("maggy.runtime: suggest needs a count n >= 0, got %s", describe(n))
@@ -436,12 +456,13 @@ local function suggest(n)
       dups = dups + 1
       if dups >= MAX_DUPLICATES then
         exp.exhausted = true
-        say_exhausted(distinct_count(batch))
+        say_exhausted(#exp.ctx._trials) -- this batch's among them
         return { suggestions = out, status = "done" }
       end
     else
       dups, batch[key] = 0, true
       out[#out + 1] = wire_params(copy)
+      add_provisional(copy, key)
     end
   end
   return { suggestions = out, status = "ok" }
@@ -504,6 +525,7 @@ function M.handle(job_json)
   printing_ctx = exp.ctx
   local job = object_of(json.decode(job_json), "a job")
   for _, ev in ipairs(list_of(json.opt(job.events) or {}, "a job's events")) do apply(ev) end
+  drop_provisionals() -- what the last batch's "new" events did not confirm
   local req = json.opt(job.request)
   local reply = req and dispatch(object_of(req, "a job's request")) or {}
   if Trial.no_points_changed() then
@@ -552,6 +574,7 @@ function M.reconcile(trials_json)
       emit({ e = "retry", id = r.id })
     end
   end
+  drop_provisionals()
   Ctx.take_logs(exp.ctx)
   return json.encode({ events = events, request = json.null })
 end

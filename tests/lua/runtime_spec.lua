@@ -222,6 +222,28 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
       .. "distinct trials: it repeats itself, and the experiment ends here" }, reply.logs)
   end)
 
+  it("shows each suggestion of a batch to the next call as a pending trial", function()
+    local file = script([[
+      return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 10,
+        space = { x = { "INTEGER", { 0, 100 } } },
+        optimizer = { name = "walk", suggest = function(self, ctx)
+          local given, provisional = 0, 0  -- ids the engine gave, and not yet
+          for _, t in ipairs(ctx:trials()) do
+            if t.id:match("^%x+$") then given = given + 1 else provisional = provisional + 1 end
+          end
+          return { x = 10 * given + provisional }
+        end } }
+    ]])
+    rt.load(file, '{"seed": 1, "default_seed": 1}')
+    local reply = suggest(4)
+    local xs = {}
+    for i, p in ipairs(reply.suggestions) do xs[i] = p.x end
+    assert.are.same({ 0, 1, 2, 3 }, xs) -- each call saw the ones before it, as pending
+    -- the engine creates three of them: they get their ids; the fourth is dropped
+    reply = suggest(1, new_events({ reply.suggestions[1], reply.suggestions[2], reply.suggestions[3] }))
+    assert.are.same({ { x = 30 } }, reply.suggestions)
+  end)
+
   it("never suggests params of an existing trial", function()
     load("tiny")
     local reply = suggest(10, new_events({ { bs = 16 }, { bs = 64 } }))
