@@ -310,8 +310,9 @@ static int prepare_dir(struct run *r)
 	snprintf(path, sizeof path, "%s/store", r->dir);
 	if (stat(path, &st) == 0) {
 		fail(r->dir, "already holds an experiment (choose another "
-			     "--dir; `maggy-engine show` reads it, "
-			     "`maggy-engine resume` continues it)");
+			     "--dir; `maggy-engine show` reads it, and "
+			     "`maggy-engine resume` continues it when it was "
+			     "interrupted and is not a simulation)");
 		return -1;
 	}
 	if (lock_dir(r->dir) < 0)

@@ -41,13 +41,17 @@ struct span {
 	double from, to;
 };
 
+/* Virtual time starts at 2000-01-01 00:00:00 UTC, whenever the simulation
+ * runs: its store and summary are a function of its seed alone. */
+#define SIM_EPOCH 946684800.0
+
 struct sim {
 	struct event_base *base;
 	simbench_t *bench;
 	struct sim_options opts;
 	ctl_t *ctl;
 	struct event *advance_ev;
-	double epoch; /* wall time the virtual clock starts at */
+	double epoch; /* unix time the virtual clock starts at */
 	double now;
 
 	struct sim_event *heap;
@@ -371,7 +375,7 @@ sim_t *sim_new(struct event_base *base, simbench_t *bench,
 	s->base = base;
 	s->bench = bench;
 	s->opts = *o;
-	s->epoch = trial_now();
+	s->epoch = SIM_EPOCH;
 	s->slots = calloc((size_t)o->workers, sizeof *s->slots);
 	s->advance_ev = event_new(base, -1, 0, advance_cb, s);
 	if (s->slots == NULL || s->advance_ev == NULL)

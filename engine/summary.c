@@ -286,7 +286,8 @@ static double duration_of(const json_t *status)
 }
 
 static json_t *build(store_t *store, const char *dir, int with_trials,
-		     json_int_t since, double *last, char *err, size_t errlen)
+		     json_int_t since, double *last, int *simulated, char *err,
+		     size_t errlen)
 {
 	json_t *exp = load_meta(store, "experiment");
 	json_t *status = load_meta(store, "status");
@@ -295,6 +296,7 @@ static json_t *build(store_t *store, const char *dir, int with_trials,
 	json_t *sum = NULL;
 	char where[PATH_MAX];
 
+	*simulated = 0;
 	/* the same "dir" as the run's own summary.json, however it was typed */
 	if (realpath(dir, where) == NULL)
 		snprintf(where, sizeof where, "%s", dir);
@@ -302,6 +304,7 @@ static json_t *build(store_t *store, const char *dir, int with_trials,
 		snprintf(err, errlen, "%s holds no experiment", dir);
 		goto out;
 	}
+	*simulated = json_object_get(exp, "simulation") != NULL;
 	g.direction = json_string_value(json_object_get(exp, "direction"));
 	if (g.direction == NULL)
 		g.direction = "max";
@@ -365,8 +368,10 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 		      char *err, size_t errlen)
 {
 	double last;
+	int simulated;
 
-	return build(store, dir, with_trials, -1, &last, err, errlen);
+	return build(store, dir, with_trials, -1, &last, &simulated, err,
+		     errlen);
 }
 
 /* "excluded hosts: a, b" when the run gave up on some hosts. */
@@ -633,7 +638,8 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 /* "running" in the store with no engine holding the directory: the engine
  * was killed. Say so, count the time only up to its last trial (`last`),
  * and show the trials it was running as what they are now: PENDING. */
-static void mark_dead(json_t *sum, const char *dir, double last)
+static void mark_dead(json_t *sum, const char *dir, double last,
+		      int simulated)
 {
 	const char *status = json_string_value(json_object_get(sum, "status"));
 	json_int_t running = json_integer_value(json_object_get(sum, "running"));
@@ -645,9 +651,11 @@ static void mark_dead(json_t *sum, const char *dir, double last)
 	if (!run_gone(status, dir))
 		return;
 	json_object_set_new(sum, "status", json_string("interrupted"));
-	json_object_set_new(sum, "error", json_string(
-		"the engine is no longer running (killed or crashed); "
-		"`maggy-engine resume DIR` continues the experiment"));
+	json_object_set_new(sum, "error", json_string(simulated
+		? "the simulation was killed before its end; a simulation is "
+		  "not resumed: run it again (it takes seconds)"
+		: "the engine is no longer running (killed or crashed); "
+		  "`maggy-engine resume DIR` continues the experiment"));
 	json_array_foreach(json_object_get(sum, "trials"), i, t) {
 		state = json_string_value(json_object_get(t, "state"));
 		if (state && strcmp(state, "RUNNING") == 0)
@@ -667,10 +675,12 @@ json_t *summary_read(store_t *store, const char *dir, int with_trials,
 		     char *err, size_t errlen)
 {
 	double last;
-	json_t *sum = build(store, dir, with_trials, -1, &last, err, errlen);
+	int simulated;
+	json_t *sum = build(store, dir, with_trials, -1, &last, &simulated,
+			    err, errlen);
 
 	if (sum)
-		mark_dead(sum, dir, last);
+		mark_dead(sum, dir, last, simulated);
 	return sum;
 }
 
@@ -678,11 +688,12 @@ json_t *summary_read_changes(store_t *store, const char *dir,
 			     json_int_t since, char *err, size_t errlen)
 {
 	double last;
-	json_t *sum = build(store, dir, 1, since < 0 ? 0 : since, &last, err,
-			    errlen);
+	int simulated;
+	json_t *sum = build(store, dir, 1, since < 0 ? 0 : since, &last,
+			    &simulated, err, errlen);
 
 	if (sum)
-		mark_dead(sum, dir, last);
+		mark_dead(sum, dir, last, simulated);
 	return sum;
 }
 

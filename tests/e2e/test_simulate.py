@@ -5,10 +5,11 @@ import csv
 import json
 import math
 import pathlib
+import subprocess
 
 import pytest
 
-from conftest import DATA, ROOT, curves_csv
+from conftest import DATA, ENGINE, ROOT, curves_csv, trials_in, wait_for
 
 
 def experiment(tmp_path, optimizer, earlystop='"none"', trials=30, direction="min",
@@ -90,6 +91,24 @@ def test_a_seed_gives_the_same_simulation(engine, tmp_path):
         runs.append(read_trace(run_dir))
     assert runs[0] == runs[1]
     assert [r["trial"] for r in runs[0]] != [r["trial"] for r in runs[2]]
+    # the summary too, byte for byte but for its directory: times are virtual
+    texts = [(tmp_path / f"run{i}" / "summary.json").read_text().replace(f"run{i}", "run")
+             for i in (0, 1)]
+    assert texts[0] == texts[1]
+
+
+def test_a_killed_simulation_says_to_run_it_again(engine, tmp_path):
+    script = experiment(tmp_path, '"random"', trials=100000)
+    run_dir = tmp_path / "r"
+    proc = subprocess.Popen([str(ENGINE), "simulate", str(script), "--benchmark", "branin",
+                             "--dir", str(run_dir), "--quiet"], stdout=subprocess.DEVNULL)
+    wait_for(lambda: (run_dir / "store").exists() and trials_in(run_dir, "FINISHED"), 60,
+             "finished trials")
+    proc.kill()
+    proc.wait()
+    shown = engine.show(run_dir)
+    assert shown["status"] == "interrupted"
+    assert "a simulation is not resumed: run it again" in shown["error"]
 
 
 def test_seeded_runs_side_by_side_never_fail_and_agree(engine, tmp_path):
@@ -399,8 +418,6 @@ return maggy.experiment { name = "loco", metric = "loss", direction = "min",
 
 
 def test_the_name_cannot_move_the_default_directory(tmp_path):
-    import subprocess
-    from conftest import ENGINE
     cwd = tmp_path / "a" / "b"
     cwd.mkdir(parents=True)
     script = experiment(tmp_path, '"random"', trials=2)
