@@ -225,6 +225,15 @@ local function from_library(source)
   return source:sub(1, 1) == "=" or source:sub(1, #library) == library
 end
 
+-- "path:line: " of where a strategy's method `fn` is defined, when it is
+-- the user's (not the library's): what an error about what it returned
+-- points at. "" otherwise.
+function M.defined_at(fn)
+  local info = type(fn) == "function" and debug.getinfo(fn, "S")
+  if not info or from_library(info.source) or info.source:sub(1, 1) ~= "@" then return "" end
+  return string.format("%s:%d: ", info.source:sub(2), info.linedefined)
+end
+
 -- "path:line:" of the script's `return ... experiment` statement, or "path:".
 function M.where(path)
   local line = return_line(path)

@@ -386,7 +386,10 @@ end
 
 local function checked_suggestion(params)
   local copy, key = checked_params(params)
-  if not copy then fail("optimizer '%s': suggest returned invalid params: %s", exp.opt_name, key) end
+  if not copy then
+    fail("%soptimizer '%s': suggest returned invalid params: %s",
+      experiment.defined_at(exp.optimizer.suggest), exp.opt_name, key)
+  end
   return copy, key
 end
 
@@ -471,7 +474,8 @@ end
 local function checked_stops(ids)
   if ids == nil then return {} end
   if type(ids) ~= "table" then
-    fail("earlystop '%s': check must return a list of trial ids, got %s", exp.rule_name, type(ids))
+    fail("%searlystop '%s': check must return a list of trial ids, got %s",
+      experiment.defined_at(exp.rule.check), exp.rule_name, type(ids))
   end
   local out, seen = {}, {}
   for _, id in ipairs(ids) do

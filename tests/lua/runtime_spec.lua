@@ -312,6 +312,7 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
     local ok, err = pcall(suggest, 1)
     assert.is_false(ok)
     assert.matches("optimizer 'sloppy': suggest returned invalid params: parameter 'x': 11 is outside [1, 10]", err, 1, true)
+    assert.matches("fixtures/invalid_suggestion.lua:%d+: optimizer", err) -- where its suggest is
   end)
 
   it("refuses an ablator's params that do not say, or say twice, what they leave out", function()
