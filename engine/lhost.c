@@ -63,6 +63,7 @@ struct lhost {
 	/* What the watchdog watches, under mu. */
 	int busy;
 	int busy_tag;
+	const char *busy_what; /* which strategy call the job makes */
 	double deadline;
 	double hooked_at; /* 0 when the interruption was not asked for yet */
 	/* The job the Lua thread runs, and the one the watchdog wants
@@ -220,7 +221,7 @@ static int bridge_pcall(lua_State *L, int nargs, int nresults, char **error)
 
 static void abandon_for_memory(lhost_t *h);
 static void interrupt_handler(int sig);
-static void begin_watch(lhost_t *h, int tag);
+static void begin_watch(lhost_t *h, int tag, const char *json);
 static void *watchdog_thread(void *arg);
 static void wake(lhost_t *h);
 static void push_result(lhost_t *h, int tag, char *json, char *error);
@@ -452,7 +453,7 @@ static int call_watched(lhost_t *h, const char *fname, const char *a1,
 	pthread_mutex_lock(&h->mu);
 	h->runner = pthread_self();
 	h->sync = 1;
-	begin_watch(h, -1);
+	begin_watch(h, -1, NULL);
 	pthread_mutex_unlock(&h->mu);
 	this_host = h;
 	rc = call_runtime(h, fname, a1, a2, out, error);
@@ -567,10 +568,29 @@ static void interrupt_handler(int sig)
 }
 
 /* A watched call begins: the watchdog's clock starts. With mu held. */
-static void begin_watch(lhost_t *h, int tag)
+/* Which strategy call a job (JSON, as the controller writes it) makes,
+ * for the message of one that does not return. */
+static const char *job_what(const char *json)
+{
+	if (json == NULL)
+		return "a call";
+	if (strstr(json, "\"op\":\"suggest\""))
+		return "a call (the optimizer's suggest, or its observe of a "
+		       "trial that ended before it)";
+	if (strstr(json, "\"op\":\"check\""))
+		return "a call (the early-stop rule's check, or the optimizer's "
+		       "observe of a trial that ended before it)";
+	if (strstr(json, "\"op\":\"finalize\""))
+		return "a call (the optimizer's finalize, or an ablation "
+		       "study's report)";
+	return "a call (the optimizer's observe of a trial that ended)";
+}
+
+static void begin_watch(lhost_t *h, int tag, const char *json)
 {
 	h->busy = 1;
 	h->busy_tag = tag;
+	h->busy_what = job_what(json);
 	atomic_fetch_add(&h->job_no, 1);
 	h->deadline = now_s() + h->timeout_s;
 	h->hooked_at = 0;
@@ -588,7 +608,7 @@ static struct job *next_job(lhost_t *h)
 		h->jobs = j->next;
 		if (h->jobs == NULL)
 			h->jobs_tail = NULL;
-		begin_watch(h, j->tag);
+		begin_watch(h, j->tag, j->json);
 	}
 	pthread_mutex_unlock(&h->mu);
 	return j;
@@ -653,7 +673,7 @@ static void *lua_thread(void *arg)
 static void watch_once(lhost_t *h)
 {
 	double now = now_s();
-	char msg[400];
+	char msg[512];
 
 	if (!h->busy || h->dead || now < h->deadline)
 		return;
@@ -666,10 +686,11 @@ static void watch_once(lhost_t *h)
 	if (now < h->hooked_at + GRACE_S)
 		return;
 	snprintf(msg, sizeof msg,
-		 "%s has not returned after %.1f s (%s) and cannot be "
+		 "%s%s has not returned after %.1f s (%s) and cannot be "
 		 "interrupted (a loop in JIT-compiled code, or one that "
 		 "catches every error); the strategy was abandoned",
-		 h->limits_set ? "strategy time limit exceeded: a call"
+		 h->limits_set ? "strategy time limit exceeded: " : "",
+		 h->limits_set ? h->busy_what
 			       : "loading the experiment (its script with "
 				 "count() and initialize())",
 		 h->timeout_s + GRACE_S,
