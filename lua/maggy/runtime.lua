@@ -403,7 +403,6 @@ local function wire_params(params)
   return out
 end
 
-
 -- How many distinct points the space has: math.huge with a DOUBLE.
 local function points_in_space(space)
   local n = 1
