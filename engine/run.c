@@ -844,17 +844,16 @@ static int final_commit(struct run *r)
 static void print_param(const json_t *p)
 {
 	const json_t *values = json_object_get(p, "values"), *v;
-	char num[NUMTEXT_SIZE], *text;
+	char num[NUMTEXT_SIZE], *copy;
 	size_t i;
 
 	printf("    %s %s", json_string_value(json_object_get(p, "name")),
 	       json_string_value(json_object_get(p, "type")));
 	if (values) {
-		json_array_foreach(values, i, v) { /* 0.1, not 0.10000000000000001 */
-			text = json_is_real(v) ? NULL : json_dumps(v, JSON_ENCODE_ANY);
-			printf("%s%s", i ? ", " : " [", text ? text :
-			       numtext_shortest(json_real_value(v), num, sizeof num));
-			free(text);
+		json_array_foreach(values, i, v) {
+			printf("%s%s", i ? ", " : " [",
+			       summary_value_text(v, 0, num, &copy));
+			free(copy);
 		}
 		printf("]");
 	} else {

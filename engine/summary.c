@@ -555,6 +555,17 @@ static void print_ablation(const json_t *a, FILE *out)
 			"why a trial failed)\n");
 }
 
+const char *summary_value_text(const json_t *v, int digits, char *buf,
+			       char **copy)
+{
+	*copy = NULL;
+	if (json_is_real(v) && digits == 0)
+		return numtext_shortest(json_real_value(v), buf, NUMTEXT_SIZE);
+	*copy = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT |
+				      JSON_REAL_PRECISION(digits));
+	return *copy ? *copy : "?";
+}
+
 void summary_print_params(const json_t *params, int digits, FILE *out)
 {
 	const char *key;
@@ -562,19 +573,11 @@ void summary_print_params(const json_t *params, int digits, FILE *out)
 	int first = 1;
 
 	json_object_foreach((json_t *)params, key, v) {
-		char num[NUMTEXT_SIZE], *text = NULL;
-		const char *shown;
+		char num[NUMTEXT_SIZE], *copy;
 
-		if (json_is_real(v) && digits == 0)
-			shown = numtext_shortest(json_real_value(v), num,
-						 sizeof num);
-		else
-			shown = text = json_dumps(v, JSON_ENCODE_ANY |
-						     JSON_COMPACT |
-						     JSON_REAL_PRECISION(digits));
 		fprintf(out, "%s%s=%s", first ? "" : ", ", key,
-			shown ? shown : "?");
-		free(text);
+			summary_value_text(v, digits, num, &copy));
+		free(copy);
 		first = 0;
 	}
 }
@@ -671,12 +674,14 @@ static void mark_dead(json_t *sum, const char *dir, double last,
 			    json_real(last > started ? last - started : 0));
 }
 
-json_t *summary_read(store_t *store, const char *dir, int with_trials,
-		     char *err, size_t errlen)
+/* build, then mark_dead: the summary as the commands that read a
+ * directory show it. */
+static json_t *read_marked(store_t *store, const char *dir, int with_trials,
+			   json_int_t since, char *err, size_t errlen)
 {
 	double last;
 	int simulated;
-	json_t *sum = build(store, dir, with_trials, -1, &last, &simulated,
+	json_t *sum = build(store, dir, with_trials, since, &last, &simulated,
 			    err, errlen);
 
 	if (sum)
@@ -684,17 +689,16 @@ json_t *summary_read(store_t *store, const char *dir, int with_trials,
 	return sum;
 }
 
+json_t *summary_read(store_t *store, const char *dir, int with_trials,
+		     char *err, size_t errlen)
+{
+	return read_marked(store, dir, with_trials, -1, err, errlen);
+}
+
 json_t *summary_read_changes(store_t *store, const char *dir,
 			     json_int_t since, char *err, size_t errlen)
 {
-	double last;
-	int simulated;
-	json_t *sum = build(store, dir, 1, since < 0 ? 0 : since, &last,
-			    &simulated, err, errlen);
-
-	if (sum)
-		mark_dead(sum, dir, last, simulated);
-	return sum;
+	return read_marked(store, dir, 1, since < 0 ? 0 : since, err, errlen);
 }
 
 #define DUMP_FLAGS (JSON_INDENT(2) | JSON_REAL_PRECISION(17))

@@ -45,6 +45,13 @@ int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
  * traceback) when `verbose`, else its short form (errtext.h). */
 void summary_print(const json_t *summary, FILE *out, int verbose);
 
+/* How a value is printed: a real with `digits` significant digits (0: as
+ * many as it needs, 0.1 and not 0.10000000000000001), anything else as
+ * compact JSON. Returns buf (NUMTEXT_SIZE bytes) or *copy, which the
+ * caller frees (NULL when buf was used). */
+const char *summary_value_text(const json_t *v, int digits, char *buf,
+			       char **copy);
+
 /* A trial's params on one line: name=value, by name, separated by ", ";
  * reals with `digits` significant digits (0: as many as they need). */
 void summary_print_params(const json_t *params, int digits, FILE *out);
