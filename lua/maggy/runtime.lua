@@ -69,7 +69,7 @@ local function run_script(script, dir, ctx)
   if not experiment.is_experiment(e) then
     fail("%s: the script must return maggy.experiment{...}, got %s", script, type(e))
   end
-  return e
+  return e, env
 end
 
 local function resolve_seed(options, e)
@@ -168,10 +168,11 @@ function M.load(script_path, options_json)
   printing_ctx = ctx
   local space = json.opt(options.space)
   experiment.set_benchmark_space(space and benchmark_space(space))
-  local e = run_script(script_path, dir, ctx)
+  local e, env = run_script(script_path, dir, ctx)
   experiment.set_benchmark_space(nil)
   local seed = resolve_seed(options, e)
   configure_ctx(ctx, e, seed)
+  sandbox.seed(env, ctx.rng:fork("math.random"))
   local s = {
     ctx = ctx, keys = keyset.new(key_of_trial, params_changed), exhausted = false,
     provisional = {}, provisional_count = 0,

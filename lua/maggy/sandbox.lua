@@ -1,7 +1,8 @@
 -- The environment experiment scripts and the modules they require run in.
 --
 -- Built from an allow-list (after Redis scripting): basic functions, copies of
--- string, table and math, os.time/clock/date, a `print` that becomes log
+-- string, table and math (whose random and randomseed draw from a stream of
+-- this sandbox's own, seeded by the run's seed: M.seed), os.time/clock/date, a `print` that becomes log
 -- lines, getmetatable/setmetatable that only see and change metatables the
 -- script set itself (the library's objects keep theirs, hidden), and a
 -- `require` that
@@ -19,6 +20,9 @@
 -- Class`: with that, `obj.__index` would be the class table itself, raw and
 -- writable, and a script holding any search space, trial or optimizer could
 -- change it for every object, the runtime's own included.
+
+local rng = require "maggy.rng"
+local describe = require "maggy.describe"
 
 local M = {}
 
@@ -153,12 +157,49 @@ local function make_require(env, search_path)
   end
 end
 
+-- math.random and math.randomseed as Lua 5.1 has them, drawing from a
+-- stream of this sandbox's own (maggy.rng) instead of the Lua state's
+-- shared one, whose sequence is the same whatever the run's seed. Until
+-- M.seed gives the run's, the stream is that of seed 0.
+local streams = setmetatable({}, { __mode = "k" })
+
+local function seeded_math(env)
+  local box = { r = rng.new(0) }
+  streams[env] = box
+  local floor = math.floor
+  env.math.random = function(m, n)
+    local u = box.r:random()
+    if m == nil then return u end
+    if type(m) ~= "number" or (n ~= nil and type(n) ~= "number") then
+      error("bad argument to 'random' (number expected)", 2)
+    end
+    local lo, hi
+    if n == nil then lo, hi = 1, floor(m) else lo, hi = floor(m), floor(n) end
+    if lo > hi then error("bad argument to 'random' (interval is empty)", 2) end
+    return lo + floor(u * (hi - lo + 1))
+  end
+  env.math.randomseed = function(x)
+    if type(x) ~= "number" or x ~= x or math.abs(x) >= 2 ^ 53 then
+      error("bad argument to 'randomseed' (a number below 2^53 expected, got "
+        .. describe(x) .. ")", 2)
+    end
+    box.r = rng.new(floor(x))
+  end
+end
+
+-- Gives env's math.random the generator r (a fork of the run's ctx.rng):
+-- a run's seed decides what a script draws with math.random too.
+function M.seed(env, r)
+  streams[env].r = r
+end
+
 -- opts.path: where `require` looks for user modules (package.path syntax);
 -- opts.print: function(line) receiving what the script prints.
 function M.new(opts)
   local env = {}
   for _, name in ipairs(BASICS) do env[name] = _G[name] end
   for _, name in ipairs(LIBRARIES) do env[name] = copy(_G[name]) end
+  seeded_math(env)
   env.string = copy(string, { dump = true }) -- bytecode is not a safe currency
   env.getmetatable, env.setmetatable = metatable_guards()
   env.os = { time = os.time, clock = os.clock, date = os.date }

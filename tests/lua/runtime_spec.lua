@@ -199,6 +199,21 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
     assert.are_not.same(first, suggest(5).suggestions)
   end)
 
+  it("lets the run's seed decide what a script draws with math.random", function()
+    local file = script([[
+      return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 10,
+        space = { x = { "DOUBLE", { 0, 1 } } },
+        optimizer = { name = "m", suggest = function(self, ctx) return { x = math.random() } end } }
+    ]])
+    local function drawn(seed)
+      rt.load(file, json.encode({ seed = seed, default_seed = 1 }))
+      return suggest(3).suggestions
+    end
+    local first = drawn(1)
+    assert.are.same(first, drawn(1))
+    assert.are_not.same(first, drawn(2))
+  end)
+
   it("drops duplicates and says done once a tiny space is exhausted", function()
     load("tiny")
     local reply = suggest(10)

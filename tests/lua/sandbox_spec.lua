@@ -42,6 +42,33 @@ describe("maggy.sandbox", function()
     assert.is_nil(env.getmetatable(""))
   end)
 
+  it("gives math.random a stream of its own, as Lua 5.1 calls it, that M.seed sets", function()
+    local rng = require "maggy.rng"
+    local a, b = new_env({}), new_env({})
+    sandbox.seed(a, rng.new(3))
+    sandbox.seed(b, rng.new(3))
+    math.random() -- the Lua state's own stream is not theirs
+    for _ = 1, 20 do
+      local u = a.math.random()
+      assert.is_true(u >= 0 and u < 1)
+      assert.are.equal(u, b.math.random())
+      local k = a.math.random(6)
+      assert.is_true(k >= 1 and k <= 6 and k == math.floor(k))
+      assert.are.equal(k, b.math.random(6))
+      assert.are.equal(a.math.random(-2, 2), b.math.random(-2, 2))
+    end
+    assert.are.equal(5, a.math.random(5, 5))
+    assert.has_error(function() a.math.random(3, 2) end, "bad argument to 'random' (interval is empty)")
+    assert.has_error(function() a.math.random(0) end, "bad argument to 'random' (interval is empty)")
+    assert.has_error(function() a.math.random("x") end, "bad argument to 'random' (number expected)")
+    a.math.randomseed(11)
+    b.math.randomseed(11)
+    assert.are.equal(a.math.random(), b.math.random())
+    b.math.randomseed(12)
+    assert.are_not.equal(a.math.random(), b.math.random())
+    assert.has_error(function() a.math.randomseed(0 / 0) end)
+  end)
+
   it("sends print to the log sink", function()
     local lines = {}
     run("print('a', 1, nil, true)", lines)
