@@ -67,7 +67,12 @@ void ctl_flush_trials(ctl_t *c)
 
 	while ((t = c->unsaved) != NULL) {
 		char *text = trial_record_text(t);
+		struct store_trial_head head;
 		int rc = text ? store_trial_put(c->store, t->id, text) : -1;
+
+		trial_head(t, &head);
+		if (rc == 0)
+			rc = store_trial_head_put(c->store, t->id, &head);
 
 		free(text);
 		/* Out of memory: a trial whose state cannot be stored must

@@ -22,11 +22,18 @@
 #define ARENA_KEEP ((size_t)8 << 20)
 
 enum db { DB_META, DB_TRIALS, DB_METRICS, DB_LOGS, DB_STRATEGY, DB_JOURNAL,
-	  DB_COUNT };
+	  DB_HEADS, DB_COUNT };
 
 static const char *const db_names[DB_COUNT] = {
-	"meta", "trials", "metrics", "logs", "strategy", "journal",
+	"meta", "trials", "metrics", "logs", "strategy", "journal", "heads",
 };
+
+/* A head on disk, under its trial's seq: the trial's id (u64), end_seq
+ * (u32), state, has_value, two bytes of zeros, then value, started and
+ * ended (f64). Keyed by seq, the heads of the trials in flight lie in the
+ * last pages (a commit rewrites few), and they are read in creation
+ * order. */
+#define HEAD_SIZE 40
 
 /* One queued write: key and value lie back to back in the batch arena. */
 struct op {
@@ -86,6 +93,7 @@ struct walk {
 		store_trial_cb trial;
 		store_metric_cb metric;
 		store_log_cb log;
+		store_head_cb head;
 	} cb;
 	void *arg;
 	int stop;
@@ -795,6 +803,29 @@ int store_trial_put(store_t *s, uint64_t trial, const char *json)
 	return put_u64_text(s, DB_TRIALS, trial, json, json ? strlen(json) : 0);
 }
 
+int store_trial_head_put(store_t *s, uint64_t trial,
+			 const struct store_trial_head *head)
+{
+	uint8_t *k, *v;
+	int rc;
+
+	if (!head)
+		return fail(s, EINVAL, "put heads: NULL value");
+	rc = batch_add(s, DB_HEADS, 8, HEAD_SIZE, &k, &v);
+	if (rc)
+		return rc;
+	put_u64(k, head->seq);
+	put_u64(v, trial);
+	put_u32(v + 8, head->end_seq);
+	v[12] = head->state;
+	v[13] = head->has_value;
+	v[14] = v[15] = 0;
+	put_f64(v + 16, head->value);
+	put_f64(v + 24, head->started);
+	put_f64(v + 32, head->ended);
+	return 0;
+}
+
 int store_journal_put(store_t *s, uint64_t seq, const char *job, size_t len)
 {
 	return put_u64_text(s, DB_JOURNAL, seq, job, len);
@@ -1019,6 +1050,24 @@ static int visit_log(const MDB_val *k, const MDB_val *v, struct walk *w)
 	return 0;
 }
 
+static int visit_head(const MDB_val *k, const MDB_val *v, struct walk *w)
+{
+	const uint8_t *p = v->mv_data;
+	struct store_trial_head h;
+
+	if (k->mv_size != 8 || v->mv_size != HEAD_SIZE)
+		return EBADMSG;
+	h.seq = get_u64(k->mv_data);
+	h.end_seq = get_u32(p + 8);
+	h.state = p[12];
+	h.has_value = p[13];
+	h.value = get_f64(p + 16);
+	h.started = get_f64(p + 24);
+	h.ended = get_f64(p + 32);
+	w->stop = w->cb.head(get_u64(p), &h, w->arg);
+	return 0;
+}
+
 static int visit_count(const MDB_val *k, const MDB_val *v, struct walk *w)
 {
 	w->count++;
@@ -1030,6 +1079,38 @@ int store_trials_each(store_t *s, store_trial_cb cb, void *arg)
 	struct walk w = { .cb.trial = cb, .arg = arg };
 
 	return walk_run(s, DB_TRIALS, 0, 0, visit_u64_text, &w);
+}
+
+int store_trial_heads_each(store_t *s, store_head_cb cb, void *arg)
+{
+	struct walk w = { .cb.head = cb, .arg = arg };
+
+	return walk_run(s, DB_HEADS, 0, 0, visit_head, &w);
+}
+
+int store_trial_heads_complete(store_t *s)
+{
+	MDB_txn *txn = NULL;
+	MDB_dbi trials, heads;
+	MDB_stat st_trials, st_heads;
+	int rc;
+
+	rc = dbi_get(s, DB_TRIALS, &trials);
+	if (rc == 0)
+		rc = dbi_get(s, DB_HEADS, &heads);
+	if (rc == MDB_NOTFOUND) /* an older engine's store, or none yet */
+		return 0;
+	if (rc == 0)
+		rc = txn_begin(s, MDB_RDONLY, &txn);
+	if (rc == 0)
+		rc = mdb_stat(txn, trials, &st_trials);
+	if (rc == 0)
+		rc = mdb_stat(txn, heads, &st_heads);
+	if (txn)
+		rtxn_end(s, txn, 0);
+	if (rc)
+		return fail(s, rc, "read heads");
+	return st_heads.ms_entries == st_trials.ms_entries;
 }
 
 int store_journal_each(store_t *s, store_trial_cb cb, void *arg)

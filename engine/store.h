@@ -8,6 +8,7 @@
  *   logs     u64 id, u32 seq (BE)  -> f64 unix time, u8 stream, text
  *   strategy key string   -> bytes (optimizer state, for resume)
  *   journal  u64 seq (BE)  -> JSON job given to the strategies (for resume)
+ *   heads    u64 seq (BE) -> a trial's id and head (store_trial_head)
  *
  * Writes are group-committed: the put functions only queue the write in
  * memory; store_commit() applies everything queued since the last commit in
@@ -52,6 +53,21 @@ enum store_err {
 	STORE_EAGAIN = -7,    /* the commit in flight has not ended yet */
 };
 
+/*
+ * What readers of every trial (the dashboard's counts, show's order) need of
+ * each without parsing its record: written beside the record, in the same
+ * commit, by whoever writes the record. Stores of older engines have no
+ * heads (store_trial_heads_complete).
+ */
+struct store_trial_head {
+	uint64_t seq;	  /* creation order, from 1 */
+	uint32_t end_seq; /* order of ending, from 1; 0 until it ends */
+	uint8_t state;	  /* the trial's state (enum trial_state, trial.h) */
+	uint8_t has_value;
+	double value;	  /* when has_value */
+	double started, ended; /* unix times, 0 = not yet */
+};
+
 enum store_mode {
 	STORE_READ = 0,   /* existing store, read-only */
 	STORE_WRITE = 1,  /* existing store or a new one, read-write */
@@ -85,6 +101,8 @@ void store_set_nosync(store_t *s, int nosync);
  */
 int store_meta_put(store_t *s, const char *key, const char *json);
 int store_trial_put(store_t *s, uint64_t trial, const char *json);
+int store_trial_head_put(store_t *s, uint64_t trial,
+			 const struct store_trial_head *head);
 int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value,
 		     double unix_time);
 int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
@@ -161,12 +179,22 @@ typedef int (*store_metric_cb)(uint64_t step, double value, double unix_time,
 typedef int (*store_log_cb)(uint32_t seq, double unix_time, int stream,
 			    const char *text, size_t len, void *arg);
 
+typedef int (*store_head_cb)(uint64_t trial,
+			     const struct store_trial_head *head, void *arg);
+
 int store_trials_each(store_t *s, store_trial_cb cb, void *arg);
+/* The heads in creation order (of their seq). */
+int store_trial_heads_each(store_t *s, store_head_cb cb, void *arg);
 int store_metrics_each(store_t *s, uint64_t trial, store_metric_cb cb,
 		       void *arg);
 int store_logs_each(store_t *s, uint64_t trial, store_log_cb cb, void *arg);
 /* The journal in order: `trial` is then the job's sequence number. */
 int store_journal_each(store_t *s, store_trial_cb cb, void *arg);
+
+/* 1 when every trial has its head (a store of this engine), 0 when some
+ * have none (a store of an older engine: read their records), or an
+ * error. */
+int store_trial_heads_complete(store_t *s);
 
 /* Count the metric points stored for `trial` (0 when none or on error). */
 size_t store_metric_count(store_t *s, uint64_t trial);

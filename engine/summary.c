@@ -144,7 +144,7 @@ static json_t *best_of(const struct gather *g)
 			 json_object_get(g->best, "params"));
 }
 
-/* What summary_trial_ids collects: each trial's creation order and id. */
+/* Trials with their creation order, to be put in it. */
 struct order {
 	struct seq_id {
 		json_int_t seq;
@@ -153,16 +153,8 @@ struct order {
 	size_t n, cap;
 };
 
-static int collect_order(uint64_t id, const char *json, size_t len, void *arg)
+static int order_add(struct order *o, json_int_t seq, uint64_t id)
 {
-	struct order *o = arg;
-	json_t *rec = json_loadb(json, len, 0, NULL);
-	json_int_t seq;
-
-	if (rec == NULL)
-		return 0; /* skipped, as gather_trial skips it */
-	seq = json_integer_value(json_object_get(rec, "seq"));
-	json_decref(rec);
 	if (o->n == o->cap) {
 		size_t cap = o->cap ? 2 * o->cap : 1024;
 		struct seq_id *p = realloc(o->items, cap * sizeof *p);
@@ -181,12 +173,102 @@ static int by_seq_id(const void *a, const void *b)
 	return (x->seq > y->seq) - (x->seq < y->seq);
 }
 
+/* The ids of o, in creation order, into *ids (malloc'd); frees o's items.
+ * Returns 0 or -1 (out of memory). */
+static int order_ids(struct order *o, uint64_t **ids, size_t *n)
+{
+	size_t i;
+
+	if (o->n > 0) /* o->items is NULL without trials */
+		qsort(o->items, o->n, sizeof *o->items, by_seq_id);
+	*ids = malloc((o->n ? o->n : 1) * sizeof **ids);
+	if (*ids)
+		for (i = 0; i < o->n; i++)
+			(*ids)[i] = o->items[i].id;
+	*n = *ids ? o->n : 0;
+	free(o->items);
+	o->items = NULL;
+	o->n = o->cap = 0;
+	return *ids ? 0 : -1;
+}
+
+static int collect_order(uint64_t id, const char *json, size_t len, void *arg)
+{
+	json_t *rec = json_loadb(json, len, 0, NULL);
+	json_int_t seq;
+
+	if (rec == NULL)
+		return 0; /* skipped, as gather_trial skips it */
+	seq = json_integer_value(json_object_get(rec, "seq"));
+	json_decref(rec);
+	return order_add(arg, seq, id);
+}
+
+/*
+ * A pass over the trials' heads (store.h): the summary's counts, best and
+ * end_seq into g, without parsing a record, and into `listed` the trials
+ * that g's list is to hold (every trial when g is NULL).
+ */
+struct heads {
+	struct gather *g;
+	struct order listed;
+	uint64_t best;	   /* the best trial's id, when has_best */
+	uint32_t best_end; /* and its end_seq: of equal values, the first */
+	double best_value; /* to end is the best */
+	int has_best;
+};
+
+static int take_head(uint64_t id, const struct store_trial_head *h,
+		     void *arg)
+{
+	struct heads *hs = arg;
+	struct gather *g = hs->g;
+
+	if (g == NULL)
+		return order_add(&hs->listed, (json_int_t)h->seq, id);
+	if (h->state <= TRIAL_FAILED)
+		g->counts[h->state]++;
+	if ((h->state == TRIAL_FINISHED || h->state == TRIAL_EARLY_STOPPED) &&
+	    h->has_value &&
+	    (!hs->has_best || trial_better(g->direction, h->value,
+					   hs->best_value) ||
+	     (h->value == hs->best_value && h->end_seq < hs->best_end))) {
+		hs->best = id;
+		hs->best_end = h->end_seq;
+		hs->best_value = h->value;
+		hs->has_best = 1;
+	}
+	if (h->ended > g->last)
+		g->last = h->ended;
+	if (h->started > g->last)
+		g->last = h->started;
+	if ((json_int_t)h->end_seq > g->end_seq)
+		g->end_seq = h->end_seq;
+	if (g->trials == NULL || !changed_since(h->state, h->end_seq, g->since))
+		return 0;
+	return order_add(&hs->listed, (json_int_t)h->seq, id);
+}
+
+/* The trials in creation order, from their heads when the store has them
+ * all, else from their records. Returns 0 or -1 (out of memory). */
+static int ids_in_order(store_t *store, uint64_t **ids, size_t *n)
+{
+	struct heads hs = { NULL, { NULL, 0, 0 }, 0, 0, 0, 0 };
+	int rc = store_trial_heads_complete(store) == 1
+			 ? store_trial_heads_each(store, take_head, &hs)
+			 : store_trials_each(store, collect_order, &hs.listed);
+
+	if (rc < 0) {
+		free(hs.listed.items);
+		return -1;
+	}
+	return order_ids(&hs.listed, ids, n);
+}
+
 int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
 		      size_t *n, char *err, size_t errlen)
 {
 	json_t *exp = load_meta(store, "experiment");
-	struct order o = { NULL, 0, 0 };
-	size_t i;
 
 	*ids = NULL;
 	*n = 0;
@@ -195,25 +277,11 @@ int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
 		return -1;
 	}
 	json_decref(exp);
-	if (store_trials_each(store, collect_order, &o) < 0) {
-		free(o.items);
+	if (ids_in_order(store, ids, n) < 0) {
 		snprintf(err, errlen, "out of memory reading the trials of %s",
 			 dir);
 		return -1;
 	}
-	if (o.n > 0) /* o.items is NULL without trials */
-		qsort(o.items, o.n, sizeof *o.items, by_seq_id);
-	*ids = malloc((o.n ? o.n : 1) * sizeof **ids);
-	if (*ids == NULL) {
-		free(o.items);
-		snprintf(err, errlen, "out of memory reading the trials of %s",
-			 dir);
-		return -1;
-	}
-	for (i = 0; i < o.n; i++)
-		(*ids)[i] = o.items[i].id;
-	*n = o.n;
-	free(o.items);
 	return 0;
 }
 
@@ -285,6 +353,42 @@ static double duration_of(const json_t *status)
 				      : (double)time(NULL)) - started;
 }
 
+static int list_entry(json_t *entry, void *arg)
+{
+	struct gather *g = arg;
+
+	return json_array_append(g->trials, entry);
+}
+
+static int keep_best(json_t *entry, void *arg)
+{
+	struct gather *g = arg;
+
+	g->best = json_incref(entry);
+	return 0;
+}
+
+/* g from the trials' heads: only the records of the trials its list holds,
+ * and of the best, are read. Returns 0 or -1 (out of memory). */
+static int gather_heads(store_t *store, struct gather *g)
+{
+	struct heads hs = { g, { NULL, 0, 0 }, 0, 0, 0, 0 };
+	uint64_t *ids;
+	size_t n;
+	int rc = store_trial_heads_each(store, take_head, &hs);
+
+	if (rc < 0 || order_ids(&hs.listed, &ids, &n) < 0) {
+		free(hs.listed.items);
+		return -1;
+	}
+	if (g->trials)
+		walk_entries(store, ids, n, 0, 0, list_entry, g);
+	free(ids);
+	if (hs.has_best)
+		walk_entries(store, &hs.best, 1, 0, 0, keep_best, g);
+	return 0;
+}
+
 static json_t *build(store_t *store, const char *dir, int with_trials,
 		     json_int_t since, double *last, int *simulated, char *err,
 		     size_t errlen)
@@ -308,7 +412,13 @@ static json_t *build(store_t *store, const char *dir, int with_trials,
 	g.direction = json_string_value(json_object_get(exp, "direction"));
 	if (g.direction == NULL)
 		g.direction = "max";
-	if (g.trials == NULL) {
+	if (store_trial_heads_complete(store) == 1) {
+		if (gather_heads(store, &g) < 0) {
+			snprintf(err, errlen, "out of memory reading the "
+				 "trials of %s", dir);
+			goto out;
+		}
+	} else if (g.trials == NULL) {
 		store_trials_each(store, gather_trial, &g);
 	} else {
 		uint64_t *ids;

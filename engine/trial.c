@@ -9,6 +9,7 @@
 #include <xxhash.h>
 
 #include "proto/proto.h"
+#include "store.h"
 
 static const char *const state_names[] = {
 	"PENDING", "RUNNING", "FINISHED", "EARLY_STOPPED", "FAILED",
@@ -170,6 +171,16 @@ char *trial_record_text(const struct trial *t)
 	}
 	free(rest);
 	return text;
+}
+
+void trial_head(const struct trial *t, struct store_trial_head *head)
+{
+	*head = (struct store_trial_head){
+		.seq = t->seq, .end_seq = t->end_seq,
+		.state = (uint8_t)t->state, .has_value = t->has_value,
+		.value = t->has_value ? t->value : 0, .started = t->started,
+		.ended = t->ended,
+	};
 }
 
 static double number_or_zero(const json_t *v)

@@ -98,6 +98,10 @@ void trial_free(struct trial *t);
  * parsed. */
 char *trial_record_text(const struct trial *t);
 
+/* The head stored beside its record (store.h): its state and times. */
+struct store_trial_head;
+void trial_head(const struct trial *t, struct store_trial_head *head);
+
 /*
  * What a trial keeps of the outputs of its FINAL or record: a new reference
  * to `outputs` when it is a JSON object, NULL when it is not. Empty objects,

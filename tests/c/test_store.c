@@ -385,6 +385,7 @@ static void test_missing_dbi(void)
 	CHECK_RC(store_logs_each(s, 1, rec_log, &r), 0);
 	CHECK(r.n == 0, "records in missing dbs: %d", r.n);
 	CHECK(store_metric_count(s, 1) == 0, "metric count");
+	CHECK_RC(store_trial_heads_complete(s), 0); /* an older engine's store */
 	store_close(s);
 	drop_dir(dir);
 }
@@ -699,6 +700,67 @@ static void test_parallel_reader(void)
 	drop_dir(dir);
 }
 
+struct heads_seen {
+	int n;
+	uint64_t order[4];
+	struct store_trial_head of[4]; /* by trial id */
+};
+
+static int rec_head(uint64_t trial, const struct store_trial_head *h,
+		    void *arg)
+{
+	struct heads_seen *seen = arg;
+
+	if (seen->n < 4)
+		seen->order[seen->n++] = trial;
+	if (trial < 4)
+		seen->of[trial] = *h;
+	return 0;
+}
+
+static void test_trial_heads(void)
+{
+	char *dir = make_dir();
+	store_t *s = open_or_die(dir, STORE_WRITE);
+	const struct store_trial_head running = { 7, 0, 1, 0, 0, 1.5e9, 0 };
+	const struct store_trial_head created = { 3, 0, 0, 0, 0, 0, 0 };
+	const struct store_trial_head ended = { 3, 0xfffffffe, 4, 1, -0.25,
+						1.5e9 + 0.5, 1.5e9 + 2 };
+	struct heads_seen seen;
+	struct store_trial_head *got = seen.of;
+
+	memset(&seen, 0, sizeof seen);
+	CHECK_RC(store_trial_heads_complete(s), 1); /* no trials, no heads */
+	CHECK_RC(store_trial_put(s, 1, "{}"), 0);
+	CHECK_RC(commit(s), 0);
+	CHECK_RC(store_trial_heads_complete(s), 0); /* a record without */
+	CHECK_RC(store_trial_head_put(s, 1, &running), 0);
+	CHECK_RC(store_trial_put(s, 2, "{}"), 0);
+	CHECK_RC(store_trial_head_put(s, 2, &created), 0);
+	CHECK_RC(store_trial_head_put(s, 2, &ended), 0); /* the last one wins */
+	CHECK_RC(store_trial_head_put(s, 3, NULL), STORE_EINVAL);
+	CHECK_RC(commit(s), 0);
+	store_close(s);
+
+	s = open_or_die(dir, STORE_READ);
+	CHECK_RC(store_trial_heads_complete(s), 1);
+	CHECK_RC(store_trial_heads_each(s, rec_head, &seen), 0);
+	CHECK(seen.n == 2 && seen.order[0] == 2 && seen.order[1] == 1,
+	      "%d heads, not in creation order", seen.n);
+	CHECK(got[1].seq == 7 && got[1].end_seq == 0 && got[1].state == 1 &&
+	      got[1].has_value == 0 && got[1].started == 1.5e9 &&
+	      got[1].ended == 0, "head of 1: seq %llu state %d",
+	      (unsigned long long)got[1].seq, got[1].state);
+	CHECK(got[2].seq == 3 && got[2].end_seq == 0xfffffffe &&
+	      got[2].state == 4 && got[2].has_value == 1 &&
+	      got[2].value == -0.25 && got[2].started == 1.5e9 + 0.5 &&
+	      got[2].ended == 1.5e9 + 2, "head of 2: seq %llu end %u state %d "
+	      "value %g", (unsigned long long)got[2].seq, got[2].end_seq,
+	      got[2].state, got[2].value);
+	store_close(s);
+	drop_dir(dir);
+}
+
 int main(void)
 {
 	struct {
@@ -715,6 +777,7 @@ int main(void)
 		{ "commit_beside", test_commit_beside },
 		{ "beside_grows", test_commit_beside_grows },
 		{ "beside_fails", test_commit_beside_fails },
+		{ "trial_heads", test_trial_heads },
 	};
 
 	for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {
