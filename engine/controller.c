@@ -594,6 +594,8 @@ static void assign(ctl_t *c, struct worker *w, struct trial *t)
 
 	t->state = TRIAL_RUNNING;
 	t->attempts++;
+	if (t->attempts > 1) /* its history starts over with the attempt */
+		store_metrics_erase(c->store, t->id);
 	t->worker = w;
 	t->slot = w->slot;
 	if (w->info == NULL)

@@ -35,9 +35,11 @@ static const char *const db_names[DB_COUNT] = {
  * order. */
 #define HEAD_SIZE 40
 
-/* One queued write: key and value lie back to back in the batch arena. */
+/* One queued write: key and value lie back to back in the batch arena.
+ * An erase has a key alone: every record whose key starts with it goes. */
 struct op {
 	enum db db;
+	int erase;
 	size_t off;
 	size_t klen;
 	size_t vlen;
@@ -449,15 +451,16 @@ static int batch_reserve(struct batch *b, size_t bytes)
 
 /* Append one write of klen + vlen bytes; *k and *v point where the caller
  * writes the key and the value (valid until the next append). */
-static int batch_append(struct batch *b, enum db db, size_t klen,
+static int batch_append(struct batch *b, enum db db, int erase, size_t klen,
 			size_t vlen, uint8_t **k, uint8_t **v)
 {
 	int rc = batch_reserve(b, klen + vlen);
 
 	if (rc)
 		return rc;
-	b->ops[b->nops++] = (struct op){ .db = db, .off = b->used,
-					 .klen = klen, .vlen = vlen };
+	b->ops[b->nops++] = (struct op){ .db = db, .erase = erase,
+					 .off = b->used, .klen = klen,
+					 .vlen = vlen };
 	*k = b->arena + b->used;
 	*v = *k + klen;
 	b->used += klen + vlen;
@@ -465,8 +468,8 @@ static int batch_append(struct batch *b, enum db db, size_t klen,
 }
 
 /* Queue one write (see batch_append) for the next commit. */
-static int batch_add(store_t *s, enum db db, size_t klen, size_t vlen,
-		     uint8_t **k, uint8_t **v)
+static int batch_queue(store_t *s, enum db db, int erase, size_t klen,
+		       size_t vlen, uint8_t **k, uint8_t **v)
 {
 	int rc;
 
@@ -476,8 +479,14 @@ static int batch_add(store_t *s, enum db db, size_t klen, size_t vlen,
 	if (klen == 0 || klen > s->maxkey)
 		return fail(s, EINVAL, "put %s: key of %zu bytes (1 to %zu)",
 			    db_names[db], klen, s->maxkey);
-	rc = batch_append(&s->queued, db, klen, vlen, k, v);
+	rc = batch_append(&s->queued, db, erase, klen, vlen, k, v);
 	return rc ? fail(s, rc, "put %s", db_names[db]) : 0;
+}
+
+static int batch_add(store_t *s, enum db db, size_t klen, size_t vlen,
+		     uint8_t **k, uint8_t **v)
+{
+	return batch_queue(s, db, 0, klen, vlen, k, v);
 }
 
 static void batch_clear(struct batch *b)
@@ -497,6 +506,31 @@ static void batch_free(struct batch *b)
 	free(b->arena);
 }
 
+static int has_prefix(const MDB_val *k, const void *prefix, size_t plen)
+{
+	return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
+}
+
+/* Delete every record of dbi whose key starts with `prefix`. After a
+ * delete the cursor stands on the next record, which MDB_NEXT gives. */
+static int erase_prefix(MDB_txn *txn, MDB_dbi dbi, const MDB_val *prefix)
+{
+	MDB_cursor *cur;
+	MDB_val k = *prefix, v;
+	int rc = mdb_cursor_open(txn, dbi, &cur);
+
+	if (rc)
+		return rc;
+	rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+	while (rc == 0 && has_prefix(&k, prefix->mv_data, prefix->mv_size)) {
+		rc = mdb_cursor_del(cur, 0);
+		if (rc == 0)
+			rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+	}
+	mdb_cursor_close(cur);
+	return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
 /* Apply the batch in order, so a later put of the same key wins. */
 static int apply_batch(store_t *s, MDB_txn *txn, const struct batch *b)
 {
@@ -507,7 +541,8 @@ static int apply_batch(store_t *s, MDB_txn *txn, const struct batch *b)
 		MDB_val k = { op->klen, b->arena + op->off };
 		MDB_val v = { op->vlen, b->arena + op->off + op->klen };
 
-		rc = mdb_put(txn, s->dbi[op->db], &k, &v, 0);
+		rc = op->erase ? erase_prefix(txn, s->dbi[op->db], &k)
+			       : mdb_put(txn, s->dbi[op->db], &k, &v, 0);
 	}
 	return rc;
 }
@@ -523,7 +558,8 @@ static int requeue_flying(store_t *s)
 	for (size_t i = 0; rc == 0 && i < q->nops; i++) {
 		const struct op *op = &q->ops[i];
 
-		rc = batch_append(f, op->db, op->klen, op->vlen, &k, &v);
+		rc = batch_append(f, op->db, op->erase, op->klen, op->vlen, &k,
+				  &v);
 		if (rc == 0)
 			memcpy(k, q->arena + op->off, op->klen + op->vlen);
 	}
@@ -846,6 +882,16 @@ int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value,
 	return 0;
 }
 
+int store_metrics_erase(store_t *s, uint64_t trial)
+{
+	uint8_t *k, *v;
+	int rc = batch_queue(s, DB_METRICS, 1, 8, 0, &k, &v);
+
+	if (rc == 0)
+		put_u64(k, trial);
+	return rc;
+}
+
 int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
 		  int stream, const char *text, size_t len)
 {
@@ -953,11 +999,6 @@ static int scratch_set(struct scratch *sc, const void *data, size_t len)
 		memcpy(sc->p, data, len);
 	sc->p[len] = '\0';
 	return 0;
-}
-
-static int has_prefix(const MDB_val *k, const void *prefix, size_t plen)
-{
-	return k->mv_size >= plen && memcmp(k->mv_data, prefix, plen) == 0;
 }
 
 /*

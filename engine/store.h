@@ -109,6 +109,9 @@ int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
 		  int stream, const char *text, size_t len);
 int store_strategy_put(store_t *s, const char *key, const void *data,
 		       size_t len);
+/* Queue the deletion of every metric point of `trial` (a new attempt
+ * starts its history over); puts queued after it are kept. */
+int store_metrics_erase(store_t *s, uint64_t trial);
 int store_journal_put(store_t *s, uint64_t seq, const char *job, size_t len);
 
 /* Number of writes queued since the last commit. */

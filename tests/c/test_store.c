@@ -761,6 +761,35 @@ static void test_trial_heads(void)
 	drop_dir(dir);
 }
 
+static void test_metrics_erase(void)
+{
+	char *dir = make_dir();
+	store_t *s = open_or_die(dir, STORE_WRITE);
+	struct rec r = { 0 };
+
+	for (uint64_t step = 0; step < 600; step++) /* over several pages */
+		CHECK_RC(store_metric_put(s, 5, step, 1.0, 1e9), 0);
+	CHECK_RC(store_metric_put(s, 4, 1, -4.0, 1e9), 0);
+	CHECK_RC(store_metric_put(s, 6, 0, -6.0, 1e9), 0);
+	CHECK_RC(commit(s), 0);
+	/* a new attempt: the old points go, the new ones after it stay, even
+	 * in the same batch */
+	CHECK_RC(store_metric_put(s, 5, 700, 2.0, 1e9), 0);
+	CHECK_RC(store_metrics_erase(s, 5), 0);
+	CHECK_RC(store_metric_put(s, 5, 0, 3.0, 1e9), 0);
+	CHECK_RC(store_metric_put(s, 5, 1, 4.0, 1e9), 0);
+	CHECK_RC(commit(s), 0);
+	CHECK_RC(store_metrics_each(s, 5, rec_metric, &r), 0);
+	CHECK(r.n == 2 && r.ids[0] == 0 && r.vals[0] == 3.0 && r.ids[1] == 1 &&
+	      r.vals[1] == 4.0, "trial 5 after the erase: %d points", r.n);
+	CHECK(store_metric_count(s, 4) == 1 && store_metric_count(s, 6) == 1,
+	      "the neighbours' points");
+	CHECK_RC(store_metrics_erase(s, 9), 0); /* nothing to erase */
+	CHECK_RC(commit(s), 0);
+	store_close(s);
+	drop_dir(dir);
+}
+
 int main(void)
 {
 	struct {
@@ -778,6 +807,7 @@ int main(void)
 		{ "beside_grows", test_commit_beside_grows },
 		{ "beside_fails", test_commit_beside_fails },
 		{ "trial_heads", test_trial_heads },
+		{ "metrics_erase", test_metrics_erase },
 	};
 
 	for (size_t i = 0; i < sizeof tests / sizeof *tests; i++) {

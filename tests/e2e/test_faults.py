@@ -2,6 +2,7 @@
 mid-run and resumed, trials that must be decided exactly once, and honest
 end states. The real engine, real executors (or a fake one where a test must
 control each frame), the real store."""
+import json
 import os
 import re
 import signal
@@ -426,6 +427,24 @@ def test_a_trial_that_keeps_killing_its_executor_fails_after_max_attempts(tmp_pa
     [t] = trials_in(run_dir)
     assert (t["state"], t["attempts"]) == ("FAILED", 2)
     assert "its executor process exited (exit code 3)" in t["error"]
+
+
+def test_a_new_attempt_starts_the_trials_history_over(engine, tmp_path):
+    """The points of an attempt that died are not mixed into the next
+    one's: export, show and the dashboard read the new attempt's alone."""
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:crash_once",
+                        max_attempts=2)
+    done = engine.run(script, "--workers", 1, "--dir", run_dir,
+                      env={"CRASH_ONCE_MARK": str(tmp_path / "crashed")})
+    assert done.returncode == 0, done.stdout + done.stderr
+    [t] = trials_in(run_dir)
+    assert (t["state"], t["attempts"], t["steps"]) == ("FINISHED", 2, 3)
+    history = subprocess.run([str(ENGINE), "export", str(run_dir), "--history",
+                              "--format", "json"], capture_output=True, text=True,
+                             check=True).stdout
+    assert [(p["step"], p["value"]) for p in json.loads(history)] == \
+        [(s, t["params"]["x"] + s) for s in range(3)]
 
 
 # ---- honest end states ------------------------------------------------------
