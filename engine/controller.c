@@ -879,11 +879,12 @@ static int ran_in(const struct trial *t, const char *host, int pid)
 	       host && strcmp(h, host) == 0;
 }
 
-void ctl_executor_exited(ctl_t *c, int pid, const char *how)
+int ctl_executor_exited(ctl_t *c, int pid, const char *how)
 {
 	struct worker *w;
 	char why[128];
 	size_t i;
+	int lost = 0;
 
 	/* Its connection may not have seen the EOF yet: it must not look idle
 	 * and get the retry of its own trial. */
@@ -902,8 +903,10 @@ void ctl_executor_exited(ctl_t *c, int pid, const char *how)
 		snprintf(why, sizeof why, "its executor process exited (%s)",
 			 how);
 		ctl_lose_trial(c, t, why);
+		lost = 1;
 	}
 	ctl_schedule(c);
+	return lost;
 }
 
 void ctl_on_recycle(ctl_t *c, int (*cb)(void *arg, const char *host, int pid),

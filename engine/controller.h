@@ -158,8 +158,9 @@ int ctl_start(ctl_t *c);
 
 /* The local executor process `pid` exited (`how`: "exit code 1", "signal
  * 11 (...)"): its trial, if any, is lost now rather than after the
- * liveness timeout, and its error says how. */
-void ctl_executor_exited(ctl_t *c, int pid, const char *how);
+ * liveness timeout, and its error says how. Returns 1 when it was running
+ * a trial (which then answers for its death, up to max_attempts), else 0. */
+int ctl_executor_exited(ctl_t *c, int pid, const char *how);
 
 /* Called with an executor's host and pid when the engine is done with that
  * process: its trial ran out of time (trial_timeout), or it was declared

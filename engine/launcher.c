@@ -106,11 +106,16 @@ fail:
 	return NULL;
 }
 
-/* In the child: own process group, die with the engine, run the shim. */
-static void exec_child(launcher_t *l, char **env)
+/* In the child: own process group (a terminal's Ctrl-C goes to the engine
+ * alone, and the engine's signals reach whatever the training function
+ * started), die with the engine, run the shim. SIGKILL, not SIGTERM: a
+ * training function may catch SIGTERM to save a checkpoint and go on. */
+static void exec_child(launcher_t *l, pid_t engine, char **env)
 {
-	setpgid(0, 0); /* a terminal's Ctrl-C goes to the engine alone */
-	prctl(PR_SET_PDEATHSIG, SIGTERM);
+	setpgid(0, 0);
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != engine) /* the engine died before prctl */
+		_exit(127);
 	execve(l->executor, (char *[]){ l->executor, NULL }, env);
 	_exit(127);
 }
@@ -118,7 +123,7 @@ static void exec_child(launcher_t *l, char **env)
 static int spawn(launcher_t *l, struct slot *s)
 {
 	char **env;
-	pid_t pid;
+	pid_t pid, engine = getpid();
 
 	s->attempt++;
 	env = child_env(l, s);
@@ -128,7 +133,7 @@ static int spawn(launcher_t *l, struct slot *s)
 	fflush(stderr);
 	pid = fork();
 	if (pid == 0)
-		exec_child(l, env);
+		exec_child(l, engine, env);
 	free_env(env);
 	if (pid < 0)
 		return -1;
@@ -157,7 +162,9 @@ static void describe_status(int status, char *out, size_t len)
 		snprintf(out, len, "status %d", status);
 }
 
-static void schedule_restart(launcher_t *l, struct slot *s, int status)
+/* `trial_died`: it died running a trial, which answers for it. */
+static void schedule_restart(launcher_t *l, struct slot *s, int status,
+			     int trial_died)
 {
 	char how[64], why[256];
 	double delay;
@@ -168,7 +175,7 @@ static void schedule_restart(launcher_t *l, struct slot *s, int status)
 		return;
 	}
 	describe_status(status, how, sizeof how);
-	s->quick_deaths = mono_now() - s->started < QUICK_DEATH_S
+	s->quick_deaths = !trial_died && mono_now() - s->started < QUICK_DEATH_S
 				  ? s->quick_deaths + 1 : 0;
 	if (s->quick_deaths >= MAX_QUICK_DEATHS) {
 		snprintf(why, sizeof why, "executor slot %d exited %d times in "
@@ -201,7 +208,7 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 {
 	launcher_t *l = arg;
 	pid_t pid;
-	int status;
+	int status, trial_died;
 	char how[64];
 
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -209,12 +216,17 @@ static void sigchld_cb(evutil_socket_t fd, short what, void *arg)
 		if (s == NULL)
 			continue;
 		s->pid = 0;
+		/* what the trial started (a Pool's workers, a child process)
+		 * ends with its executor: it would hold the executor's
+		 * connection and a CPU */
+		kill(-pid, SIGKILL);
 		if (l->stopping)
 			continue;
 		describe_status(status, how, sizeof how);
-		l->hooks.exited(l->hooks.arg, s->index, (int)pid, how);
+		trial_died = l->hooks.exited(l->hooks.arg, s->index, (int)pid,
+					     how);
 		if (!l->stopping)
-			schedule_restart(l, s, status);
+			schedule_restart(l, s, status, trial_died);
 	}
 }
 
@@ -277,7 +289,7 @@ static void signal_all(launcher_t *l, int sig)
 
 	for (i = 0; i < l->n; i++)
 		if (l->slots[i].pid > 0)
-			kill(l->slots[i].pid, sig);
+			kill(-l->slots[i].pid, sig); /* its process group */
 }
 
 int launcher_kill(launcher_t *l, int pid)
@@ -286,7 +298,7 @@ int launcher_kill(launcher_t *l, int pid)
 
 	if (s == NULL)
 		return -1;
-	kill(pid, SIGKILL);
+	kill(-pid, SIGKILL); /* its process group */
 	return 0;
 }
 

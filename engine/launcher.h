@@ -5,7 +5,10 @@
  * the driver's address and the secret file through its environment (never
  * its command line). A child that exits while the experiment runs is
  * started again with a growing delay when it keeps dying quickly; after too
- * many quick deaths in a row the launcher gives up and says why. With
+ * many quick deaths in a row the launcher gives up and says why. Each child
+ * leads its own process group: the launcher's signals reach what the
+ * training function started, and what is left of a group when its
+ * executor exits is killed. With
  * GPUs (gpus.h) each slot gets one device: CUDA_VISIBLE_DEVICES = the
  * slot's, in turn.
  *
@@ -20,8 +23,11 @@ typedef struct launcher launcher_t;
 struct launcher_hooks {
 	void *arg;
 	/* The executor of `slot`, process `pid`, exited (before any
-	 * restart); `how` says how ("exit code 1", "signal 11 (...)"). */
-	void (*exited)(void *arg, int slot, int pid, const char *how);
+	 * restart); `how` says how ("exit code 1", "signal 11 (...)").
+	 * Returns 1 when it ran a trial then, which answers for the death
+	 * (the trial's max_attempts bound it): such a death is never one of
+	 * the quick ones that make the launcher give up. */
+	int (*exited)(void *arg, int slot, int pid, const char *how);
 	/* Executors keep dying: `why` says how. The run should end. */
 	void (*gave_up)(void *arg, const char *why);
 };

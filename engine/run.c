@@ -488,10 +488,10 @@ static void signal_cb(evutil_socket_t sig, short what, void *arg)
 	ctl_abort(r->ctl, CTL_INTERRUPTED, "interrupted by a signal");
 }
 
-static void launcher_exited(void *arg, int slot, int pid, const char *how)
+static int launcher_exited(void *arg, int slot, int pid, const char *how)
 {
 	struct run *r = arg;
-	ctl_executor_exited(r->ctl, pid, how);
+	return ctl_executor_exited(r->ctl, pid, how);
 }
 
 /* A trial ran out of time: restart the process if it is one of ours. */

@@ -429,6 +429,61 @@ def test_a_trial_that_keeps_killing_its_executor_fails_after_max_attempts(tmp_pa
     assert "its executor process exited (exit code 3)" in t["error"]
 
 
+def test_trials_that_kill_their_executor_fail_and_the_run_goes_on(engine, tmp_path):
+    """Half the trials crash their executor at once: each fails after its
+    max_attempts, and the executor, which did start, is started again each
+    time, however quick the deaths (they are the trials', not a broken
+    set-up's)."""
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=10, train="fast_train:crash_on_b",
+                        max_attempts=2)
+    done = engine.run(script, "--workers", 1, "--dir", run_dir)
+    assert done.returncode == 0, done.stdout + done.stderr
+    trials = trials_in(run_dir)
+    assert len(trials) == 10
+    for t in trials:
+        assert t["state"] == ("FAILED" if t["params"]["mode"] == "b" else "FINISHED")
+    assert any(t["params"]["mode"] == "b" for t in trials)
+
+
+def process_alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+
+
+def test_what_a_trial_started_ends_with_its_executor(engine, tmp_path):
+    """A child process of the training function does not outlive the
+    executor that the trial took down."""
+    run_dir, pid_file = tmp_path / "r", tmp_path / "child.pid"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:leaves_a_child",
+                        max_attempts=1)
+    done = engine.run(script, "--workers", 1, "--dir", run_dir,
+                      env={"CHILD_PID_FILE": str(pid_file)})
+    assert done.returncode == 1, done.stdout + done.stderr  # nothing finished
+    child = int(pid_file.read_text())
+    wait_for(lambda: not process_alive(child), timeout=10, what="the child's end")
+
+
+def test_a_local_executor_ends_with_the_engine_whatever_its_trial_catches(tmp_path):
+    """kill -9 of the engine: its executors end, even one whose training
+    function catches SIGTERM."""
+    run_dir, pid_file = tmp_path / "r", tmp_path / "executor.pid"
+    script = experiment(tmp_path, num_trials=1,
+                        train="fast_train:keeps_going_on_sigterm")
+    os.environ["EXECUTOR_PID_FILE"] = str(pid_file)
+    try:
+        run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
+        wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the trial")
+    finally:
+        del os.environ["EXECUTOR_PID_FILE"]
+    executor = int(pid_file.read_text())
+    run.kill()
+    wait_for(lambda: not process_alive(executor), timeout=10, what="the executor's end")
+
+
 def test_a_new_attempt_starts_the_trials_history_over(engine, tmp_path):
     """The points of an attempt that died are not mixed into the next
     one's: export, show and the dashboard read the new attempt's alone."""
