@@ -7,6 +7,8 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 /* Points kept while the driver is unreachable; later ones are dropped. */
 #define MAX_BUFFERED (1u << 20)
@@ -25,6 +27,9 @@ static struct {
 
 static reporter_log_fn log_fn;
 static void *log_ud;
+/* In a process the training function forked (see after_fork_child). */
+static int forked;
+static int forked_warned;
 static PyObject *early_stop; /* the module's EarlyStop, a strong reference */
 
 typedef struct {
@@ -199,6 +204,21 @@ static PyObject *l_broadcast(Reporter *self, PyObject *args, PyObject *kw)
 				    Py_TYPE(metric)->tp_name);
 	if (parse_step(step_obj, &has_step, &step) < 0)
 		return NULL;
+	if (forked) {
+		static const char why[] =
+			"maggy: reporter.broadcast() in a process that the "
+			"training function started is ignored: broadcast from "
+			"the process that runs train (send the metric back to "
+			"it, as a DataLoader sends batches)\n";
+
+		if (!forked_warned) {
+			ssize_t n = write(2, why, sizeof why - 1);
+
+			(void)n; /* a closed stderr: nowhere else to say it */
+			forked_warned = 1;
+		}
+		Py_RETURN_NONE;
+	}
 	rc = record(self->trial, has_step, step, value);
 	if (rc == 1) {
 		char hex[PROTO_TRIAL_HEX];
@@ -225,6 +245,13 @@ static PyObject *l_log(Reporter *self, PyObject *msg)
 		Py_BEGIN_ALLOW_THREADS
 		log_fn(log_ud, self->trial, text, strlen(text));
 		Py_END_ALLOW_THREADS
+	} else if (forked) {
+		/* its stderr is the executor's capture pipe: the line is the
+		 * trial's all the same, on stderr */
+		struct iovec line[2] = { { text, strlen(text) }, { "\n", 1 } };
+		ssize_t n = writev(2, line, 2); /* closed: nowhere else to say */
+
+		(void)n;
 	}
 	free(text);
 	Py_RETURN_NONE;
@@ -331,14 +358,16 @@ static PyObject *l_init_module(void)
 
 /* A child forked by the training function (multiprocessing, DataLoader
  * workers) has no I/O thread and must not write on the driver's socket: its
- * reporter records nothing and logs nothing. The lock may have been held by
- * the I/O thread at the fork, hence the new one. */
+ * reporter's log lines go to its stderr (the executor captures it), and a
+ * broadcast is dropped with a warning. The lock may have been held by the
+ * I/O thread at the fork, hence the new one. */
 static void after_fork_child(void)
 {
 	pthread_mutex_init(&rs.lock, NULL);
 	rs.trial = 0;
 	rs.n = 0;
 	log_fn = NULL;
+	forked = 1;
 }
 
 int reporter_register(reporter_log_fn log, void *ud)

@@ -3,8 +3,13 @@
 
 #include "trial.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <string.h>
+#include <unistd.h>
 
+#include "diag.h"
 #include "pyrun.h"
 #include "reporter.h"
 
@@ -69,6 +74,19 @@ static int settle_to(const struct trial_env *env, int most)
 	return closed ? TRIAL_CLOSED : TRIAL_SENT;
 }
 
+/* The directory the executor started in, where every trial starts: one
+ * that changes directory (os.chdir) does not move the next ones. */
+static void back_to_start_dir(void)
+{
+	static int start_dir = -2;
+
+	if (start_dir == -2)
+		start_dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	else if (start_dir >= 0 && fchdir(start_dir) < 0)
+		diag("cannot go back to the executor's directory: %s",
+		     strerror(errno));
+}
+
 int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 {
 	struct reporter_summary sum;
@@ -76,6 +94,7 @@ int trial_run(const struct trial_env *env, uint64_t trial, const json_t *msg)
 	json_t *final;
 	int outcome;
 
+	back_to_start_dir();
 	reporter_begin(trial);
 	io_wake(env->io);
 	pyrun_call(json_object_get(msg, "params"), env->metric, &res);

@@ -12,7 +12,7 @@ import shutil
 import pytest
 
 import fakedriver
-from conftest import ENGINE, FIXTURES, ROOT, wait_for
+from conftest import ENGINE, FIXTURES, ROOT, experiment, wait_for
 
 FINAL_STATES = {"FINISHED", "EARLY_STOPPED", "FAILED"}
 
@@ -319,3 +319,14 @@ def test_fashion_mnist_example_trains_a_cnn(engine, tmp_path, monkeypatch):
         assert 0.0 <= t["value"] <= 1.0
         assert "loss" in t["outputs"]
     assert summary["best"]["value"] > 0.3, "no trial learned anything"
+
+
+def test_every_trial_starts_in_the_executors_directory(engine, tmp_path):
+    """A trial that changes directory does not move the next ones."""
+    run_dir, cwd_file = tmp_path / "r", tmp_path / "cwd.txt"
+    script = experiment(tmp_path, num_trials=3, train="fast_train:wanders_off")
+    out = engine.run(script, "--workers", 1, "--dir", run_dir,
+                     env={"CWD_FILE": str(cwd_file)})
+    assert out.returncode == 0, out.stdout + out.stderr
+    starts = cwd_file.read_text().splitlines()
+    assert len(starts) == 3 and len(set(starts)) == 1 and starts[0] != "/"

@@ -29,6 +29,20 @@ def test_failed_trial_shows_its_traceback(engine, tmp_path):
     assert every.stdout.count(" error] Traceback") == len(failed)
 
 
+def test_the_reporter_in_a_forked_child_logs_to_stderr_and_says_its_points_are_dropped(
+        engine, tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:reports_from_a_child")
+    out = engine.run(script, "--workers", 1, "--dir", run_dir)
+    assert out.returncode == 0, out.stdout + out.stderr
+    [t] = trials_in(run_dir)
+    assert (t["state"], t["steps"]) == ("FINISHED", 0)
+    lines = logs(run_dir, t["id"]).stdout
+    assert f"[{t['id']} stderr] a line from the child" in lines
+    assert lines.count("reporter.broadcast() in a process that the training "
+                       "function started is ignored") == 1
+
+
 def test_unknown_trial_is_an_error(engine, tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=2)
