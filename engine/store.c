@@ -1214,6 +1214,19 @@ uint32_t store_log_next(store_t *s, uint64_t trial)
 	return next;
 }
 
+double store_modified(store_t *s)
+{
+	const char *path;
+	char data[PATH_MAX];
+	struct stat st;
+
+	if (mdb_env_get_path(s->env, &path) != 0 ||
+	    snprintf(data, sizeof data, "%s/data.mdb", path) >= (int)sizeof data ||
+	    stat(data, &st) < 0)
+		return 0;
+	return (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+}
+
 size_t store_metric_count(store_t *s, uint64_t trial)
 {
 	struct walk w = { .arg = NULL };

@@ -199,6 +199,10 @@ int store_journal_each(store_t *s, store_trial_cb cb, void *arg);
  * error. */
 int store_trial_heads_complete(store_t *s);
 
+/* When the store was last written (a commit), as a unix time; 0 when
+ * unknown. */
+double store_modified(store_t *s);
+
 /* Count the metric points stored for `trial` (0 when none or on error). */
 size_t store_metric_count(store_t *s, uint64_t trial);
 

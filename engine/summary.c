@@ -65,7 +65,7 @@ static json_t *trial_entry(store_t *store, uint64_t id, const char *json,
 	if (rec == NULL)
 		return NULL;
 	*state = trial_state_parse(json_string_value(json_object_get(rec, "state")));
-	entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
+	entry = json_pack("{s:o, s:o, s:o, s:o, s:o, s:I, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:o}",
 		"id", copy_field(rec, "id"), "seq", copy_field(rec, "seq"),
 		"end_seq", copy_field(rec, "end_seq"),
 		"params", copy_field(rec, "params"), "state",
@@ -75,7 +75,8 @@ static json_t *trial_entry(store_t *store, uint64_t id, const char *json,
 		copy_field(rec, "attempts"), "error", copy_field(rec, "error"),
 		"outputs", copy_field(rec, "outputs"), "started",
 		copy_field(rec, "started"), "ended", copy_field(rec, "ended"),
-		"worker", copy_field(rec, "worker"));
+		"worker", copy_field(rec, "worker"), "ignored_points",
+		copy_field(rec, "ignored_points"));
 	json_decref(rec);
 	return entry;
 }
@@ -749,10 +750,12 @@ void summary_print(const json_t *s, FILE *out, int verbose)
 }
 
 /* "running" in the store with no engine holding the directory: the engine
- * was killed. Say so, count the time only up to its last trial (`last`),
- * and show the trials it was running as what they are now: PENDING. */
-static void mark_dead(json_t *sum, const char *dir, double last,
-		      int simulated)
+ * was killed. Say so, count the time only up to what it did last (`last`,
+ * the latest start or end of a trial, or its last commit: of points and
+ * log lines too), and show the trials it was running as what they are
+ * now: PENDING. */
+static void mark_dead(json_t *sum, store_t *store, const char *dir,
+		      double last, int simulated)
 {
 	const char *status = json_string_value(json_object_get(sum, "status"));
 	json_int_t running = json_integer_value(json_object_get(sum, "running"));
@@ -763,6 +766,8 @@ static void mark_dead(json_t *sum, const char *dir, double last,
 
 	if (!run_gone(status, dir))
 		return;
+	if (!simulated && store_modified(store) > last) /* virtual clock */
+		last = store_modified(store);
 	json_object_set_new(sum, "status", json_string("interrupted"));
 	json_object_set_new(sum, "error", json_string(simulated
 		? "the simulation was killed before its end; a simulation is "
@@ -795,7 +800,7 @@ static json_t *read_marked(store_t *store, const char *dir, int with_trials,
 			    err, errlen);
 
 	if (sum)
-		mark_dead(sum, dir, last, simulated);
+		mark_dead(sum, store, dir, last, simulated);
 	return sum;
 }
 

@@ -4,6 +4,7 @@
 #include "reporter.h"
 #include "pyjson.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -114,7 +115,10 @@ static int record(uint64_t trial, int has_step, uint64_t step, double value)
 		goto out;
 	if (!has_step)
 		step = rs.next_step;
-	rs.next_step = step + 1;
+	/* after the highest step so far: a point sent back to an earlier
+	 * step (which the driver ignores) must not take the default along */
+	if (step >= rs.next_step)
+		rs.next_step = step + 1;
 	rs.steps++;
 	rs.has_last = 1;
 	rs.last = value;
@@ -152,6 +156,17 @@ int reporter_to_real(PyObject *o, double *out)
 	if (!PyLong_Check(o) && !(nm && nm->nb_float))
 		return -1;
 	f = PyNumber_Float(o);
+	if (!f && PyLong_Check(o) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
+		/* an int past what a double holds: infinite, so that it is
+		 * refused as not finite rather than as not a number */
+		PyObject *zero = PyLong_FromLong(0);
+		int negative = zero ? PyObject_RichCompareBool(o, zero, Py_LT) : 0;
+
+		Py_XDECREF(zero);
+		PyErr_Clear();
+		*out = negative > 0 ? -INFINITY : INFINITY;
+		return 0;
+	}
 	if (!f) {
 		PyErr_Clear();
 		return -1;

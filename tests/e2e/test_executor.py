@@ -89,6 +89,15 @@ def test_slot_and_attempt_from_flags_override_environment(make_driver,
     finish(proc, sess)
 
 
+def test_the_default_step_follows_the_highest_one(make_driver, executor_bin):
+    """Step 3 after step 5 is the driver's to refuse; the next default step
+    is 6, not 4 (which it would refuse too)."""
+    drv, proc, sess = start(make_driver, executor_bin, "steps_back")
+    res = sess.run_trial({"x": 0.5})
+    assert res.points == [(5, 0.1), (3, 0.2), (6, 0.3)]
+    finish(proc, sess)
+
+
 def test_reporter_points_and_dict_result_with_outputs(make_driver,
                                                       executor_bin):
     drv, proc, sess = start(make_driver, executor_bin, "with_reporter")
@@ -186,6 +195,7 @@ def test_forked_children_do_not_disturb_the_executor(make_driver,
             "number"),
     ("inf", "training function returned float (inf)"),
     ("bool", "training function returned bool (True)"),
+    ("hugeint", "; expected a finite number"),
 ])
 def test_garbage_results_fail_with_a_clear_error(make_driver, executor_bin,
                                                  kind, message):

@@ -484,6 +484,20 @@ def test_a_local_executor_ends_with_the_engine_whatever_its_trial_catches(tmp_pa
     wait_for(lambda: not process_alive(executor), timeout=10, what="the executor's end")
 
 
+def test_a_killed_engine_counts_its_time_up_to_its_last_commit(tmp_path):
+    """No trial ended before the kill, but points came in for a second: the
+    interrupted run lasted that long, not the moment its trial started."""
+    run_dir = tmp_path / "r"
+    run = Run(tmp_path, experiment(tmp_path, num_trials=1, train="fast_train:slow"),
+              "--workers", 1, "--dir", run_dir)
+    wait_for(lambda: [t for t in trials_in(run_dir, "RUNNING") if t["steps"] >= 10],
+             what="ten points of the trial")
+    run.kill()
+    summary = show(run_dir)
+    assert summary["status"] == "interrupted"
+    assert summary["duration_s"] >= 0.9, summary["duration_s"]
+
+
 def test_a_new_attempt_starts_the_trials_history_over(engine, tmp_path):
     """The points of an attempt that died are not mixed into the next
     one's: export, show and the dashboard read the new attempt's alone."""
@@ -627,6 +641,7 @@ def test_steps_must_increase_and_values_be_finite(tmp_path):
                           capture_output=True, text=True, check=True).stdout
     assert "steps must increase" in logs and "not a finite number" in logs
     assert t["steps"] == 5  # 0, 1, 5, 6, 8: the step 3, the second 5, the NaN refused
+    assert t["ignored_points"] == 3
 
 
 # ---- resume -----------------------------------------------------------------
