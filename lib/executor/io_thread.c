@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <math.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -314,6 +315,71 @@ static void flush_output(struct io_thread *io, int end_trial)
 	pthread_mutex_unlock(&io->out_lock);
 }
 
+/* ---- a fatal signal: what the trial printed last still goes out --------- */
+
+#define LAST_WORDS_WAIT_MS 3000
+
+/* The pipes' read ends are this process's alone: bytes still in them when
+ * it dies are lost, a segfault's last lines and the traceback that
+ * faulthandler writes at the fault among them. */
+static struct {
+	volatile sig_atomic_t dying;
+	int wake_fd;	/* the I/O thread's wake pipe */
+	int done[2];	/* where the I/O thread says it sent everything */
+	pid_t pid;	/* the executor's own, not a forked child's */
+} last_words = { 0, -1, { -1, -1 }, 0 };
+
+static char alt_stack[1 << 16]; /* for a fault that overflowed the stack */
+
+/*
+ * In the thread that faulted: wake the I/O thread and give it a moment to
+ * send what the pipes hold (Python's faulthandler, when a trial enabled
+ * it, runs before this and chains to it), then die of the signal
+ * (SA_RESETHAND put its default action back). Only write, poll and raise:
+ * async-signal-safe.
+ */
+static void on_fatal_signal(int sig)
+{
+	struct pollfd p = { .fd = last_words.done[0], .events = POLLIN };
+
+	if (getpid() == last_words.pid && !last_words.dying) {
+		last_words.dying = 1;
+		if (write(last_words.wake_fd, "", 1) == 1)
+			poll(&p, 1, LAST_WORDS_WAIT_MS);
+	}
+	raise(sig);
+}
+
+static void catch_fatal_signals(struct io_thread *io)
+{
+	static const int fatal[] = { SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT };
+	struct sigaction sa = { .sa_handler = on_fatal_signal,
+				.sa_flags = SA_RESETHAND | SA_ONSTACK };
+	stack_t st = { .ss_sp = alt_stack, .ss_size = sizeof alt_stack };
+	size_t i;
+
+	if (pipe2(last_words.done, O_CLOEXEC | O_NONBLOCK) < 0)
+		return; /* the executor works without its last words */
+	last_words.wake_fd = io->wake[1];
+	last_words.pid = getpid();
+	sigaltstack(&st, NULL); /* the main thread's: it runs the trials */
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof fatal / sizeof *fatal; i++)
+		sigaction(fatal[i], &sa, NULL);
+}
+
+/* The I/O thread, woken by on_fatal_signal: once. */
+static void say_last_words(struct io_thread *io)
+{
+	static int said;
+
+	if (said++)
+		return;
+	flush_output(io, 0);
+	if (write(last_words.done[1], "", 1) < 0)
+		return; /* the faulting thread waits out its time */
+}
+
 /* ---- the loop ------------------------------------------------------------ */
 
 /* Milliseconds until the next timed job (heartbeat, reconnect), -1: none. */
@@ -375,6 +441,8 @@ static void *io_main(void *arg)
 				   strerror(errno));
 		if (p[0].revents)
 			clear_wake(io);
+		if (last_words.dying)
+			say_last_words(io);
 		if (p[1].revents || p[2].revents) {
 			pthread_mutex_lock(&io->out_lock);
 			drain_pipes(io, 0);
@@ -423,6 +491,7 @@ int io_start(struct io_thread *io, const struct exec_config *cfg,
 	}
 	pthread_mutex_init(&io->lock, NULL);
 	pthread_mutex_init(&io->out_lock, NULL);
+	catch_fatal_signals(io);
 	rc = pthread_create(&io->thread, NULL, io_main, io);
 	if (rc) {
 		snprintf(err, errlen, "cannot start the I/O thread: %s",

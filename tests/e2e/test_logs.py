@@ -43,6 +43,24 @@ def test_the_reporter_in_a_forked_child_logs_to_stderr_and_says_its_points_are_d
                        "function started is ignored") == 1
 
 
+def test_a_segfaults_last_lines_and_traceback_are_kept(engine, tmp_path):
+    """What the trial printed just before the fault, and the traceback that
+    faulthandler writes at it, were still in the capture pipes when the
+    executor died."""
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:segfaults",
+                        max_attempts=1)
+    out = engine.run(script, "--workers", 1, "--dir", run_dir)
+    assert out.returncode == 1, out.stdout + out.stderr  # nothing finished
+    [t] = trials_in(run_dir)
+    lines = logs(run_dir, t["id"]).stdout
+    for want in ("line 2 before the fault", "and one on stderr",
+                 "Fatal Python error: Segmentation fault",
+                 "fast_train.py\", line", " in segfaults",
+                 "its executor process exited (signal 11"):
+        assert want in lines, lines
+
+
 def test_unknown_trial_is_an_error(engine, tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=2)
