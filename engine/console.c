@@ -242,6 +242,18 @@ void console_line(FILE *f, const char *fmt, ...)
 		show_status();
 }
 
+void console_lines(FILE *f, const char *prefix, const char *text, size_t len)
+{
+	const char *end = text + len, *nl;
+
+	do {
+		nl = memchr(text, '\n', (size_t)(end - text));
+		console_line(f, "%s%.*s", prefix,
+			     (int)((nl ? nl : end) - text), text);
+		text = nl ? nl + 1 : end;
+	} while (nl && text < end);
+}
+
 void console_stop(void)
 {
 	if (!con.on)

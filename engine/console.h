@@ -63,6 +63,11 @@ int console_progress_on(void);
 void console_line(FILE *f, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* console_line for each line of `text` (len bytes, not NUL-terminated),
+ * each after `prefix`: a multi-line log record keeps its trial's prefix on
+ * every line. */
+void console_lines(FILE *f, const char *prefix, const char *text, size_t len);
+
 /* Stop: erase the LIVE status, print a last PLAIN line if the counts
  * changed since the last one, free the timer. Idempotent. */
 void console_stop(void);

@@ -206,12 +206,16 @@ static void log_line(ctl_t *c, struct worker *w, const struct proto_header *h,
 	store_log_put(c->store, t ? id : 0, seq, ctl_now(c), stream, text,
 		      len);
 	ctl_commit_soon(c, 0);
-	if (!c->cfg->quiet && t) {
+	if (!c->cfg->quiet) {
+		char prefix[64];
+
 		proto_trial_hex(id, hex);
-		console_line(stdout, "[%s] %.*s", hex, (int)len, text);
-	} else if (!c->cfg->quiet) {
-		console_line(stdout, "[executor %d slot %d] %.*s", w->id,
-			     w->slot, (int)len, text);
+		if (t)
+			snprintf(prefix, sizeof prefix, "[%s] ", hex);
+		else
+			snprintf(prefix, sizeof prefix, "[executor %d slot "
+				 "%d] ", w->id, w->slot);
+		console_lines(stdout, prefix, text, len);
 	}
 	free(repaired);
 }

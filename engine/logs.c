@@ -1,5 +1,6 @@
 /* logs: the stored output of trials, once or followed. See logs.h. */
 #include "logs.h"
+#include "console.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -49,19 +50,21 @@ static int print_line(uint32_t seq, double unix_time, int stream,
 		      const char *text, size_t len, void *arg)
 {
 	struct reader *r = arg;
+	char prefix[64];
 
 	(void)unix_time;
 	if (seq < r->current->next_seq)
 		return 0;
 	r->current->next_seq = seq + 1;
 	if (r->current->id)
-		printf("[%s %s] %.*s\n", r->hex, proto_stream_name(stream), (int)len,
-		       text);
+		snprintf(prefix, sizeof prefix, "[%s %s] ", r->hex,
+			 proto_stream_name(stream));
 	else if (stream == PROTO_EXECUTOR)
-		printf("%.*s\n", (int)len, text);
+		prefix[0] = '\0';
 	else
-		printf("[executor %s] %.*s\n", proto_stream_name(stream), (int)len,
-		       text);
+		snprintf(prefix, sizeof prefix, "[executor %s] ",
+			 proto_stream_name(stream));
+	console_lines(stdout, prefix, text, len);
 	return 0;
 }
 

@@ -61,6 +61,16 @@ def test_a_segfaults_last_lines_and_traceback_are_kept(engine, tmp_path):
         assert want in lines, lines
 
 
+def test_every_line_of_a_multi_line_record_has_its_trials_prefix(engine, tmp_path):
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=1, train="fast_train:logs_two_lines")
+    out = engine.run(script, "--workers", 1, "--dir", run_dir, "--progress", "off")
+    assert out.returncode == 0, out.stdout + out.stderr
+    [t] = trials_in(run_dir)
+    assert f"[{t['id']}] first\n[{t['id']}] second\n" in out.stdout
+    assert f"[{t['id']} log] first\n[{t['id']} log] second\n" in logs(run_dir, t["id"]).stdout
+
+
 def test_unknown_trial_is_an_error(engine, tmp_path):
     run_dir = tmp_path / "r"
     script = experiment(tmp_path, num_trials=2)
