@@ -34,24 +34,6 @@ static int by_value(const void *pa, const void *pb)
 	return a->seq < b->seq ? -1 : 1;
 }
 
-/* What rank_entry fills, a trial at a time. */
-struct ranking {
-	struct ranked *order;
-	size_t n;
-};
-
-static int rank_entry(json_t *t, void *arg)
-{
-	struct ranking *r = arg;
-	const json_t *v = json_object_get(t, "value");
-
-	r->order[r->n] = (struct ranked){ 0, r->n, json_number_value(v),
-					  json_is_number(v) };
-	proto_trial_parse(json_string_value(json_object_get(t, "id")),
-			  &r->order[r->n].id);
-	r->n++;
-	return 0;
-}
 
 static int print_row(json_t *t, void *arg)
 {
@@ -77,40 +59,43 @@ static int print_row(json_t *t, void *arg)
 }
 
 /* The trials, best first: the `top` best, or all when top < 0. Ranked by a
- * key of 32 bytes a trial; the trials shown are read again one by one. */
+ * key of 32 bytes a trial (summary_trial_values); the trials shown are read
+ * one by one. */
 static void print_trials(store_t *store, const char *dir, const json_t *sum,
 			 long top)
 {
 	const char *direction = json_string_value(json_object_get(sum,
 								  "direction"));
 	char err[512];
-	uint64_t *ids;
-	size_t n, shown, rank = 0;
-	struct ranking r;
+	struct summary_value *values;
+	struct ranked *order;
+	size_t n, i, shown, rank = 0;
 
-	if (summary_trial_ids(store, dir, &ids, &n, err, sizeof err) < 0)
+	if (summary_trial_values(store, dir, &values, &n, err, sizeof err) < 0)
 		return;
-	r = (struct ranking){ calloc(n ? n : 1, sizeof *r.order), 0 };
-	if (r.order == NULL) {
-		free(ids);
+	order = calloc(n ? n : 1, sizeof *order);
+	if (order == NULL) {
+		free(values);
 		return;
 	}
-	summary_each_trial(store, dir, ids, n, rank_entry, &r);
+	for (i = 0; i < n; i++)
+		order[i] = (struct ranked){ values[i].id, i, values[i].value,
+					    values[i].has_value };
+	free(values);
 	minimize = direction && strcmp(direction, "min") == 0;
-	qsort(r.order, r.n, sizeof *r.order, by_value);
-	shown = top < 0 || (size_t)top > r.n ? r.n : (size_t)top;
+	qsort(order, n, sizeof *order, by_value);
+	shown = top < 0 || (size_t)top > n ? n : (size_t)top;
 	printf("\ntrials, best first:\n%4s  %-16s  %-13s  %12s  %5s  "
 	       "%9s  %8s  %s\n", "rank", "trial", "state",
 	       json_string_value(json_object_get(sum, "metric")), "steps",
 	       "duration", "attempts", "params");
-	for (size_t i = 0; i < shown; i++)
-		summary_each_trial(store, dir, &r.order[i].id, 1, print_row,
+	for (i = 0; i < shown; i++)
+		summary_each_trial(store, dir, &order[i].id, 1, print_row,
 				   &rank);
-	if (shown < r.n)
+	if (shown < n)
 		printf("(%zu more: --all lists every trial, --top N the N "
-		       "best)\n", r.n - shown);
-	free(r.order);
-	free(ids);
+		       "best)\n", n - shown);
+	free(order);
 }
 
 int show_experiment(const char *dir, const struct show_options *o)

@@ -343,6 +343,75 @@ int summary_each_trial(store_t *store, const char *dir, const uint64_t *ids,
 			    arg);
 }
 
+/* What summary_trial_values collects. */
+struct values {
+	struct summary_value *items;
+	size_t n, cap; /* a run going on may add trials meanwhile: */
+	int over;      /* more than cap were seen */
+};
+
+static int value_of_head(uint64_t id, const struct store_trial_head *h,
+			 void *arg)
+{
+	struct values *v = arg;
+
+	if (v->n == v->cap)
+		return v->over = 1;
+	v->items[v->n++] = (struct summary_value){ id, h->value, h->has_value };
+	return 0;
+}
+
+static int value_of_entry(json_t *entry, void *arg)
+{
+	struct values *v = arg;
+	const json_t *value = json_object_get(entry, "value");
+	struct summary_value *item = &v->items[v->n];
+
+	if (v->n == v->cap)
+		return v->over = 1;
+	*item = (struct summary_value){ 0, json_number_value(value),
+					json_is_number(value) };
+	if (proto_trial_parse(json_string_value(json_object_get(entry, "id")),
+			      &item->id) == 0)
+		v->n++;
+	return 0;
+}
+
+int summary_trial_values(store_t *store, const char *dir,
+			 struct summary_value **out, size_t *n, char *err,
+			 size_t errlen)
+{
+	struct values v = { NULL, 0, 0, 0 };
+	uint64_t *ids;
+	size_t count;
+
+	*out = NULL;
+	*n = 0;
+	if (summary_trial_ids(store, dir, &ids, &count, err, errlen) < 0)
+		return -1;
+	v.cap = count;
+	v.items = malloc((count ? count : 1) * sizeof *v.items);
+	if (v.items == NULL) {
+		free(ids);
+		snprintf(err, errlen, "out of memory reading the trials of %s",
+			 dir);
+		return -1;
+	}
+	/* the heads, in creation order, are the trials summary_trial_ids
+	 * gave: as many, or the records were read */
+	if (store_trial_heads_complete(store) == 1)
+		store_trial_heads_each(store, value_of_head, &v);
+	if (v.n != count || v.over) {
+		v.n = 0;
+		v.over = 0;
+		summary_each_trial(store, dir, ids, count, value_of_entry, &v);
+	}
+	free(ids);
+	*out = v.items;
+	*n = v.n;
+	return 0;
+}
+
 static double duration_of(const json_t *status)
 {
 	double started = json_number_value(json_object_get(status, "started"));

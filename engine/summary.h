@@ -32,6 +32,19 @@ json_t *summary_build(store_t *store, const char *dir, int with_trials,
 int summary_trial_ids(store_t *store, const char *dir, uint64_t **ids,
 		      size_t *n, char *err, size_t errlen);
 
+/* Every trial's id and value (has_value 0 when it has none), in creation
+ * order, into *out (malloc'd, *n of them): what ranks the trials, from
+ * their heads without parsing a record (or from the records of a store
+ * without heads). Returns 0, or -1 with `err`. */
+struct summary_value {
+	uint64_t id;
+	double value;
+	int has_value;
+};
+int summary_trial_values(store_t *store, const char *dir,
+			 struct summary_value **out, size_t *n, char *err,
+			 size_t errlen);
+
 /* Calls cb with the entry (as in the summary's list, states as
  * summary_read gives them) of each of the n trials `ids` (summary_trial_ids
  * gives them in creation order), reading one record at a time: what

@@ -237,6 +237,27 @@ int main(void)
 		free(ib);
 	}
 
+	{
+		struct summary_value *va, *vb;
+		size_t na, nb;
+
+		CHECK(summary_trial_values(a, dir_a, &va, &na, err,
+					   sizeof err) == 0);
+		CHECK(summary_trial_values(b, dir_b, &vb, &nb, err,
+					   sizeof err) == 0);
+		CHECK(na == NTRIALS && nb == NTRIALS);
+		for (size_t k = 0; k < na && k < nb; k++) {
+			CHECK(va[k].id == ids[k] && vb[k].id == ids[k]);
+			CHECK(va[k].has_value == trials[k].has_value &&
+			      vb[k].has_value == trials[k].has_value);
+			CHECK(!trials[k].has_value ||
+			      (va[k].value == trials[k].value &&
+			       vb[k].value == trials[k].value));
+		}
+		free(va);
+		free(vb);
+	}
+
 	store_close(a);
 	store_close(b);
 	nftw(dir_a, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
