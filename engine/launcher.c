@@ -137,6 +137,9 @@ static int spawn(launcher_t *l, struct slot *s)
 	free_env(env);
 	if (pid < 0)
 		return -1;
+	/* as the child does: its group exists before either goes on, so a
+	 * signal to it right away (a stop) cannot miss */
+	setpgid(pid, pid);
 	s->pid = pid;
 	s->started = mono_now();
 	return 0;
