@@ -246,12 +246,17 @@ void console_lines(FILE *f, const char *prefix, const char *text, size_t len)
 {
 	const char *end = text + len, *nl;
 
+	if (con.on && con.mode == CONSOLE_LIVE)
+		erase_live();
 	do {
 		nl = memchr(text, '\n', (size_t)(end - text));
-		console_line(f, "%s%.*s", prefix,
-			     (int)((nl ? nl : end) - text), text);
+		fprintf(f, "%s%.*s\n", prefix, (int)((nl ? nl : end) - text),
+			text);
 		text = nl ? nl + 1 : end;
 	} while (nl && text < end);
+	fflush(f);
+	if (con.on && con.mode == CONSOLE_LIVE)
+		show_status();
 }
 
 void console_stop(void)

@@ -120,8 +120,8 @@ static void restore_start(ctl_t *c)
 int ctl_restore(ctl_t *c, char *err, size_t errlen)
 {
 	struct loaded l = { 0 };
+	struct store_trial_head head;
 	size_t i;
-	int heads;
 
 	if (store_trials_each(c->store, load_one, &l) < 0 || l.bad) {
 		snprintf(err, errlen, "the stored trials cannot be read back "
@@ -133,9 +133,6 @@ int ctl_restore(ctl_t *c, char *err, size_t errlen)
 		return -1;
 	}
 	qsort(l.all, l.n, sizeof *l.all, by_seq);
-	/* a store of an engine before heads gets them, so that its readers
-	 * need not parse every record from now on (store.h) */
-	heads = store_trial_heads_complete(c->store) == 0;
 	for (i = 0; i < l.n; i++) {
 		if (trial_table_add(&c->trials, l.all[i]) < 0) {
 			snprintf(err, errlen, "out of memory for %zu trials", l.n);
@@ -146,12 +143,11 @@ int ctl_restore(ctl_t *c, char *err, size_t errlen)
 		}
 		/* the next attempt's lines follow the stored ones */
 		l.all[i]->log_seq = store_log_next(c->store, l.all[i]->id);
-		if (heads) {
-			struct store_trial_head head;
-
-			trial_head(l.all[i], &head);
-			store_trial_head_put(c->store, l.all[i]->id, &head);
-		}
+		/* every head again from its record: a store of an engine
+		 * before heads gets them, and one that an older engine went
+		 * on with (its records only) gets them right (store.h) */
+		trial_head(l.all[i], &head);
+		store_trial_head_put(c->store, l.all[i]->id, &head);
 		take_back(c, l.all[i]);
 	}
 	free(l.all);

@@ -19,6 +19,9 @@
 /* maggy-executor's exit status once it ran the experiment's
  * max_trials_per_executor (lib/executor/diag.h): start a fresh one. */
 #define EXEC_RECYCLED 5
+/* What a local executor gets when the engine dies: it ends its process
+ * group (lib/executor/diag.h, EXEC_ENGINE_GONE_SIGNAL). */
+#define ENGINE_GONE_SIGNAL (SIGRTMIN + 1)
 
 struct slot {
 	launcher_t *l;
@@ -26,6 +29,7 @@ struct slot {
 	pid_t pid; /* 0 when not running */
 	int attempt;
 	int quick_deaths;
+	int killed;	/* by the engine (launcher_kill): not a quick death */
 	double started;
 	struct event *restart_timer;
 };
@@ -108,12 +112,11 @@ fail:
 
 /* In the child: own process group (a terminal's Ctrl-C goes to the engine
  * alone, and the engine's signals reach whatever the training function
- * started), die with the engine, run the shim. SIGKILL, not SIGTERM: a
- * training function may catch SIGTERM to save a checkpoint and go on. */
+ * started), die with the engine and take the group along, run the shim. */
 static void exec_child(launcher_t *l, pid_t engine, char **env)
 {
 	setpgid(0, 0);
-	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	prctl(PR_SET_PDEATHSIG, ENGINE_GONE_SIGNAL);
 	if (getppid() != engine) /* the engine died before prctl */
 		_exit(127);
 	execve(l->executor, (char *[]){ l->executor, NULL }, env);
@@ -141,6 +144,7 @@ static int spawn(launcher_t *l, struct slot *s)
 	 * signal to it right away (a stop) cannot miss */
 	setpgid(pid, pid);
 	s->pid = pid;
+	s->killed = 0;
 	s->started = mono_now();
 	return 0;
 }
@@ -178,7 +182,8 @@ static void schedule_restart(launcher_t *l, struct slot *s, int status,
 		return;
 	}
 	describe_status(status, how, sizeof how);
-	s->quick_deaths = !trial_died && mono_now() - s->started < QUICK_DEATH_S
+	s->quick_deaths = !trial_died && !s->killed &&
+				  mono_now() - s->started < QUICK_DEATH_S
 				  ? s->quick_deaths + 1 : 0;
 	if (s->quick_deaths >= MAX_QUICK_DEATHS) {
 		snprintf(why, sizeof why, "executor slot %d exited %d times in "
@@ -301,6 +306,7 @@ int launcher_kill(launcher_t *l, int pid)
 
 	if (s == NULL)
 		return -1;
+	s->killed = 1;
 	kill(-pid, SIGKILL); /* its process group */
 	return 0;
 }

@@ -11,6 +11,7 @@
  */
 #pragma once
 
+#include <signal.h>
 #include <stdnoreturn.h>
 
 /* Exit codes of maggy-executor (documented in --help). */
@@ -23,6 +24,11 @@ enum exec_exit {
 	EXEC_EXIT_RECYCLED = 5,    /* ran its max_trials, or a trial ran out of
 				      time: start a fresh one */
 };
+
+/* The signal a local executor gets when its engine dies (the launcher's
+ * PR_SET_PDEATHSIG): it ends its whole process group, what its trial
+ * started included. Not SIGTERM, which a training function may catch. */
+#define EXEC_ENGINE_GONE_SIGNAL (SIGRTMIN + 1)
 
 /* Send further messages to `fd` (not closed by diag) with slot `slot` in
  * the prefix. Call once, from the main thread, before other threads start. */

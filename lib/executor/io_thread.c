@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -324,10 +325,13 @@ static void flush_output(struct io_thread *io, int end_trial)
  * faulthandler writes at the fault among them. */
 static struct {
 	volatile sig_atomic_t dying;
-	int wake_fd;	/* the I/O thread's wake pipe */
+	volatile sig_atomic_t wake_fd; /* the I/O thread's wake pipe, -1
+					  once it is closed */
 	int done[2];	/* where the I/O thread says it sent everything */
 	pid_t pid;	/* the executor's own, not a forked child's */
-} last_words = { 0, -1, { -1, -1 }, 0 };
+	volatile sig_atomic_t io_tid; /* the I/O thread, which cannot wait
+					 for itself */
+} last_words = { 0, -1, { -1, -1 }, 0, 0 };
 
 static char alt_stack[1 << 16]; /* for a fault that overflowed the stack */
 
@@ -341,10 +345,13 @@ static char alt_stack[1 << 16]; /* for a fault that overflowed the stack */
 static void on_fatal_signal(int sig)
 {
 	struct pollfd p = { .fd = last_words.done[0], .events = POLLIN };
+	int fd = last_words.wake_fd;
 
-	if (getpid() == last_words.pid && !last_words.dying) {
+	if (getpid() == last_words.pid && !last_words.dying && fd >= 0 &&
+	    (pid_t)syscall(SYS_gettid) != last_words.io_tid) {
 		last_words.dying = 1;
-		if (write(last_words.wake_fd, "", 1) == 1)
+		/* a full pipe (EAGAIN) wakes the thread all the same */
+		if (write(fd, "", 1) == 1 || errno == EAGAIN)
 			poll(&p, 1, LAST_WORDS_WAIT_MS);
 	}
 	raise(sig);
@@ -368,14 +375,23 @@ static void catch_fatal_signals(struct io_thread *io)
 		sigaction(fatal[i], &sa, NULL);
 }
 
-/* The I/O thread, woken by on_fatal_signal: once. */
+/* The I/O thread, woken by on_fatal_signal: once. The thread that
+ * faulted may hold out_lock (it faulted sending its own output): then
+ * its last words are lost, and the wait for the lock is short. */
 static void say_last_words(struct io_thread *io)
 {
 	static int said;
+	struct timespec until;
 
 	if (said++)
 		return;
-	flush_output(io, 0);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 1;
+	if (pthread_mutex_timedlock(&io->out_lock, &until) == 0) {
+		drain_pipes(io, 1);
+		send_points(io, 0);
+		pthread_mutex_unlock(&io->out_lock);
+	}
 	if (write(last_words.done[1], "", 1) < 0)
 		return; /* the faulting thread waits out its time */
 }
@@ -419,6 +435,8 @@ static void *io_main(void *arg)
 	struct io_thread *io = arg;
 	struct pollfd p[4];
 	double now;
+
+	last_words.io_tid = (sig_atomic_t)syscall(SYS_gettid);
 
 	while (!stop_requested(io)) {
 		handle_frames(io);
@@ -523,6 +541,7 @@ void io_stop(struct io_thread *io)
 	pthread_mutex_unlock(&io->lock);
 	wake(io);
 	pthread_join(io->thread, NULL);
+	last_words.wake_fd = -1; /* no I/O thread to say them any more */
 	close(io->wake[0]);
 	close(io->wake[1]);
 	free(io->points);

@@ -182,6 +182,14 @@ static void serve(struct executor *ex)
 	}
 }
 
+/* The engine that started this executor died: nothing of this process
+ * group has anyone to report to. */
+static void on_engine_gone(int sig)
+{
+	(void)sig;
+	kill(0, SIGKILL);
+}
+
 int main(int argc, char **argv)
 {
 	struct executor ex;
@@ -190,6 +198,8 @@ int main(int argc, char **argv)
 	memset(&ex, 0, sizeof ex);
 	/* Socket writes report EPIPE instead of killing us. */
 	signal(SIGPIPE, SIG_IGN);
+	if (getenv("MAGGY_LOCAL_EXECUTOR"))
+		signal(EXEC_ENGINE_GONE_SIGNAL, on_engine_gone);
 	load_config(&ex, argc, argv);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	connect_driver(&ex);

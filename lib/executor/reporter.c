@@ -159,9 +159,12 @@ int reporter_to_real(PyObject *o, double *out)
 	if (!f && PyLong_Check(o) && PyErr_ExceptionMatches(PyExc_OverflowError)) {
 		/* an int past what a double holds: infinite, so that it is
 		 * refused as not finite rather than as not a number */
-		PyObject *zero = PyLong_FromLong(0);
-		int negative = zero ? PyObject_RichCompareBool(o, zero, Py_LT) : 0;
+		PyObject *zero;
+		int negative;
 
+		PyErr_Clear(); /* the comparison runs with no error set */
+		zero = PyLong_FromLong(0);
+		negative = zero ? PyObject_RichCompareBool(o, zero, Py_LT) : 0;
 		Py_XDECREF(zero);
 		PyErr_Clear();
 		*out = negative > 0 ? -INFINITY : INFINITY;

@@ -81,7 +81,7 @@ static void back_to_start_dir(void)
 	static int start_dir = -2;
 
 	if (start_dir == -2)
-		start_dir = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		start_dir = open(".", O_PATH | O_DIRECTORY | O_CLOEXEC);
 	else if (start_dir >= 0 && fchdir(start_dir) < 0)
 		diag("cannot go back to the executor's directory: %s",
 		     strerror(errno));

@@ -160,7 +160,8 @@ end
 -- math.random and math.randomseed as Lua 5.1 has them, drawing from a
 -- stream of this sandbox's own (maggy.rng) instead of the Lua state's
 -- shared one, whose sequence is the same whatever the run's seed. Until
--- M.seed gives the run's, the stream is that of seed 0.
+-- M.seed gives the run's, the stream is that of seed 0; a script that
+-- called math.randomseed itself keeps the stream it chose.
 local streams = setmetatable({}, { __mode = "k" })
 
 local function seeded_math(env)
@@ -184,13 +185,15 @@ local function seeded_math(env)
         .. describe(x) .. ")", 2)
     end
     box.r = rng.new(floor(x))
+    box.chosen = true
   end
 end
 
 -- Gives env's math.random the generator r (a fork of the run's ctx.rng):
 -- a run's seed decides what a script draws with math.random too.
 function M.seed(env, r)
-  streams[env].r = r
+  local box = streams[env]
+  if not box.chosen then box.r = r end
 end
 
 -- opts.path: where `require` looks for user modules (package.path syntax);

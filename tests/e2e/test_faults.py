@@ -446,6 +446,21 @@ def test_trials_that_kill_their_executor_fail_and_the_run_goes_on(engine, tmp_pa
     assert any(t["params"]["mode"] == "b" for t in trials)
 
 
+def test_executors_the_engine_ends_for_time_outs_are_not_a_broken_set_up(engine, tmp_path):
+    """Nine trials in a row run out of time, under a second each: each
+    executor is ended by the engine and started again, never taken for one
+    that cannot start."""
+    run_dir = tmp_path / "r"
+    script = experiment(tmp_path, num_trials=9, train="fast_train:sleepy",
+                        trial_timeout=0.3, max_attempts=1, fail_fast=0)
+    done = engine.run(script, "--workers", 1, "--dir", run_dir)
+    assert done.returncode == 1, done.stdout + done.stderr  # nothing finished
+    assert "right after starting" not in done.stdout + done.stderr
+    trials = trials_in(run_dir)
+    assert len(trials) == 9
+    assert all(t["state"] == "FAILED" and "trial_timeout" in t["error"] for t in trials)
+
+
 def process_alive(pid):
     try:
         with open(f"/proc/{pid}/stat") as f:
@@ -469,19 +484,20 @@ def test_what_a_trial_started_ends_with_its_executor(engine, tmp_path):
 
 def test_a_local_executor_ends_with_the_engine_whatever_its_trial_catches(tmp_path):
     """kill -9 of the engine: its executors end, even one whose training
-    function catches SIGTERM."""
+    function catches SIGTERM, and so does what the trial started."""
     run_dir, pid_file = tmp_path / "r", tmp_path / "executor.pid"
     script = experiment(tmp_path, num_trials=1,
                         train="fast_train:keeps_going_on_sigterm")
     os.environ["EXECUTOR_PID_FILE"] = str(pid_file)
     try:
         run = Run(tmp_path, script, "--workers", 1, "--dir", run_dir)
-        wait_for(lambda: pid_file.exists() and pid_file.read_text(), what="the trial")
+        wait_for(pid_file.exists, what="the trial")
     finally:
         del os.environ["EXECUTOR_PID_FILE"]
-    executor = int(pid_file.read_text())
+    executor, child = map(int, pid_file.read_text().split())
     run.kill()
     wait_for(lambda: not process_alive(executor), timeout=10, what="the executor's end")
+    wait_for(lambda: not process_alive(child), timeout=10, what="the child's end")
 
 
 def test_a_killed_engine_counts_its_time_up_to_its_last_commit(tmp_path):

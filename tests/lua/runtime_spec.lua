@@ -199,19 +199,26 @@ return maggy.experiment { name = "m", train = "t:t", num_trials = 4, optimizer =
     assert.are_not.same(first, suggest(5).suggestions)
   end)
 
-  it("lets the run's seed decide what a script draws with math.random", function()
-    local file = script([[
+  -- The first three suggestions of a strategy that draws x with
+  -- math.random, run with `seed`; `before` runs first in the script.
+  local function drawn_with_math_random(seed, before)
+    rt.load(script((before or "") .. [[
       return require("maggy").experiment{ name = "x", train = "t:t", num_trials = 10,
         space = { x = { "DOUBLE", { 0, 1 } } },
         optimizer = { name = "m", suggest = function(self, ctx) return { x = math.random() } end } }
-    ]])
-    local function drawn(seed)
-      rt.load(file, json.encode({ seed = seed, default_seed = 1 }))
-      return suggest(3).suggestions
-    end
-    local first = drawn(1)
-    assert.are.same(first, drawn(1))
-    assert.are_not.same(first, drawn(2))
+    ]]), json.encode({ seed = seed, default_seed = 1 }))
+    return suggest(3).suggestions
+  end
+
+  it("lets the run's seed decide what a script draws with math.random", function()
+    local first = drawn_with_math_random(1)
+    assert.are.same(first, drawn_with_math_random(1))
+    assert.are_not.same(first, drawn_with_math_random(2))
+  end)
+
+  it("keeps the stream a script chose with math.randomseed, whatever the run's seed", function()
+    assert.are.same(drawn_with_math_random(1, "math.randomseed(42)\n"),
+                    drawn_with_math_random(2, "math.randomseed(42)\n"))
   end)
 
   it("drops duplicates and says done once a tiny space is exhausted", function()
