@@ -128,6 +128,11 @@ int store_metric_put(store_t *s, uint64_t trial, uint64_t step, double value,
 	return 0;
 }
 
+int store_metrics_erase(store_t *s, uint64_t trial)
+{
+	return 0;
+}
+
 int store_log_put(store_t *s, uint64_t trial, uint32_t seq, double unix_time,
 		  int stream, const char *text, size_t len)
 {
